@@ -1,0 +1,84 @@
+#include "autograd/node.h"
+
+#include <atomic>
+
+#include "tensor/backend.h"
+
+namespace contra::autograd {
+
+namespace {
+std::atomic<std::uint64_t> g_next_sequence_nr{0};
+
+// Graph teardown without recursion: a dying node hands its sole-owned children to a
+// thread-local queue, which the outermost destructor drains. A 10,000-node chain is
+// destroyed in a loop instead of 10,000 nested destructor calls.
+thread_local std::vector<NodePtr> t_pending;
+thread_local bool t_draining = false;
+}  // namespace
+
+Node::Node(std::string name) : name_(std::move(name)), sequence_nr_(g_next_sequence_nr++) {}
+
+Node::~Node() {
+  for (auto& child : next)
+    if (child && child.use_count() == 1) t_pending.push_back(std::move(child));
+  next.clear();
+  if (t_draining) return;
+  t_draining = true;
+  while (!t_pending.empty()) {
+    NodePtr n = std::move(t_pending.back());
+    t_pending.pop_back();
+    n.reset();  // its destructor pushes its own children and returns
+  }
+  t_draining = false;
+}
+
+SavedTensor::SavedTensor(const Tensor& t, std::string op)
+    : tensor_(t.defined() ? t.detach() : Tensor()), version_(t.defined() ? t.version() : 0), op_(std::move(op)) {}
+
+Tensor SavedTensor::get() const {
+  if (tensor_.defined())
+    CONTRA_CHECK_HINT(tensor_.version() == version_, op_ + " backward",
+                      "clone the tensor before modifying it, or do the in-place update after backward",
+                      "a tensor saved for backward was modified in place (saved at version ", version_,
+                      ", now at version ", tensor_.version(), ")");
+  return tensor_;
+}
+
+std::vector<Tensor> FunctionNode::apply(const Tensor& grad_output) {
+  CONTRA_CHECK_HINT(backward_ != nullptr, name() + " backward",
+                    "pass retain_graph=true to the first backward if you need a second one",
+                    "trying to run backward through this part of the graph a second time, but its saved "
+                    "tensors were already freed");
+  return backward_(grad_output);
+}
+
+AccumulateGrad::AccumulateGrad(std::shared_ptr<TensorImpl> leaf) : Node("AccumulateGrad"), leaf_(std::move(leaf)) {}
+
+// leaf.grad ← leaf.grad + dL/dleaf. The first gradient is copied so that .grad never
+// aliases a tensor that another rule returned.
+std::vector<Tensor> AccumulateGrad::apply(const Tensor& grad_output) {
+  Tensor leaf(leaf_);
+  Tensor g = leaf.grad();
+  if (!g.defined()) {
+    leaf.set_grad(grad_output.to(leaf.dtype()).clone());
+  } else {
+    backend_for(g).binary(BinaryOp::add, g, grad_output.to(g.dtype()), g);
+    g.bump_version();
+  }
+  return {};
+}
+
+NodePtr gradient_edge(const Tensor& t) {
+  if (!t.defined() || !t.has_autograd_meta()) return nullptr;
+  AutogradMeta& meta = t.autograd_meta();
+  if (meta.grad_fn) return meta.grad_fn;
+  if (!meta.requires_grad) return nullptr;
+  NodePtr acc = meta.grad_accumulator.lock();
+  if (!acc) {
+    acc = std::make_shared<AccumulateGrad>(t.impl_ptr());
+    meta.grad_accumulator = acc;
+  }
+  return acc;
+}
+
+}  // namespace contra::autograd

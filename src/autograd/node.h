@@ -1,0 +1,92 @@
+// node.h — one backward step of the graph, and the tensors it saved.
+//
+// A Node stands for one differentiable op application. Its `next` edges point to the
+// nodes that produced the op's inputs (null where an input needs no gradient), and
+// `apply(dL/d output)` returns fresh gradients dL/d input, one per edge (undefined where
+// none is needed). Rules never accumulate: only the Engine sums gradients.
+//
+// Ops are written with `record(...)` (ops/record.h): the forward computes the output, then
+// hands a backward lambda that captures SavedTensors. A SavedTensor remembers the storage
+// version at save time; unpacking after an in-place write throws a clear error.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "tensor/tensor.h"
+
+namespace contra::autograd {
+
+class Node;
+using NodePtr = std::shared_ptr<Node>;
+
+class SavedTensor {
+ public:
+  SavedTensor() = default;
+  SavedTensor(const Tensor& t, std::string op);
+  // The saved value. Throws if the tensor was modified in place since it was saved.
+  Tensor get() const;
+  bool defined() const { return tensor_.defined(); }
+
+ private:
+  Tensor tensor_;  // detached: shares storage, holds no graph
+  std::uint64_t version_ = 0;
+  std::string op_;
+};
+
+struct InputInfo {
+  Shape shape;
+  DType dtype;
+};
+
+class Node {
+ public:
+  explicit Node(std::string name);
+  virtual ~Node();
+  Node(const Node&) = delete;
+  Node& operator=(const Node&) = delete;
+
+  const std::string& name() const { return name_; }
+  std::uint64_t sequence_nr() const { return sequence_nr_; }
+
+  // dL/d inputs from dL/d output. Called by the Engine with grad mode off.
+  virtual std::vector<Tensor> apply(const Tensor& grad_output) = 0;
+  // Frees saved tensors after backward (unless the graph is retained).
+  virtual void release_saved() {}
+
+  std::vector<NodePtr> next;     // producer of each input (null: no gradient needed)
+  std::vector<InputInfo> inputs; // shape and dtype of each input, to check gradients
+
+ private:
+  std::string name_;
+  std::uint64_t sequence_nr_;
+};
+
+// A node whose backward is a lambda written next to the forward.
+class FunctionNode final : public Node {
+ public:
+  using Backward = std::function<std::vector<Tensor>(const Tensor& grad_output)>;
+  FunctionNode(std::string name, Backward backward) : Node(std::move(name)), backward_(std::move(backward)) {}
+  std::vector<Tensor> apply(const Tensor& grad_output) override;
+  void release_saved() override { backward_ = nullptr; }
+
+ private:
+  Backward backward_;
+};
+
+// The sink for a leaf tensor: adds incoming gradients into leaf.grad.
+class AccumulateGrad final : public Node {
+ public:
+  explicit AccumulateGrad(std::shared_ptr<TensorImpl> leaf);
+  std::vector<Tensor> apply(const Tensor& grad_output) override;
+ private:
+  std::shared_ptr<TensorImpl> leaf_;
+};
+
+// The graph edge for tensor t: its grad_fn, its leaf accumulator, or null.
+NodePtr gradient_edge(const Tensor& t);
+
+}  // namespace contra::autograd

@@ -1,0 +1,54 @@
+// record.h — how an op records its backward: the helper every ops/*.cpp file uses.
+//
+//   Tensor exp(const Tensor& x) {
+//     Tensor y = raw::unary(UnaryOp::exp, x);
+//     return record("exp", {x}, y, [y = save(y, "exp")](const Tensor& g) {
+//       return grads(g * y.get());   // forward: y = eˣ ⇒ dx = g · y
+//     });
+//   }
+//
+// record() attaches a FunctionNode only when grad mode is on and an input requires a
+// gradient; otherwise it returns the output untouched and the lambda is dropped.
+#pragma once
+
+#include <initializer_list>
+#include <vector>
+
+#include "autograd/grad_mode.h"
+#include "autograd/node.h"
+#include "autograd/ops.h"
+#include "tensor/backend.h"
+
+namespace contra::autograd {
+
+inline bool any_requires_grad(std::initializer_list<Tensor> inputs) {
+  if (!GradMode::is_enabled()) return false;
+  for (const auto& t : inputs)
+    if (t.defined() && t.requires_grad()) return true;
+  return false;
+}
+inline bool any_requires_grad(const std::vector<Tensor>& inputs) {
+  if (!GradMode::is_enabled()) return false;
+  for (const auto& t : inputs)
+    if (t.defined() && t.requires_grad()) return true;
+  return false;
+}
+
+// Attaches `backward` to `out` as its grad_fn (when needed) and returns `out`.
+Tensor record(const char* name, const std::vector<Tensor>& inputs, Tensor out, FunctionNode::Backward backward);
+
+inline SavedTensor save(const Tensor& t, const char* op) { return SavedTensor(t, op); }
+
+inline std::vector<Tensor> grads(std::initializer_list<Tensor> g) { return std::vector<Tensor>(g); }
+
+}  // namespace contra::autograd
+
+// Non-recording helpers that allocate the output and call the backend.
+namespace contra::raw {
+
+Tensor unary(UnaryOp op, const Tensor& x, UnaryParams p = {});
+Tensor binary(BinaryOp op, const Tensor& a, const Tensor& b);  // promotes dtypes
+Tensor reduce(ReduceOp op, const Tensor& x, const std::vector<int>& axes);  // keepdim shape
+Tensor scalar_like(const Tensor& x, double v);  // 0-d tensor of x's dtype
+
+}  // namespace contra::raw

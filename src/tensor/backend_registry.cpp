@@ -1,0 +1,86 @@
+// backend_registry.cpp — the one place that knows which backends this build has.
+//
+// The CPU backend is always compiled. The CUDA backend is linked only with -Dcuda=enabled;
+// otherwise cuda/cuda_stub.cpp provides `cuda_backend()` that throws a clear error.
+#include <cblas.h>
+#include <omp.h>
+
+#include <atomic>
+
+#include "tensor/backend.h"
+#include "tensor/cpu/cpu_backend.h"
+
+namespace contra {
+
+Backend& cuda_backend(int index);  // cuda/cuda_backend.cpp or cuda/cuda_stub.cpp
+bool cuda_backend_available();
+
+Backend& backend_for(Device device) {
+  switch (device.type) {
+    case DeviceType::cpu: return cpu::cpu_backend();
+    case DeviceType::cuda: return cuda_backend(device.index);
+  }
+  throw Error("backend_for", "unknown device type");
+}
+
+bool cuda_available() { return cuda_backend_available(); }
+
+namespace {
+std::atomic<bool> g_reference{false};
+std::atomic<int> g_threads{0};
+}  // namespace
+
+void set_reference_kernels(bool on) { g_reference = on; }
+bool reference_kernels() { return g_reference; }
+
+void set_num_threads(int n) {
+  CONTRA_CHECK(n >= 0, "set_num_threads", "thread count must be >= 0, got ", n);
+  g_threads = n;
+  const int t = n == 0 ? omp_get_num_procs() : n;
+  omp_set_num_threads(t);
+  openblas_set_num_threads(t);
+}
+
+int num_threads() { return g_threads == 0 ? omp_get_max_threads() : g_threads.load(); }
+
+const char* unary_name(UnaryOp op) {
+  switch (op) {
+    case UnaryOp::neg: return "neg";
+    case UnaryOp::exp: return "exp";
+    case UnaryOp::log: return "log";
+    case UnaryOp::sqrt: return "sqrt";
+    case UnaryOp::abs: return "abs";
+    case UnaryOp::relu: return "relu";
+    case UnaryOp::sigmoid: return "sigmoid";
+    case UnaryOp::tanh: return "tanh";
+    case UnaryOp::sign: return "sign";
+    case UnaryOp::square: return "square";
+    case UnaryOp::reciprocal: return "reciprocal";
+    case UnaryOp::pow_scalar: return "pow";
+    case UnaryOp::clamp: return "clamp";
+    case UnaryOp::step: return "step";
+    case UnaryOp::affine: return "affine";
+  }
+  return "?";
+}
+
+const char* binary_name(BinaryOp op) {
+  switch (op) {
+    case BinaryOp::add: return "add";
+    case BinaryOp::sub: return "sub";
+    case BinaryOp::mul: return "mul";
+    case BinaryOp::div: return "div";
+    case BinaryOp::maximum: return "maximum";
+    case BinaryOp::minimum: return "minimum";
+    case BinaryOp::pow: return "pow";
+    case BinaryOp::eq: return "eq";
+    case BinaryOp::ne: return "ne";
+    case BinaryOp::gt: return "gt";
+    case BinaryOp::ge: return "ge";
+    case BinaryOp::lt: return "lt";
+    case BinaryOp::le: return "le";
+  }
+  return "?";
+}
+
+}  // namespace contra
