@@ -8,6 +8,7 @@
 #include <cstring>
 #include <limits>
 
+#include "tensor/cpu/caching_allocator.h"
 #include "tensor/cpu/elementwise_math.h"
 #include "tensor/cpu/reference_kernels.h"
 #include "tensor/cpu/strided_loop.h"
@@ -273,15 +274,9 @@ void check_index(std::int64_t v, std::int64_t size, const char* op, int dim) {
 
 // ---- memory ------------------------------------------------------------------------------
 
-void* CpuBackend::allocate(std::size_t nbytes) {
-  const std::size_t rounded = (nbytes + 63) / 64 * 64;
-  void* p = std::aligned_alloc(64, rounded);
-  CONTRA_CHECK_HINT(p != nullptr, "cpu allocate", "reduce the batch size or image size",
-                    "out of memory: needs ", nbytes / (1024.0 * 1024.0 * 1024.0), " GiB");
-  return p;
-}
+void* CpuBackend::allocate(std::size_t nbytes) { return cached_allocate(nbytes); }
 
-void CpuBackend::deallocate(void* p) { std::free(p); }
+void CpuBackend::deallocate(void* p) { cached_free(p); }
 
 // ---- copy and fill -----------------------------------------------------------------------
 
