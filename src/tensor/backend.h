@@ -32,6 +32,18 @@ enum class BinaryOp { add, sub, mul, div, maximum, minimum, pow, eq, ne, gt, ge,
 
 enum class ReduceOp { sum, max, min };
 
+// Convolution parameters (PyTorch's Conv2d semantics). Padding is symmetric (pad_h rows on
+// top and bottom); output size H' = ⌊(H + 2·pad_h − dilation_h·(kH − 1) − 1) / stride_h⌋ + 1.
+struct Conv2dParams {
+  std::int64_t stride_h = 1, stride_w = 1, pad_h = 0, pad_w = 0, dilation_h = 1, dilation_w = 1, groups = 1;
+};
+
+// Pooling window (PyTorch's MaxPool2d semantics, ceil_mode = false): H' = ⌊(H + 2·pad_h − kernel_h) / stride_h⌋ + 1;
+// max pooling treats padding as −∞.
+struct Pool2dParams {
+  std::int64_t kernel_h, kernel_w, stride_h, stride_w, pad_h = 0, pad_w = 0;
+};
+
 const char* unary_name(UnaryOp op);
 const char* binary_name(BinaryOp op);
 
@@ -77,6 +89,70 @@ class Backend {
   virtual void gather(const Tensor& x, int dim, const Tensor& index, const Tensor& out) = 0;
   // out[i][index[i][j]] += src[i][j] along dim (accumulates).
   virtual void scatter_add(const Tensor& out, int dim, const Tensor& index, const Tensor& src) = 0;
+
+  // ---- convolution, normalisation, pooling ---------------------------------------------
+  // Shapes: N batch, C input channels, O output channels, G groups, (H, W) input and
+  // (H', W') output spatial sizes, (kH, kW) kernel. Unless stated otherwise these kernels
+  // require every tensor argument (inputs and outputs) to be *contiguous* and of one
+  // floating dtype; undefined tensors mark optional arguments. The CPU backend runs f32
+  // through oneDNN and f64 (or any dtype with reference_kernels() on) through the naive
+  // reference kernels (reference_conv.h, reference_norm_pool.h).
+
+  // y = conv(x, w) + b (cross-correlation, as PyTorch).
+  // requires: x (N, C, H, W), w (O, C/G, kH, kW), b (O,) or undefined, y (N, O, H', W');
+  //           C and O divisible by G.   ensures: y assigned.
+  virtual void conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& b, const Tensor& y,
+                              const Conv2dParams& p) = 0;
+  // dx = ∂⟨dy, conv(x, w)⟩/∂x (the transposed convolution of dy with w).
+  // requires: dy (N, O, H', W'), w as forward, dx (N, C, H, W).   ensures: dx assigned.
+  virtual void conv2d_backward_data(const Tensor& dy, const Tensor& w, const Tensor& dx,
+                                    const Conv2dParams& p) = 0;
+  // dw = Σ_{n,h',w'} dy ⊗ (the x patch), db = Σ_{n,h',w'} dy.
+  // requires: x, dy as above; dw (O, C/G, kH, kW); db (O,) or undefined (not computed).
+  // ensures: dw (and db) assigned.
+  virtual void conv2d_backward_weight(const Tensor& x, const Tensor& dy, const Tensor& dw, const Tensor& db,
+                                      const Conv2dParams& p) = 0;
+
+  // Batch normalisation over every axis but the channel axis 1. x is (N, C) or (N, C, H, W),
+  // seen as (N, C, S) with S = H·W (1 for 2-D); M = N·S values per channel.
+  // Training: mean = Σ x / M, var = Σ (x − mean)² / M (the *biased* batch variance),
+  //   y = (x − mean) / √(var + eps) · weight + bias.
+  // requires: weight and bias (C,) both defined (affine) or both undefined (weight 1, bias 0);
+  //           y like x; mean, var (C,) in x's dtype.   ensures: y, mean, var assigned.
+  virtual void batch_norm_forward_training(const Tensor& x, const Tensor& weight, const Tensor& bias, double eps,
+                                           const Tensor& y, const Tensor& mean, const Tensor& var) = 0;
+  // Inference: y = (x − mean) / √(var + eps) · weight + bias with the given (running) statistics.
+  // requires: as above, mean and var (C,) inputs.   ensures: y assigned.
+  virtual void batch_norm_forward_inference(const Tensor& x, const Tensor& weight, const Tensor& bias,
+                                            const Tensor& mean, const Tensor& var, double eps,
+                                            const Tensor& y) = 0;
+  // Gradients of the forward above. With x̂ = (x − mean)·r, r = 1/√(var + eps), γ = weight:
+  //   dbias = Σ dy, dweight = Σ dy·x̂ (sums over N and S);
+  //   batch_stats (training, mean/var are functions of x): dx = γ·r/M · (M·dy − dbias − x̂·dweight);
+  //   otherwise (inference, mean/var constants):          dx = γ·r · dy.
+  // requires: dy, x, dx like x; mean, var (C,) as produced/used by the forward; dweight,
+  //           dbias (C,) both defined exactly when weight is.   ensures: dx, dweight, dbias assigned.
+  virtual void batch_norm_backward(const Tensor& dy, const Tensor& x, const Tensor& weight, const Tensor& mean,
+                                   const Tensor& var, double eps, bool batch_stats, const Tensor& dx,
+                                   const Tensor& dweight, const Tensor& dbias) = 0;
+
+  // Max pooling. requires: x (N, C, H, W), y (N, C, H', W'), pad ≤ kernel / 2.
+  // ensures: y assigned; returns an opaque workspace (the argmax positions, in whatever form
+  // the implementation uses: the reference returns i64 indices into H·W shaped like y,
+  // oneDNN its own u8 workspace) that must be passed unchanged to max_pool2d_backward.
+  virtual Tensor max_pool2d_forward(const Tensor& x, const Tensor& y, const Pool2dParams& p) = 0;
+  // dx = dy routed to each window's argmax (accumulated where windows overlap).
+  // requires: dy like y, workspace from max_pool2d_forward on the same shapes, dx like x.
+  // ensures: dx assigned.
+  virtual void max_pool2d_backward(const Tensor& dy, const Tensor& workspace, const Tensor& dx,
+                                   const Pool2dParams& p) = 0;
+
+  // Adaptive average pooling (PyTorch): output cell (i, j) averages input rows
+  // [⌊i·H/H'⌋, ⌈(i+1)·H/H'⌉) and columns [⌊j·W/W'⌋, ⌈(j+1)·W/W'⌉).
+  // requires: x (N, C, H, W), y (N, C, H', W').   ensures: y assigned.
+  virtual void adaptive_avg_pool2d_forward(const Tensor& x, const Tensor& y) = 0;
+  // dx[cell window] += dy[cell] / window size.   requires: dy like y, dx like x.   ensures: dx assigned.
+  virtual void adaptive_avg_pool2d_backward(const Tensor& dy, const Tensor& dx) = 0;
 };
 
 // The backend of a device. The one place that knows which backends were compiled is

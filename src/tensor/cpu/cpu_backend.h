@@ -2,7 +2,9 @@
 //
 // Each kernel runs either the naive reference twin (reference_kernels.h) or the fast path:
 // OpenMP over rows of a simplified strided loop for elementwise ops and reductions, and
-// OpenBLAS sgemm/dgemm for matmul. `set_reference_kernels(true)` forces the reference twin.
+// OpenBLAS sgemm/dgemm for matmul; oneDNN (f32) for convolution, batch norm and pooling
+// (dnnl_*.cpp, with reference twins in reference_conv.h and reference_norm_pool.h).
+// `set_reference_kernels(true)` forces the reference twin.
 #pragma once
 
 #include "tensor/backend.h"
@@ -27,6 +29,27 @@ class CpuBackend final : public Backend {
   void index_add(const Tensor& out, int dim, const Tensor& index, const Tensor& src) override;
   void gather(const Tensor& x, int dim, const Tensor& index, const Tensor& out) override;
   void scatter_add(const Tensor& out, int dim, const Tensor& index, const Tensor& src) override;
+
+  // dnnl_conv.cpp
+  void conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& b, const Tensor& y,
+                      const Conv2dParams& p) override;
+  void conv2d_backward_data(const Tensor& dy, const Tensor& w, const Tensor& dx, const Conv2dParams& p) override;
+  void conv2d_backward_weight(const Tensor& x, const Tensor& dy, const Tensor& dw, const Tensor& db,
+                              const Conv2dParams& p) override;
+  // dnnl_batch_norm.cpp
+  void batch_norm_forward_training(const Tensor& x, const Tensor& weight, const Tensor& bias, double eps,
+                                   const Tensor& y, const Tensor& mean, const Tensor& var) override;
+  void batch_norm_forward_inference(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& mean,
+                                    const Tensor& var, double eps, const Tensor& y) override;
+  void batch_norm_backward(const Tensor& dy, const Tensor& x, const Tensor& weight, const Tensor& mean,
+                           const Tensor& var, double eps, bool batch_stats, const Tensor& dx, const Tensor& dweight,
+                           const Tensor& dbias) override;
+  // dnnl_pool.cpp
+  Tensor max_pool2d_forward(const Tensor& x, const Tensor& y, const Pool2dParams& p) override;
+  void max_pool2d_backward(const Tensor& dy, const Tensor& workspace, const Tensor& dx,
+                           const Pool2dParams& p) override;
+  void adaptive_avg_pool2d_forward(const Tensor& x, const Tensor& y) override;
+  void adaptive_avg_pool2d_backward(const Tensor& dy, const Tensor& dx) override;
 };
 
 CpuBackend& cpu_backend();

@@ -1,0 +1,154 @@
+// dnnl_batch_norm.cpp — batch normalisation on the CPU: oneDNN for f32, the reference twin
+// otherwise.
+//
+// With x seen as (N, C, S), S = H·W (1 for a 2-D input), M = N·S values per channel:
+//   training:  mean = Σx/M, var = Σ(x − mean)²/M, y = (x − mean)/√(var + ε)·γ + β
+//   inference: the same with given (running) mean and var
+//   backward:  dβ = Σdy, dγ = Σdy·x̂, dx = γ·r/M·(M·dy − dβ − x̂·dγ)  (batch statistics)
+//                                    dx = γ·r·dy                     (fixed statistics)
+// oneDNN computes exactly these with the biased (population) variance; the running
+// statistics and PyTorch's momentum / unbiased-variance convention live in the op
+// (autograd/ops/batch_norm.cpp), not here.
+//
+// A `BatchNormPlan` per (N, C, S, affine, ε, fixed statistics) holds the forward
+// primitive (forward_training, so that it can hint the backward) and the backward one,
+// built once. Data stay in our plain layout ((N, C, S, 1) as nchw), so there are no
+// reorders; mean, var, γ, β are plain (C,) vectors.
+//
+// Dimensions: N batch, C channels, S spatial positions, M = N·S.
+#include <cstring>
+
+#include "tensor/cpu/cpu_backend.h"
+#include "tensor/cpu/dnnl_common.h"
+#include "tensor/cpu/reference_norm_pool.h"
+
+namespace contra::cpu {
+
+namespace {
+
+using namespace dnnl_util;
+using dnnl::memory;
+using dnnl::normalization_flags;
+
+struct BatchNormPlan {
+  memory::desc data_md, vec_md;
+  dnnl::batch_normalization_forward::primitive_desc fwd_pd;
+  dnnl::batch_normalization_forward fwd;
+  dnnl::batch_normalization_backward::primitive_desc bwd_pd;
+  dnnl::batch_normalization_backward bwd;
+};
+
+PlanCache<BatchNormPlan>& bn_plans() {
+  static PlanCache<BatchNormPlan> cache;
+  return cache;
+}
+
+std::shared_ptr<BatchNormPlan> bn_plan(const Shape& xs, bool affine, double eps, bool fixed_stats) {
+  const std::int64_t N = xs[0], C = xs[1];
+  std::int64_t S = 1;
+  for (size_t d = 2; d < xs.size(); ++d) S *= xs[d];
+  const float eps_f = static_cast<float>(eps);
+  std::int32_t eps_bits;
+  std::memcpy(&eps_bits, &eps_f, sizeof eps_bits);
+  const std::vector<std::int64_t> key{N, C, S, affine ? 1 : 0, eps_bits, fixed_stats ? 1 : 0};
+  return bn_plans().get(key, [&] {
+    BatchNormPlan plan;
+    plan.data_md = plain_md({N, C, S, 1}, tag::nchw);
+    plan.vec_md = plain_md({C}, tag::x);
+    normalization_flags flags = normalization_flags::none;
+    if (affine) flags = flags | normalization_flags::use_scale | normalization_flags::use_shift;
+    if (fixed_stats) flags = flags | normalization_flags::use_global_stats;
+    dnnl::batch_normalization_forward::desc fd(dnnl::prop_kind::forward_training, plan.data_md, eps_f, flags);
+    plan.fwd_pd = dnnl::batch_normalization_forward::primitive_desc(fd, engine());
+    plan.fwd = dnnl::batch_normalization_forward(plan.fwd_pd);
+    const auto bwd_kind = affine ? dnnl::prop_kind::backward : dnnl::prop_kind::backward_data;
+    dnnl::batch_normalization_backward::desc bd(bwd_kind, plan.data_md, plan.data_md, eps_f, flags);
+    plan.bwd_pd = dnnl::batch_normalization_backward::primitive_desc(bd, engine(), plan.fwd_pd);
+    plan.bwd = dnnl::batch_normalization_backward(plan.bwd_pd);
+    return plan;
+  });
+}
+
+bool use_reference(const Tensor& t) { return reference_kernels() || t.dtype() != DType::f32; }
+
+}  // namespace
+
+void CpuBackend::batch_norm_forward_training(const Tensor& x, const Tensor& weight, const Tensor& bias, double eps,
+                                             const Tensor& y, const Tensor& mean, const Tensor& var) {
+  if (use_reference(x)) {
+    dispatch_floating(x.dtype(), "batch_norm", [&](auto v) {
+      reference::batch_norm_forward_training<decltype(v)>(x, weight, bias, eps, y, mean, var);
+    });
+    return;
+  }
+  try {
+    const auto plan = bn_plan(x.shape(), weight.defined(), eps, false);
+    std::unordered_map<int, memory> args{{DNNL_ARG_SRC, wrap(plan->data_md, x)},
+                                         {DNNL_ARG_DST, wrap(plan->data_md, y)},
+                                         {DNNL_ARG_MEAN, wrap(plan->vec_md, mean)},
+                                         {DNNL_ARG_VARIANCE, wrap(plan->vec_md, var)}};
+    if (weight.defined()) {
+      args.emplace(DNNL_ARG_SCALE, wrap(plan->vec_md, weight));
+      args.emplace(DNNL_ARG_SHIFT, wrap(plan->vec_md, bias));
+    }
+    plan->fwd.execute(stream(), args);
+    stream().wait();
+  } catch (const dnnl::error& e) {
+    rethrow(e, "batch_norm");
+  }
+}
+
+void CpuBackend::batch_norm_forward_inference(const Tensor& x, const Tensor& weight, const Tensor& bias,
+                                              const Tensor& mean, const Tensor& var, double eps, const Tensor& y) {
+  if (use_reference(x)) {
+    dispatch_floating(x.dtype(), "batch_norm", [&](auto v) {
+      reference::batch_norm_forward_inference<decltype(v)>(x, weight, bias, mean, var, eps, y);
+    });
+    return;
+  }
+  try {
+    const auto plan = bn_plan(x.shape(), weight.defined(), eps, true);
+    std::unordered_map<int, memory> args{{DNNL_ARG_SRC, wrap(plan->data_md, x)},
+                                         {DNNL_ARG_DST, wrap(plan->data_md, y)},
+                                         {DNNL_ARG_MEAN, wrap(plan->vec_md, mean)},
+                                         {DNNL_ARG_VARIANCE, wrap(plan->vec_md, var)}};
+    if (weight.defined()) {
+      args.emplace(DNNL_ARG_SCALE, wrap(plan->vec_md, weight));
+      args.emplace(DNNL_ARG_SHIFT, wrap(plan->vec_md, bias));
+    }
+    plan->fwd.execute(stream(), args);
+    stream().wait();
+  } catch (const dnnl::error& e) {
+    rethrow(e, "batch_norm");
+  }
+}
+
+void CpuBackend::batch_norm_backward(const Tensor& dy, const Tensor& x, const Tensor& weight, const Tensor& mean,
+                                     const Tensor& var, double eps, bool batch_stats, const Tensor& dx,
+                                     const Tensor& dweight, const Tensor& dbias) {
+  if (use_reference(x)) {
+    dispatch_floating(x.dtype(), "batch_norm backward", [&](auto v) {
+      reference::batch_norm_backward<decltype(v)>(dy, x, weight, mean, var, eps, batch_stats, dx, dweight, dbias);
+    });
+    return;
+  }
+  try {
+    const auto plan = bn_plan(x.shape(), weight.defined(), eps, !batch_stats);
+    std::unordered_map<int, memory> args{{DNNL_ARG_SRC, wrap(plan->data_md, x)},
+                                         {DNNL_ARG_DIFF_DST, wrap(plan->data_md, dy)},
+                                         {DNNL_ARG_MEAN, wrap(plan->vec_md, mean)},
+                                         {DNNL_ARG_VARIANCE, wrap(plan->vec_md, var)},
+                                         {DNNL_ARG_DIFF_SRC, wrap(plan->data_md, dx)}};
+    if (weight.defined()) {
+      args.emplace(DNNL_ARG_SCALE, wrap(plan->vec_md, weight));
+      args.emplace(DNNL_ARG_DIFF_SCALE, wrap(plan->vec_md, dweight));
+      args.emplace(DNNL_ARG_DIFF_SHIFT, wrap(plan->vec_md, dbias));
+    }
+    plan->bwd.execute(stream(), args);
+    stream().wait();
+  } catch (const dnnl::error& e) {
+    rethrow(e, "batch_norm backward");
+  }
+}
+
+}  // namespace contra::cpu

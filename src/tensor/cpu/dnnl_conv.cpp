@@ -1,0 +1,192 @@
+// dnnl_conv.cpp — 2-D convolution on the CPU: oneDNN for f32, the reference twin otherwise.
+//
+// Forward, backward-data and backward-weights share one `Conv2dPlan` per (shapes, params,
+// bias) created once and cached: the three primitive descriptors (the backward ones hinted
+// by the forward one, as oneDNN's cnn_training_f32 example), their primitives, and for each
+// argument the reorder between our plain layout (nchw / oihw / goihw) and the layout the
+// primitive prefers (format_tag::any); arguments whose layouts agree are not copied.
+//
+//   forward:         y  = x ⋆ w + b
+//   backward data:   dx = dy ⋆ᵀ w        (the transposed convolution)
+//   backward weights dw = Σ_n x ⋆ dy,  db = Σ_{n,h',w'} dy
+//
+// oneDNN's conventions differ from PyTorch's in two places handled here: dilation is
+// stored as d − 1 (0 = dense), and grouped weights are 5-D (G, O/G, C/G, kH, kW), which is
+// the same memory as our (O, C/G, kH, kW). The right/bottom padding passed to oneDNN is the
+// symmetric padding p; oneDNN derives the output size with the same floor as PyTorch.
+//
+// Dimensions: N batch, C input channels, O output channels, G groups, H×W input,
+// Ho×Wo output, kH×kW kernel.
+#include <cstdlib>
+#include <cstring>
+
+#include "tensor/cpu/cpu_backend.h"
+#include "tensor/cpu/dnnl_common.h"
+#include "tensor/cpu/reference_conv.h"
+
+namespace contra::cpu {
+
+namespace {
+
+using namespace dnnl_util;
+using dnnl::memory;
+
+// The layout oneDNN may choose for the activations: `any` (blocked nChw16c etc., the fast
+// direct kernels) unless CONTRA_DNNL_CONV_PLAIN=1 asks for plain nchw (GEMM-based kernels,
+// no reorders). Read once.
+bool plain_activations() {
+  static const bool plain = [] {
+    const char* v = std::getenv("CONTRA_DNNL_CONV_PLAIN");
+    return v != nullptr && std::strcmp(v, "1") == 0;
+  }();
+  return plain;
+}
+
+struct Conv2dPlan {
+  bool has_bias = false;
+  // forward
+  dnnl::convolution_forward::primitive_desc fwd_pd;
+  dnnl::convolution_forward fwd;
+  ArgLayout src, weights, bias, dst;
+  // backward data
+  dnnl::convolution_backward_data::primitive_desc bwd_data_pd;
+  dnnl::convolution_backward_data bwd_data;
+  ArgLayout bd_diff_dst, bd_weights, bd_diff_src;
+  // backward weights (+ bias)
+  dnnl::convolution_backward_weights::primitive_desc bwd_w_pd;
+  dnnl::convolution_backward_weights bwd_w;
+  ArgLayout bw_src, bw_diff_dst, bw_diff_weights, bw_diff_bias;
+};
+
+Conv2dPlan make_conv_plan(const Shape& xs, const Shape& ws, const Shape& ys, bool has_bias, const Conv2dParams& p) {
+  const std::int64_t G = p.groups;
+  const memory::dims x_dims = dims_of(xs), y_dims = dims_of(ys);
+  const memory::dims w_dims = G == 1 ? dims_of(ws) : memory::dims{G, ws[0] / G, ws[1], ws[2], ws[3]};
+  const memory::desc x_md = plain_md(x_dims, tag::nchw), y_md = plain_md(y_dims, tag::nchw);
+  const memory::desc w_md = plain_md(w_dims, G == 1 ? tag::oihw : tag::goihw);
+  const memory::desc b_md = has_bias ? plain_md({ws[0]}, tag::x) : memory::desc();
+  const tag act = plain_activations() ? tag::nchw : tag::any;
+  const memory::desc x_any = plain_md(x_dims, act), y_any = plain_md(y_dims, act);
+  const memory::desc w_any = plain_md(w_dims, tag::any);
+  const memory::dims strides{p.stride_h, p.stride_w}, dilates{p.dilation_h - 1, p.dilation_w - 1};
+  const memory::dims pad_l{p.pad_h, p.pad_w}, pad_r{p.pad_h, p.pad_w};
+  auto& eng = engine();
+
+  Conv2dPlan plan;
+  plan.has_bias = has_bias;
+  dnnl::convolution_forward::desc fd(dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_direct, x_any,
+                                     w_any, b_md, y_any, strides, dilates, pad_l, pad_r);
+  plan.fwd_pd = dnnl::convolution_forward::primitive_desc(fd, eng);
+  plan.fwd = dnnl::convolution_forward(plan.fwd_pd);
+  plan.src = ArgLayout(x_md, plan.fwd_pd.src_desc(), true, false);
+  plan.weights = ArgLayout(w_md, plan.fwd_pd.weights_desc(), true, false);
+  if (has_bias) plan.bias = ArgLayout(b_md, plan.fwd_pd.bias_desc(), true, false);
+  plan.dst = ArgLayout(y_md, plan.fwd_pd.dst_desc(), false, true);
+
+  dnnl::convolution_backward_data::desc bdd(dnnl::algorithm::convolution_direct, x_any, w_any, y_any, strides,
+                                            dilates, pad_l, pad_r);
+  plan.bwd_data_pd = dnnl::convolution_backward_data::primitive_desc(bdd, eng, plan.fwd_pd);
+  plan.bwd_data = dnnl::convolution_backward_data(plan.bwd_data_pd);
+  plan.bd_diff_dst = ArgLayout(y_md, plan.bwd_data_pd.diff_dst_desc(), true, false);
+  plan.bd_weights = ArgLayout(w_md, plan.bwd_data_pd.weights_desc(), true, false);
+  plan.bd_diff_src = ArgLayout(x_md, plan.bwd_data_pd.diff_src_desc(), false, true);
+
+  dnnl::convolution_backward_weights::desc bwd(dnnl::algorithm::convolution_direct, x_any, w_any, b_md, y_any,
+                                               strides, dilates, pad_l, pad_r);
+  plan.bwd_w_pd = dnnl::convolution_backward_weights::primitive_desc(bwd, eng, plan.fwd_pd);
+  plan.bwd_w = dnnl::convolution_backward_weights(plan.bwd_w_pd);
+  plan.bw_src = ArgLayout(x_md, plan.bwd_w_pd.src_desc(), true, false);
+  plan.bw_diff_dst = ArgLayout(y_md, plan.bwd_w_pd.diff_dst_desc(), true, false);
+  plan.bw_diff_weights = ArgLayout(w_md, plan.bwd_w_pd.diff_weights_desc(), false, true);
+  if (has_bias) plan.bw_diff_bias = ArgLayout(b_md, plan.bwd_w_pd.diff_bias_desc(), false, true);
+  return plan;
+}
+
+PlanCache<Conv2dPlan>& conv_plans() {
+  static PlanCache<Conv2dPlan> cache;
+  return cache;
+}
+
+std::shared_ptr<Conv2dPlan> conv_plan(const Shape& xs, const Shape& ws, const Shape& ys, bool has_bias,
+                                      const Conv2dParams& p) {
+  std::vector<std::int64_t> key{xs[0], xs[1], xs[2], xs[3], ws[0], ws[1], ws[2], ws[3], ys[2], ys[3],
+                                p.stride_h, p.stride_w, p.pad_h, p.pad_w, p.dilation_h, p.dilation_w,
+                                p.groups, has_bias ? 1 : 0, static_cast<std::int64_t>(plain_activations())};
+  return conv_plans().get(key, [&] { return make_conv_plan(xs, ws, ys, has_bias, p); });
+}
+
+bool use_reference(const Tensor& t) { return reference_kernels() || t.dtype() != DType::f32; }
+
+}  // namespace
+
+void CpuBackend::conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& b, const Tensor& y,
+                                const Conv2dParams& p) {
+  if (use_reference(x)) {
+    dispatch_floating(x.dtype(), "conv2d", [&](auto v) { reference::conv2d_forward<decltype(v)>(x, w, b, y, p); });
+    return;
+  }
+  try {
+    const auto plan = conv_plan(x.shape(), w.shape(), y.shape(), b.defined(), p);
+    std::vector<Tensor> keep;
+    memory src = input(plan->src, x, keep);
+    memory wts = input(plan->weights, w, keep);
+    memory dst = output(plan->dst, y, keep);
+    std::unordered_map<int, memory> args{{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, wts}, {DNNL_ARG_DST, dst}};
+    if (b.defined()) args.emplace(DNNL_ARG_BIAS, input(plan->bias, b, keep));
+    plan->fwd.execute(stream(), args);
+    finish_output(plan->dst, dst, y);
+    stream().wait();
+  } catch (const dnnl::error& e) {
+    rethrow(e, "conv2d");
+  }
+}
+
+void CpuBackend::conv2d_backward_data(const Tensor& dy, const Tensor& w, const Tensor& dx, const Conv2dParams& p) {
+  if (use_reference(dy)) {
+    dispatch_floating(dy.dtype(), "conv2d backward",
+                      [&](auto v) { reference::conv2d_backward_data<decltype(v)>(dy, w, dx, p); });
+    return;
+  }
+  try {
+    const auto plan = conv_plan(dx.shape(), w.shape(), dy.shape(), false, p);
+    std::vector<Tensor> keep;
+    memory ddst = input(plan->bd_diff_dst, dy, keep);
+    memory wts = input(plan->bd_weights, w, keep);
+    memory dsrc = output(plan->bd_diff_src, dx, keep);
+    plan->bwd_data.execute(stream(), {{DNNL_ARG_DIFF_DST, ddst}, {DNNL_ARG_WEIGHTS, wts}, {DNNL_ARG_DIFF_SRC, dsrc}});
+    finish_output(plan->bd_diff_src, dsrc, dx);
+    stream().wait();
+  } catch (const dnnl::error& e) {
+    rethrow(e, "conv2d backward");
+  }
+}
+
+void CpuBackend::conv2d_backward_weight(const Tensor& x, const Tensor& dy, const Tensor& dw, const Tensor& db,
+                                        const Conv2dParams& p) {
+  if (use_reference(x)) {
+    dispatch_floating(x.dtype(), "conv2d backward",
+                      [&](auto v) { reference::conv2d_backward_weight<decltype(v)>(x, dy, dw, db, p); });
+    return;
+  }
+  try {
+    const auto plan = conv_plan(x.shape(), dw.shape(), dy.shape(), db.defined(), p);
+    std::vector<Tensor> keep;
+    memory src = input(plan->bw_src, x, keep);
+    memory ddst = input(plan->bw_diff_dst, dy, keep);
+    memory dwts = output(plan->bw_diff_weights, dw, keep);
+    std::unordered_map<int, memory> args{{DNNL_ARG_SRC, src}, {DNNL_ARG_DIFF_DST, ddst}, {DNNL_ARG_DIFF_WEIGHTS, dwts}};
+    memory dbias;
+    if (db.defined()) {
+      dbias = output(plan->bw_diff_bias, db, keep);
+      args.emplace(DNNL_ARG_DIFF_BIAS, dbias);
+    }
+    plan->bwd_w.execute(stream(), args);
+    finish_output(plan->bw_diff_weights, dwts, dw);
+    if (db.defined()) finish_output(plan->bw_diff_bias, dbias, db);
+    stream().wait();
+  } catch (const dnnl::error& e) {
+    rethrow(e, "conv2d backward");
+  }
+}
+
+}  // namespace contra::cpu
