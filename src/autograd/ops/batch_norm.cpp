@@ -1,0 +1,108 @@
+// batch_norm.cpp — batch normalisation (PyTorch's BatchNorm1d/2d), forward and backward.
+//
+// x is (N, C) or (N, C, H, W), seen as (N, C, S), M = N·S values per channel c:
+//   training:  μ = Σx/M, σ² = Σ(x − μ)²/M (biased), r = 1/√(σ² + ε), x̂ = (x − μ)·r, y = γ·x̂ + β
+//              running_mean ← (1−m)·running_mean + m·μ
+//              running_var  ← (1−m)·running_var  + m·σ²·M/(M−1)   (unbiased, as PyTorch)
+//   eval:      the same y with μ, σ² = running_mean, running_var (constants)
+// backward (sums over N and S, per channel):
+//   dβ = Σ dy,  dγ = Σ dy·x̂
+//   training:  dx = γ·r/M · (M·dy − dβ − x̂·dγ)   (μ and σ² depend on x)
+//   eval:      dx = γ·r · dy
+//
+// Dimensions: N batch, C channels, S = H·W (1 for 2-D input), M = N·S.
+#include <algorithm>
+
+#include "autograd/grad_mode.h"
+#include "autograd/nn_ops.h"
+#include "autograd/ops/record.h"
+
+namespace contra {
+
+using autograd::grads;
+using autograd::record;
+using autograd::save;
+
+namespace {
+
+void check_vec(const Tensor& t, std::int64_t C, const char* what) {
+  CONTRA_CHECK(!t.defined() || (t.dim() == 1 && t.size(0) == C), "batch_norm", what, " must be (", C, ",), got ",
+               t.defined() ? shape_str(t.shape()) : std::string());
+}
+
+// running ← (1 − m)·running + m·batch, in place, not recorded.
+void update_running(const Tensor& running, const Tensor& batch, double momentum) {
+  autograd::NoGradGuard no_grad;
+  const Tensor updated = raw::binary(BinaryOp::add, raw::unary(UnaryOp::affine, running, {1.0 - momentum, 0.0}),
+                                     raw::unary(UnaryOp::affine, batch.to(running.dtype()), {momentum, 0.0}));
+  running.copy_(updated);
+}
+
+}  // namespace
+
+Tensor batch_norm(const Tensor& x_in, const Tensor& weight, const Tensor& bias, const Tensor& running_mean,
+                  const Tensor& running_var, bool training, double momentum, double eps) {
+  const char* op = "batch_norm";
+  CONTRA_CHECK(x_in.defined() && (x_in.dim() == 2 || x_in.dim() == 4), op, "x must be (N, C) or (N, C, H, W), got ",
+               x_in.defined() ? shape_str(x_in.shape()) : std::string("undefined"));
+  CONTRA_CHECK(is_floating(x_in.dtype()), op, "x must be floating, got ", dtype_name(x_in.dtype()));
+  const std::int64_t C = x_in.size(1);
+  check_vec(weight, C, "weight");
+  check_vec(bias, C, "bias");
+  check_vec(running_mean, C, "running_mean");
+  check_vec(running_var, C, "running_var");
+  CONTRA_CHECK(running_mean.defined() == running_var.defined(), op,
+               "running_mean and running_var must be both defined or both undefined");
+  CONTRA_CHECK((!weight.defined() || weight.dtype() == x_in.dtype()) && (!bias.defined() || bias.dtype() == x_in.dtype()),
+               op, "weight and bias must have x's dtype ", dtype_name(x_in.dtype()));
+  CONTRA_CHECK(eps > 0.0 && momentum >= 0.0 && momentum <= 1.0, op, "needs eps > 0 and momentum in [0, 1], got eps ",
+               eps, " momentum ", momentum);
+
+  const Tensor x = x_in.contiguous();  // (N, C[, H, W])
+  const DType dt = x.dtype();
+  const std::int64_t M = x.numel() / std::max<std::int64_t>(C, 1);
+  // The kernels take γ and β together: a missing one becomes the constant 1 or 0.
+  const bool affine = weight.defined() || bias.defined();
+  const Tensor gamma = weight.defined() ? weight.contiguous() : affine ? Tensor::ones({C}, dt) : Tensor();
+  const Tensor beta = bias.defined() ? bias.contiguous() : affine ? Tensor::zeros({C}, dt) : Tensor();
+  const bool batch_stats = training || !running_mean.defined();
+  Backend& be = backend_for(x);
+  Tensor y = Tensor::empty(x.shape(), dt, x.device());
+  Tensor mean, var;  // (C,) the statistics y was normalised with
+  if (batch_stats) {
+    CONTRA_CHECK_HINT(M > 1, op, "use a batch of more than one sample (or eval mode)",
+                      "expected more than 1 value per channel when training, got input ", shape_str(x.shape()));
+    mean = Tensor::empty({C}, dt, x.device());
+    var = Tensor::empty({C}, dt, x.device());
+    be.batch_norm_forward_training(x, gamma, beta, eps, y, mean, var);
+    if (training && running_mean.defined()) {
+      update_running(running_mean, mean, momentum);
+      // σ²_unbiased = σ²·M/(M−1)
+      update_running(running_var, raw::unary(UnaryOp::affine, var, {static_cast<double>(M) / (M - 1), 0.0}), momentum);
+    }
+  } else {
+    // Copies: the running buffers may be updated in place before this graph's backward.
+    mean = running_mean.to(dt).contiguous().clone();
+    var = running_var.to(dt).contiguous().clone();
+    be.batch_norm_forward_inference(x, gamma, beta, mean, var, eps, y);
+  }
+
+  const bool need_dw = weight.defined() && weight.requires_grad();
+  const bool need_db = bias.defined() && bias.requires_grad();
+  // forward: y = γ·(x − μ)·r + β ⇒ dβ = Σdy, dγ = Σdy·x̂,
+  //          dx = γ·r/M·(M·dy − dβ − x̂·dγ) with batch statistics, γ·r·dy with fixed ones
+  return record(op, {x_in, weight, bias}, y,
+                [x = save(x, op), gamma = affine ? save(gamma, op) : autograd::SavedTensor(), mean, var, eps,
+                 batch_stats, affine, need_dw, need_db, C](const Tensor& g) {
+                  const Tensor dy = g.contiguous();
+                  const Tensor xv = x.get();
+                  Tensor dx = Tensor::empty(xv.shape(), xv.dtype(), xv.device());
+                  Tensor dgamma = affine ? Tensor::empty({C}, xv.dtype(), xv.device()) : Tensor();
+                  Tensor dbeta = affine ? Tensor::empty({C}, xv.dtype(), xv.device()) : Tensor();
+                  backend_for(dy).batch_norm_backward(dy, xv, affine ? gamma.get() : Tensor(), mean, var, eps,
+                                                      batch_stats, dx, dgamma, dbeta);
+                  return grads({dx, need_dw ? dgamma : Tensor(), need_db ? dbeta : Tensor()});
+                });
+}
+
+}  // namespace contra
