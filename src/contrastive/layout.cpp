@@ -1,0 +1,94 @@
+// layout.cpp — view-major layout and index sets (method.md §0, §5c). See layout.h.
+#include "contrastive/layout.h"
+
+#include "tensor/error.h"
+
+namespace contra::contrastive {
+
+std::vector<std::int64_t> ViewLayout::positives(std::int64_t r) const {
+  std::vector<std::int64_t> p;
+  p.reserve(static_cast<size_t>(V > 0 ? V - 1 : 0));
+  for (std::int64_t v = 0; v < V; ++v)
+    if (row(image(r), v) != r) p.push_back(row(image(r), v));
+  return p;
+}
+
+std::vector<std::int64_t> ViewLayout::negatives(std::int64_t r) const {
+  std::vector<std::int64_t> n;
+  n.reserve(static_cast<size_t>(M() - V));
+  for (std::int64_t k = 0; k < M(); ++k)
+    if (!same_image(r, k)) n.push_back(k);
+  return n;
+}
+
+ViewLayout ViewLayout::for_rows(std::int64_t M, std::int64_t V, const char* where) {
+  CONTRA_CHECK_HINT(V >= 1, where, "pass the number of views per image (2 for SimCLR)", "views V must be ≥ 1, got ", V);
+  CONTRA_CHECK(M >= 1, where, "empty batch: M = ", M, " rows");
+  CONTRA_CHECK_HINT(M % V == 0, where,
+                    "rows are view-major [x_1..x_N (view 1), x_1..x_N (view 2), ...]: M must be N·V",
+                    "M = ", M, " rows is not divisible by V = ", V, " views");
+  return ViewLayout{M / V, V};
+}
+
+void require_contrastive_batch(const ViewLayout& layout, std::int64_t min_views, const char* where) {
+  CONTRA_CHECK_HINT(layout.V >= min_views, where, "each image needs at least two views so that P(i) is not empty",
+                    "V = ", layout.V, " views per image; this loss needs V ≥ ", min_views);
+  CONTRA_CHECK_HINT(layout.N >= 2, where, "a batch needs at least 2 images",
+                    "N = ", layout.N, " image (M = ", layout.M(),
+                    " rows): no negatives, the set N(i) of other images is empty (method.md §6)");
+}
+
+namespace {
+template <typename Pred>
+Tensor make_mask(const ViewLayout& L, DType dtype, Pred in_set) {
+  const std::int64_t M = L.M();
+  Tensor m = Tensor::zeros({M, M}, dtype);
+  dispatch_floating(dtype, "mask", [&](auto t) {
+    using T = decltype(t);
+    T* p = m.data<T>();
+    for (std::int64_t i = 0; i < M; ++i)
+      for (std::int64_t k = 0; k < M; ++k)
+        if (in_set(i, k)) p[i * M + k] = T(1);
+  });
+  return m;
+}
+}  // namespace
+
+Tensor positive_mask(const ViewLayout& L, DType dtype) {
+  return make_mask(L, dtype, [&](std::int64_t i, std::int64_t k) { return k != i && L.same_image(i, k); });
+}
+Tensor negative_mask(const ViewLayout& L, DType dtype) {
+  return make_mask(L, dtype, [&](std::int64_t i, std::int64_t k) { return !L.same_image(i, k); });
+}
+Tensor self_mask(const ViewLayout& L, DType dtype) {
+  return make_mask(L, dtype, [&](std::int64_t i, std::int64_t k) { return k == i; });
+}
+
+Tensor row_labels(const Tensor& labels, const ViewLayout& L, const char* where) {
+  CONTRA_CHECK_HINT(labels.defined(), where, "pass labels (one per image)", "this loss needs labels");
+  CONTRA_CHECK(labels.dim() == 1 && (labels.size(0) == L.N || labels.size(0) == L.M()), where,
+               "labels must have shape (N,) = (", L.N, ",) or (M,) = (", L.M(), ",), got ", shape_str(labels.shape()));
+  std::vector<std::int64_t> y;
+  if (labels.dtype() == DType::i64) {
+    y = labels.to_vector<std::int64_t>();
+  } else {
+    for (double v : labels.to_vector<double>()) {
+      CONTRA_CHECK(v == static_cast<double>(static_cast<std::int64_t>(v)), where, "label ", v, " is not an integer");
+      y.push_back(static_cast<std::int64_t>(v));
+    }
+  }
+  for (auto v : y) CONTRA_CHECK(v >= 0, where, "labels must be ≥ 0, got ", v);
+  std::vector<std::int64_t> rows(static_cast<size_t>(L.M()));
+  for (std::int64_t r = 0; r < L.M(); ++r) {
+    if (static_cast<std::int64_t>(y.size()) == L.N) {
+      rows[r] = y[L.image(r)];
+    } else {
+      rows[r] = y[r];
+      CONTRA_CHECK(y[r] == y[L.image(r)], where, "row ", r, " (image ", L.image(r), ", view ", L.view(r),
+                   ") has label ", y[r], " but view 0 of the same image has label ", y[L.image(r)]);
+    }
+  }
+  return Tensor::from_vector(rows, {L.M()});
+}
+
+}  // namespace contra::contrastive
