@@ -1,0 +1,395 @@
+#include "train/config.h"
+
+#include <cmath>
+#include <fstream>
+#include <limits>
+#include <sstream>
+
+#include <toml++/toml.h>
+
+#include "tensor/error.h"
+
+namespace contra::train {
+
+namespace {
+constexpr double kInf = std::numeric_limits<double>::infinity();
+
+std::string format_default(const ConfigField& f) {
+  std::ostringstream os;
+  switch (f.type) {
+    case 's': os << '"' << *static_cast<std::string*>(f.target) << '"'; break;
+    case 'i': os << *static_cast<std::int64_t*>(f.target); break;
+    case 'd': os << *static_cast<double*>(f.target); break;
+    case 'b': os << (*static_cast<bool*>(f.target) ? "true" : "false"); break;
+  }
+  return os.str();
+}
+
+std::string join(const std::vector<std::string>& v, const char* sep = ", ") {
+  std::string s;
+  for (size_t i = 0; i < v.size(); ++i) s += (i ? sep : "") + v[i];
+  return s;
+}
+
+void check_range(const ConfigField& f, double v, const std::string& source) {
+  CONTRA_CHECK_HINT(v >= f.lo && v <= f.hi, source, "allowed range: [" + std::to_string(f.lo) + ", " + std::to_string(f.hi) + "]",
+                    f.key, " = ", v, " is out of range");
+}
+
+void check_choice(const ConfigField& f, const std::string& v, const std::string& source) {
+  if (f.choices.empty()) return;
+  for (const auto& c : f.choices)
+    if (c == v) return;
+  throw Error(source, f.key + " = \"" + v + "\" is not a valid choice", "valid: " + join(f.choices));
+}
+
+}  // namespace
+
+std::vector<ConfigField> config_fields(PretrainConfig& c) {
+  auto S = [](std::string key, std::string flag, std::string help, std::string* t, std::vector<std::string> choices = {}) {
+    return ConfigField{key, flag, help, 's', choices, 0, 0, t};
+  };
+  auto I = [](std::string key, std::string flag, std::string help, std::int64_t* t, double lo, double hi) {
+    return ConfigField{key, flag, help, 'i', {}, lo, hi, t};
+  };
+  auto D = [](std::string key, std::string flag, std::string help, double* t, double lo, double hi) {
+    return ConfigField{key, flag, help, 'd', {}, lo, hi, t};
+  };
+  auto B = [](std::string key, std::string flag, std::string help, bool* t) {
+    return ConfigField{key, flag, help, 'b', {}, 0, 1, t};
+  };
+  return {
+      S("data.dataset", "--dataset", "dataset: cifar10, cifar10_lt, cifar100, cifar100_lt, fashion_mnist, "
+        "fashion_mnist_lt, image_folder:<path>, synthetic", &c.dataset),
+      S("data.root", "--data-root", "where datasets live (\"\" = $CONTRA_DATA or ./data)", &c.data_root),
+      D("data.imbalance_ratio", "--imbalance-ratio", "n_max / n_min of *_lt datasets", &c.imbalance_ratio, 1, 1e6),
+      S("data.lt_convention", "--lt-convention", "long-tailed construction: ldam (exponential, first n_i of a seeded "
+        "shuffle), sdclr (45k split), step", &c.lt_convention, {"ldam", "sdclr", "step"}),
+      I("data.max_train_images", "--max-train-images", "use a seeded subset of this many training images (0 = all)",
+        &c.max_train_images, 0, 1e9),
+      S("data.augment", "--augment", "augmentation preset (auto: from the dataset)", &c.augment,
+        {"auto", "simclr_cifar", "fashion_mnist", "none"}),
+      D("data.crop_min_scale", "--crop-min-scale", "RandomResizedCrop lower area fraction", &c.crop_min_scale, 0.01, 1),
+      I("data.workers", "--workers", "loader threads", &c.workers, 1, 64),
+      S("model.arch", "--arch", "backbone", &c.arch, {"resnet18", "resnet34", "resnet50"}),
+      S("model.stem", "--stem", "cifar: 3×3/1 conv, no max-pool; imagenet: 7×7/2 + max-pool", &c.stem, {"cifar", "imagenet"}),
+      D("model.width", "--width", "width multiplier (base width 64·width)", &c.width, 0.0625, 4),
+      I("model.head_hidden", "--head-hidden", "projection head hidden width (0 = backbone feature size)", &c.head_hidden, 0, 65536),
+      I("model.head_out", "--head-out", "projection head output dimension", &c.head_out, 1, 65536),
+      I("model.head_layers", "--head-layers", "linear layers in the projection head (BN + ReLU between)", &c.head_layers, 1, 8),
+      S("loss.type", "--loss", "objective (method.md: NT, §6, D1, S1, SupCon)", &c.loss,
+        {"nt_xent", "balanced", "derived", "supervised", "supcon"}),
+      D("loss.temperature", "--temperature", "τ", &c.temperature, 1e-4, 100),
+      D("loss.attract", "--attract", "attraction weight w_a (ν as we read the paper; alias --nu)", &c.attract, 0, 1e3),
+      D("loss.repel", "--repel", "repulsion weight w_r (β as we read the paper; alias --beta)", &c.repel, 0, 1e3),
+      D("loss.positive_weight", "--positive-weight", "w_p: weight of the positive in the denominator (1 = NT-Xent, 0 = D1)",
+        &c.positive_weight, 0, 1),
+      D("loss.lambda", "--lambda", "λ of the supervised prototype objective (S1)", &c.lambda, 0, 1e3),
+      I("loss.views", "--views", "views per image V", &c.views, 2, 16),
+      S("optim.optimizer", "--optimizer", "optimizer", &c.optimizer, {"sgd", "lars", "adamw"}),
+      D("optim.lr", "--lr", "base learning rate at batch 256 (effective = lr · batch / 256)", &c.lr, 0, 100),
+      D("optim.momentum", "--momentum", "momentum (SGD, LARS) or β1 (AdamW)", &c.momentum, 0, 0.9999),
+      D("optim.weight_decay", "--weight-decay", "weight decay", &c.weight_decay, 0, 1),
+      D("optim.warmup_epochs", "--warmup-epochs", "linear warm-up epochs before the cosine decay", &c.warmup_epochs, 0, 1e5),
+      D("optim.min_lr", "--min-lr", "floor of the cosine schedule", &c.min_lr, 0, 100),
+      I("optim.epochs", "--epochs", "training epochs", &c.epochs, 1, 1e6),
+      I("optim.batch_size", "--batch-size", "images per step (each seen in V views)", &c.batch_size, 2, 1 << 20),
+      I("eval.knn_every", "--knn-every", "epochs between kNN monitors (0 = off)", &c.knn_every, 0, 1e6),
+      I("eval.knn_k", "--knn-k", "k of the kNN monitor", &c.knn_k, 1, 1e6),
+      D("eval.knn_temperature", "--knn-temperature", "vote temperature of the kNN monitor", &c.knn_temperature, 1e-4, 100),
+      I("eval.probe_epochs", "--probe-epochs", "linear-probe epochs in the final evaluation", &c.probe_epochs, 1, 1e5),
+      B("eval.final", "--final-eval", "evaluate (kNN, linear probe, baselines, report) at the end", &c.final_eval),
+      S("run.preset", "--preset", "named preset applied before the config file and flags", &c.preset),
+      S("run.out", "--out", "parent directory of run directories", &c.out),
+      S("run.name", "--name", "run directory name (\"\" = <dataset>-<loss>-<time>)", &c.name),
+      I("run.seed", "--seed", "seed of everything random", &c.seed, 0, 9.2e18),
+      I("run.threads", "--threads", "compute threads (0 = all cores)", &c.threads, 0, 1024),
+      I("run.checkpoint_every", "--checkpoint-every", "steps between checkpoints (0 = end of each epoch)", &c.checkpoint_every, 0, 1e9),
+      I("run.keep_last", "--keep-last", "checkpoints kept", &c.keep_last, 1, 1000),
+      I("run.log_every", "--log-every", "steps between metrics.jsonl entries", &c.log_every, 1, 1e9),
+      I("run.max_steps", "--max-steps", "stop after this many steps (0 = run all epochs)", &c.max_steps, 0, 1e12),
+      S("run.resume", "--resume", "none, auto (newest valid checkpoint of the run directory) or a checkpoint path", &c.resume),
+  };
+}
+
+std::vector<std::pair<std::string, std::string>> preset_descriptions() {
+  return {
+      {"fashion_mnist_lt_small", "default; sized for 2 cores: Fashion-MNIST-LT ratio 100 (LDAM, 14,886 images), ResNet-18 "
+                                 "width 1/8, CIFAR stem, RRC(0.2–1)+flip, NT-Xent τ=0.5, SGD lr 0.06, batch 256, cosine "
+                                 "(recipes.md, measured PyTorch job)"},
+      {"simclr_cifar", "SimCLR official CIFAR recipe: ResNet-18 CIFAR stem, LARS (trust 0.001) lr 1.0·batch/256, wd 1e-4, "
+                       "batch 512, 10 warm-up epochs + cosine, 1000 epochs, τ=0.5"},
+      {"sdclr_cifar10_lt", "SDCLR CIFAR-10-LT setting: ResNet-18, batch 512, τ=0.2, 2000 epochs, SDCLR split (45k, "
+                           "ratio 100), SGD lr 0.5 wd 1e-4 cosine (optimizer as in the SDCLR code as we read it)"},
+      {"smoke", "a few seconds on synthetic data: tiny ResNet, 2 epochs (for tests)"},
+  };
+}
+
+void apply_preset(PretrainConfig& c, const std::string& name) {
+  const std::string keep_preset = name;
+  if (name == "fashion_mnist_lt_small") {
+    PretrainConfig d;
+    c = d;
+    c.dataset = "fashion_mnist_lt";
+    c.imbalance_ratio = 100;
+    c.lt_convention = "ldam";
+    c.augment = "fashion_mnist";
+    c.crop_min_scale = 0.2;
+    c.arch = "resnet18";
+    c.stem = "cifar";
+    c.width = 0.125;
+    c.head_hidden = 0;
+    c.head_out = 128;
+    c.loss = "nt_xent";
+    c.temperature = 0.5;
+    c.optimizer = "sgd";
+    c.lr = 0.06;
+    c.weight_decay = 5e-4;
+    c.epochs = 15;
+    c.batch_size = 256;
+    c.knn_every = 5;
+  } else if (name == "simclr_cifar") {
+    c = PretrainConfig();
+    c.dataset = "cifar10";
+    c.augment = "simclr_cifar";
+    c.crop_min_scale = 0.08;
+    c.arch = "resnet18";
+    c.stem = "cifar";
+    c.width = 1;
+    c.head_hidden = 2048;
+    c.head_out = 128;
+    c.loss = "nt_xent";
+    c.temperature = 0.5;
+    c.optimizer = "lars";
+    c.lr = 1.0;
+    c.weight_decay = 1e-4;
+    c.warmup_epochs = 10;
+    c.epochs = 1000;
+    c.batch_size = 512;
+    c.knn_every = 10;
+  } else if (name == "sdclr_cifar10_lt") {
+    c = PretrainConfig();
+    c.dataset = "cifar10_lt";
+    c.imbalance_ratio = 100;
+    c.lt_convention = "sdclr";
+    c.augment = "simclr_cifar";
+    c.arch = "resnet18";
+    c.stem = "cifar";
+    c.head_hidden = 512;
+    c.head_out = 128;
+    c.loss = "nt_xent";
+    c.temperature = 0.2;
+    c.optimizer = "sgd";
+    c.lr = 0.5;
+    c.weight_decay = 1e-4;
+    c.epochs = 2000;
+    c.batch_size = 512;
+    c.knn_every = 20;
+  } else if (name == "smoke") {
+    c = PretrainConfig();
+    c.dataset = "synthetic";
+    c.augment = "simclr_cifar";
+    c.crop_min_scale = 0.5;
+    c.arch = "resnet18";
+    c.width = 0.0625;
+    c.head_hidden = 32;
+    c.head_out = 16;
+    c.epochs = 2;
+    c.batch_size = 32;
+    c.lr = 0.1;
+    c.knn_every = 1;
+    c.knn_k = 20;
+    c.probe_epochs = 10;
+    c.log_every = 1;
+    c.workers = 2;
+  } else {
+    std::string names;
+    for (auto& [n, d] : preset_descriptions()) names += (names.empty() ? "" : ", ") + n;
+    throw Error("--preset", "unknown preset \"" + name + "\"", "valid presets: " + names);
+  }
+  c.preset = keep_preset;
+}
+
+void set_field_from_string(const ConfigField& f, const std::string& value, const std::string& source) {
+  try {
+    switch (f.type) {
+      case 's':
+        check_choice(f, value, source);
+        *static_cast<std::string*>(f.target) = value;
+        return;
+      case 'i': {
+        size_t used = 0;
+        const long long v = std::stoll(value, &used);
+        if (used != value.size()) throw std::invalid_argument("trailing characters");
+        check_range(f, static_cast<double>(v), source);
+        *static_cast<std::int64_t*>(f.target) = v;
+        return;
+      }
+      case 'd': {
+        size_t used = 0;
+        const double v = std::stod(value, &used);
+        if (used != value.size() || !std::isfinite(v)) throw std::invalid_argument("not a finite number");
+        check_range(f, v, source);
+        *static_cast<double*>(f.target) = v;
+        return;
+      }
+      case 'b':
+        if (value == "true" || value == "1" || value == "yes") *static_cast<bool*>(f.target) = true;
+        else if (value == "false" || value == "0" || value == "no") *static_cast<bool*>(f.target) = false;
+        else throw std::invalid_argument("bool");
+        return;
+    }
+  } catch (const Error&) {
+    throw;
+  } catch (const std::exception&) {
+    const char* want = f.type == 'i' ? "an integer" : f.type == 'd' ? "a number" : "true or false";
+    throw Error(source, f.key + " = \"" + value + "\" is not " + want);
+  }
+}
+
+namespace {
+
+void apply_table(PretrainConfig& c, const toml::table& root, const std::string& source_name) {
+  auto fields = config_fields(c);
+  auto where = [&](const toml::node& n) {
+    const auto& s = n.source();
+    return source_name + ":" + std::to_string(s.begin.line) + ":" + std::to_string(s.begin.column);
+  };
+  for (const auto& [section_key, section_node] : root) {
+    const std::string section(section_key.str());
+    const toml::table* section_table = section_node.as_table();
+    if (!section_table) {
+      throw Error(where(section_node), "\"" + section + "\" must be a [section] table",
+                  "sections: [data] [model] [loss] [optim] [eval] [run]");
+    }
+    for (const auto& [k, node] : *section_table) {
+      const std::string key = section + "." + std::string(k.str());
+      const ConfigField* f = nullptr;
+      for (const auto& cand : fields)
+        if (cand.key == key) f = &cand;
+      if (!f) {
+        std::vector<std::string> valid;
+        for (const auto& cand : fields)
+          if (cand.key.rfind(section + ".", 0) == 0) valid.push_back(cand.key.substr(section.size() + 1));
+        throw Error(where(node), "unknown key \"" + key + "\"",
+                    valid.empty() ? "sections: [data] [model] [loss] [optim] [eval] [run]" : "valid keys in [" + section + "]: " + join(valid));
+      }
+      const std::string src = where(node);
+      switch (f->type) {
+        case 's':
+          if (!node.is_string()) throw Error(src, key + " must be a string");
+          set_field_from_string(*f, *node.value<std::string>(), src);
+          break;
+        case 'i':
+          if (!node.is_integer()) throw Error(src, key + " must be an integer");
+          set_field_from_string(*f, std::to_string(*node.value<std::int64_t>()), src);
+          break;
+        case 'd':
+          if (!node.is_number()) throw Error(src, key + " must be a number");
+          {
+            const double v = *node.value<double>();
+            check_range(*f, v, src);
+            *static_cast<double*>(f->target) = v;
+          }
+          break;
+        case 'b':
+          if (!node.is_boolean()) throw Error(src, key + " must be true or false");
+          *static_cast<bool*>(f->target) = *node.value<bool>();
+          break;
+      }
+    }
+  }
+}
+
+toml::table parse_or_throw(const std::string& text, const std::string& source_name) {
+  try {
+    return toml::parse(text, source_name);
+  } catch (const toml::parse_error& e) {
+    const auto& s = e.source();
+    throw Error(source_name + ":" + std::to_string(s.begin.line) + ":" + std::to_string(s.begin.column),
+                std::string("malformed TOML: ") + std::string(e.description()));
+  }
+}
+
+}  // namespace
+
+void apply_toml_string(PretrainConfig& c, const std::string& text, const std::string& source_name) {
+  const toml::table t = parse_or_throw(text, source_name);
+  // A preset named in the file is applied first, then the file's other keys.
+  if (auto p = t["run"]["preset"].value<std::string>()) apply_preset(c, *p);
+  apply_table(c, t, source_name);
+}
+
+void apply_toml_file(PretrainConfig& c, const std::string& path) {
+  std::ifstream f(path);
+  CONTRA_CHECK_HINT(f.good(), "--config", "check the path", "cannot read config file ", path);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  apply_toml_string(c, ss.str(), path);
+}
+
+void validate(const PretrainConfig& c_in) {
+  PretrainConfig c = c_in;
+  for (const auto& f : config_fields(c)) {
+    const std::string src = "config";
+    if (f.type == 's') check_choice(f, *static_cast<std::string*>(f.target), src);
+    if (f.type == 'i') check_range(f, static_cast<double>(*static_cast<std::int64_t*>(f.target)), src);
+    if (f.type == 'd') check_range(f, *static_cast<double*>(f.target), src);
+  }
+  CONTRA_CHECK_HINT(c.attract > 0 || c.repel > 0, "loss", "set --attract or --repel above 0",
+                    "attraction and repulsion weights are both 0: the loss is constant");
+  CONTRA_CHECK_HINT(c.min_lr <= c.lr * c.batch_size / 256.0 || c.lr == 0, "optim.min_lr", "lower --min-lr",
+                    "the cosine floor ", c.min_lr, " is above the effective learning rate ", c.lr * c.batch_size / 256.0);
+}
+
+nlohmann::json to_json(const PretrainConfig& c_in) {
+  PretrainConfig c = c_in;
+  nlohmann::json j = nlohmann::json::object();
+  for (const auto& f : config_fields(c)) {
+    const auto dot = f.key.find('.');
+    auto& sec = j[f.key.substr(0, dot)];
+    const std::string k = f.key.substr(dot + 1);
+    switch (f.type) {
+      case 's': sec[k] = *static_cast<std::string*>(f.target); break;
+      case 'i': sec[k] = *static_cast<std::int64_t*>(f.target); break;
+      case 'd': sec[k] = *static_cast<double*>(f.target); break;
+      case 'b': sec[k] = *static_cast<bool*>(f.target); break;
+    }
+  }
+  return j;
+}
+
+std::string to_toml(const PretrainConfig& c_in) {
+  PretrainConfig c = c_in;
+  std::ostringstream os;
+  std::string section;
+  for (const auto& f : config_fields(c)) {
+    const auto dot = f.key.find('.');
+    const std::string s = f.key.substr(0, dot);
+    if (s != section) {
+      os << (section.empty() ? "" : "\n") << "[" << s << "]\n";
+      section = s;
+    }
+    os << f.key.substr(dot + 1) << " = ";
+    if (f.type == 'd') {
+      std::ostringstream v;
+      v.precision(17);
+      v << *static_cast<double*>(f.target);
+      std::string t = v.str();
+      if (t.find_first_of(".eEn") == std::string::npos) t += ".0";
+      os << t;
+    } else {
+      os << format_default(f);
+    }
+    os << "   # " << f.help << "\n";
+  }
+  return os.str();
+}
+
+std::vector<std::string> resume_critical_keys() {
+  return {"data.dataset", "data.imbalance_ratio", "data.lt_convention", "data.max_train_images", "model.arch",
+          "model.stem", "model.width", "model.head_hidden", "model.head_out", "model.head_layers", "loss.views",
+          "optim.optimizer", "optim.batch_size", "optim.epochs", "run.seed"};
+}
+
+}  // namespace contra::train

@@ -1,0 +1,110 @@
+// config.h — the pretraining configuration: presets, TOML files, command-line overrides.
+//
+// One table of fields (config.cpp) is the single source of truth: each field has a TOML
+// key ("optim.lr"), a command-line flag ("--lr"), a help text with its default, a type,
+// and a valid range or a list of choices. Resolution order: preset → TOML file → flags.
+// Errors: unknown keys, wrong types, out-of-range values and malformed TOML are reported
+// with the file:line:col or the flag, the value seen and what is allowed (exit code 2).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace contra::train {
+
+struct PretrainConfig {
+  // [data]
+  std::string dataset = "fashion_mnist_lt";
+  std::string data_root = "";           // "" → $CONTRA_DATA or ./data
+  double imbalance_ratio = 100;         // for *_lt datasets: n_max / n_min
+  std::string lt_convention = "ldam";   // ldam | sdclr | step
+  std::int64_t max_train_images = 0;    // 0 = all (a seeded subset otherwise; for smoke runs)
+  std::string augment = "auto";         // auto | simclr_cifar | fashion_mnist | none
+  double crop_min_scale = 0.08;
+  std::int64_t workers = 2;             // loader threads
+
+  // [model]
+  std::string arch = "resnet18";        // resnet18 | resnet34 | resnet50
+  std::string stem = "cifar";           // cifar | imagenet
+  double width = 1.0;                   // width multiplier (base width 64·width)
+  std::int64_t head_hidden = 512;       // 0 = backbone feature size
+  std::int64_t head_out = 128;
+  std::int64_t head_layers = 2;         // linear layers in the projection head
+
+  // [loss]
+  std::string loss = "nt_xent";         // nt_xent | balanced | derived | supervised | supcon
+  double temperature = 0.5;
+  double attract = 1.0;                 // w_a (ν, as we read the paper)
+  double repel = 1.0;                   // w_r (β, as we read the paper)
+  double positive_weight = 1.0;         // w_p: positive inside the denominator (1 = NT-Xent)
+  double lambda = 1.0;                  // λ of the supervised objective (S1)
+  std::int64_t views = 2;
+
+  // [optim]
+  std::string optimizer = "sgd";        // sgd | lars | adamw
+  double lr = 0.06;                     // base LR at batch 256; effective = lr · batch / 256
+  double momentum = 0.9;
+  double weight_decay = 5e-4;
+  double warmup_epochs = 0;
+  double min_lr = 0.0;                  // cosine floor (absolute)
+  std::int64_t epochs = 20;
+  std::int64_t batch_size = 256;
+
+  // [eval]
+  std::int64_t knn_every = 5;           // epochs between kNN monitors (0 = off)
+  std::int64_t knn_k = 200;
+  double knn_temperature = 0.1;
+  std::int64_t probe_epochs = 100;
+  bool final_eval = true;
+
+  // [run]
+  std::string preset = "fashion_mnist_lt_small";
+  std::string out = "runs";             // run directories are created below this
+  std::string name = "";                // "" → <dataset>-<loss>-<timestamp>
+  std::int64_t seed = 0;
+  std::int64_t threads = 0;             // 0 = all cores
+  std::int64_t checkpoint_every = 0;    // steps (0 = once per epoch)
+  std::int64_t keep_last = 3;
+  std::int64_t log_every = 10;          // steps between metrics.jsonl entries
+  std::int64_t max_steps = 0;           // stop after this many steps (0 = all epochs)
+  std::string resume = "none";          // none | auto | <checkpoint path>
+};
+
+// The names of the built-in presets and what each follows (for --help).
+std::vector<std::pair<std::string, std::string>> preset_descriptions();
+// Applies a preset by name; throws listing the valid names.
+void apply_preset(PretrainConfig& c, const std::string& name);
+// Applies a TOML file; throws with file:line:col for malformed files, unknown keys, wrong
+// types and out-of-range values.
+void apply_toml_file(PretrainConfig& c, const std::string& path);
+void apply_toml_string(PretrainConfig& c, const std::string& text, const std::string& source_name);
+// Validates ranges and choices (after flags were applied); throws on the first problem.
+void validate(const PretrainConfig& c);
+
+nlohmann::json to_json(const PretrainConfig& c);
+std::string to_toml(const PretrainConfig& c);  // the resolved config, as a file users can reuse
+
+// The keys whose change makes a checkpoint incompatible (architecture, data, batch...).
+std::vector<std::string> resume_critical_keys();
+
+// Field table access, for the CLI layer: visits each field.
+struct ConfigField {
+  std::string key;          // "optim.lr"
+  std::string flag;         // "--lr"
+  std::string help;
+  char type;                // 's' string, 'i' integer, 'd' double, 'b' bool
+  std::vector<std::string> choices;
+  double lo, hi;            // numeric range (inclusive)
+  void* target;
+};
+std::vector<ConfigField> config_fields(PretrainConfig& c);
+
+}  // namespace contra::train
+
+namespace contra::train {
+// Sets one field from text (a command-line value); `source` names where it came from.
+void set_field_from_string(const ConfigField& f, const std::string& value, const std::string& source);
+}  // namespace contra::train

@@ -1,0 +1,36 @@
+#include "train/signals.h"
+
+#include <csignal>
+#include <unistd.h>
+
+namespace contra::train {
+
+namespace {
+volatile std::sig_atomic_t g_signal = 0;
+
+extern "C" void on_stop_signal(int sig) {
+  if (g_signal != 0) {
+    static const char msg[] = "\nsecond signal: exiting immediately (the last saved checkpoint stays valid)\n";
+    (void)!::write(STDERR_FILENO, msg, sizeof msg - 1);
+    ::_exit(128 + sig);
+  }
+  g_signal = sig;
+  static const char msg[] = "\nstop requested: finishing the step and saving a checkpoint (signal again to quit now)\n";
+  (void)!::write(STDERR_FILENO, msg, sizeof msg - 1);
+}
+}  // namespace
+
+void install_stop_handlers() {
+  struct sigaction sa {};
+  sa.sa_handler = on_stop_signal;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = 0;
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+}
+
+bool stop_requested() { return g_signal != 0; }
+int stop_signal() { return g_signal; }
+int stop_exit_code() { return g_signal ? 128 + g_signal : 0; }
+
+}  // namespace contra::train

@@ -1,0 +1,132 @@
+// Training infrastructure: config resolution and errors, crash-safe logs, kNN, class metrics.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+
+#include "tensor/generator.h"
+#include "train/class_metrics.h"
+#include "train/config.h"
+#include "train/knn.h"
+#include "train/metrics_log.h"
+
+using namespace contra;
+using namespace contra::train;
+
+namespace {
+std::string tmp(const char* name) { return std::string("/tmp/contra_train_") + name; }
+void write(const std::string& p, const std::string& s) { std::ofstream(p, std::ios::binary) << s; }
+std::string read(const std::string& p) {
+  std::ifstream f(p, std::ios::binary);
+  return std::string((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+}
+}  // namespace
+
+TEST_CASE("config: presets, TOML, flags, and the resolved file round-trips") {
+  PretrainConfig c;
+  apply_preset(c, "fashion_mnist_lt_small");
+  CHECK(c.dataset == "fashion_mnist_lt");
+  CHECK(c.width == 0.125);
+  apply_toml_string(c, "[optim]\nlr = 0.1\nepochs = 3\n[loss]\ntype = \"balanced\"\nrepel = 0.8\n", "t.toml");
+  CHECK(c.lr == 0.1);
+  CHECK(c.epochs == 3);
+  CHECK(c.loss == "balanced");
+  CHECK(c.repel == 0.8);
+  for (const auto& f : config_fields(c))
+    if (f.flag == "--batch-size") set_field_from_string(f, "64", "--batch-size");
+  CHECK(c.batch_size == 64);
+  PretrainConfig d;
+  apply_toml_string(d, to_toml(c), "resolved.toml");
+  CHECK(to_json(d) == to_json(c));
+  CHECK_THROWS_WITH_AS(apply_preset(c, "nope"), doctest::Contains("valid presets"), Error);
+}
+
+TEST_CASE("config: errors name file:line:col, the key, the value and what is allowed") {
+  PretrainConfig c;
+  CHECK_THROWS_WITH_AS(apply_toml_string(c, "[optim]\nlr = = 3\n", "bad.toml"), doctest::Contains("bad.toml:2:"), Error);
+  CHECK_THROWS_WITH_AS(apply_toml_string(c, "[optim]\nlearning_rate = 3\n", "u.toml"),
+                       doctest::Contains("unknown key \"optim.learning_rate\""), Error);
+  CHECK_THROWS_WITH_AS(apply_toml_string(c, "[optim]\nlearning_rate = 3\n", "u.toml"), doctest::Contains("u.toml:2:1"), Error);
+  CHECK_THROWS_WITH_AS(apply_toml_string(c, "[optim]\nepochs = \"ten\"\n", "t.toml"), doctest::Contains("must be an integer"), Error);
+  CHECK_THROWS_WITH_AS(apply_toml_string(c, "[optim]\nlr = -1.0\n", "r.toml"), doctest::Contains("out of range"), Error);
+  CHECK_THROWS_WITH_AS(apply_toml_string(c, "[loss]\ntype = \"triplet\"\n", "ch.toml"), doctest::Contains("valid: nt_xent"), Error);
+  CHECK_THROWS_WITH_AS(apply_toml_string(c, "lr = 1.0\n", "s.toml"), doctest::Contains("[section]"), Error);
+  auto fields = config_fields(c);
+  for (const auto& f : fields)
+    if (f.flag == "--epochs") {
+      CHECK_THROWS_WITH_AS(set_field_from_string(f, "3x", "--epochs"), doctest::Contains("not an integer"), Error);
+      CHECK_THROWS_WITH_AS(set_field_from_string(f, "0", "--epochs"), doctest::Contains("out of range"), Error);
+    }
+  CHECK_THROWS_WITH_AS(apply_toml_file(c, "/nonexistent.toml"), doctest::Contains("cannot read"), Error);
+}
+
+TEST_CASE("metrics.jsonl: a torn last line and entries past the resume step are dropped") {
+  const std::string p = tmp("metrics.jsonl");
+  write(p, "{\"step\": 1, \"loss\": 2.0}\n{\"step\": 2, \"loss\": 1.5}\n{\"step\": 3, \"loss\": 1.2}\n{\"step\": 4, \"lo");
+  {
+    JsonlLog log(p, "step", /*keep_below=*/3);
+    log.append({{"step", 3}, {"loss", 1.25}});
+  }
+  const auto entries = JsonlLog::read(p);
+  REQUIRE(entries.size() == 3);
+  CHECK(entries[0]["step"] == 1);
+  CHECK(entries[1]["step"] == 2);
+  CHECK(entries[2]["loss"] == 1.25);
+  std::remove(p.c_str());
+}
+
+TEST_CASE("epochs.csv keeps its header once and rows below the resume epoch") {
+  const std::string p = tmp("epochs.csv");
+  std::remove(p.c_str());
+  {
+    CsvLog log(p, {"epoch", "loss"});
+    log.append({"0", "2.0"});
+    log.append({"1", "1.5"});
+  }
+  write(p, read(p) + "2,1.");  // torn row
+  {
+    CsvLog log(p, {"epoch", "loss"}, /*keep_below=*/1);
+    log.append({"1", "1.4"});
+  }
+  CHECK(read(p) == "epoch,loss\n0,2.0\n1,1.4\n");
+  std::remove(p.c_str());
+}
+
+TEST_CASE("kNN: weighted votes of the k most similar bank entries") {
+  // Bank: two clusters along x and y; a third class far away.
+  Tensor bank = Tensor::from_vector<float>({1, 0.1f, 1, -0.1f, 0.1f, 1, -0.1f, 1, -1, 0}, {5, 2});
+  std::vector<std::int64_t> labels = {0, 0, 1, 1, 2};
+  Tensor q = Tensor::from_vector<float>({2, 0.05f, 0.02f, 3, -5, 0.3f}, {3, 2});
+  KnnOptions o;
+  o.k = 2;
+  CHECK(knn_predict(bank, labels, q, 3, o) == std::vector<std::int64_t>{0, 1, 2});
+  // With k = 5 the query near class 2 still wins by its weight exp(s/T).
+  o.k = 5;
+  CHECK(knn_predict(bank, labels, q, 3, o)[2] == 2);
+  CHECK_THROWS_AS(knn_predict(bank, {0, 1}, q, 3, o), Error);
+}
+
+TEST_CASE("class report: per-class, terciles 4/3/3 for 10 classes, thresholds, group std") {
+  std::vector<std::int64_t> counts = {5000, 2997, 1796, 1077, 645, 387, 232, 139, 83, 50};
+  std::vector<std::int64_t> labels, pred;
+  for (int c = 0; c < 10; ++c)
+    for (int i = 0; i < 10; ++i) {
+      labels.push_back(c);
+      pred.push_back(i < 10 - c ? c : (c + 1) % 10);  // class c: (10 − c)/10 correct
+    }
+  const ClassReport r = class_report(pred, labels, counts);
+  CHECK(r.overall == doctest::Approx(0.55));
+  CHECK(r.per_class[3] == doctest::Approx(0.7));
+  REQUIRE(r.terciles.size() == 3);
+  CHECK(r.terciles[0].classes == std::vector<int>{0, 1, 2, 3});
+  CHECK(r.terciles[1].classes == std::vector<int>{4, 5, 6});
+  CHECK(r.terciles[2].classes == std::vector<int>{7, 8, 9});
+  CHECK(r.terciles[0].accuracy == doctest::Approx(0.85));
+  CHECK(r.terciles[2].accuracy == doctest::Approx(0.2));
+  const double m = (0.85 + 0.5 + 0.2) / 3;
+  CHECK(r.terciles_std == doctest::Approx(std::sqrt(((0.85 - m) * (0.85 - m) + (0.5 - m) * (0.5 - m) + (0.2 - m) * (0.2 - m)) / 3)));
+  CHECK(r.thresholds[0].classes.size() == 8);   // > 100
+  CHECK(r.thresholds[1].classes == std::vector<int>{8, 9});  // 20–100
+  CHECK(std::isnan(r.thresholds[2].accuracy));  // no class below 20
+}
