@@ -1,0 +1,184 @@
+// Parity: oneDNN conv2d / batch_norm / max_pool2d / adaptive_avg_pool2d (f32) against the
+// naive reference kernels (f32 in, double accumulation), forward and every backward output,
+// over a sweep of shapes: stride, padding, dilation, groups, odd sizes, batch 1, channel
+// counts that do and do not fill oneDNN's 8/16-channel blocks.
+//
+// Error measure per output tensor: max |fast − ref| / max(max |ref|, 1e-3) (the error
+// relative to the tensor's scale, so near-zero entries of a large tensor are not judged
+// on their own). Tolerances (observed worst is printed; each bound has ≥ 5× margin):
+//   conv2d forward and backward: 2e-5    batch_norm: 2e-5    pooling: 1e-6 (exact ops)
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <string>
+
+#include "autograd/engine.h"
+#include "autograd/nn_ops.h"
+#include "autograd/ops.h"
+#include "tensor/generator.h"
+
+using namespace contra;
+
+namespace {
+
+Generator gen(4242);
+
+Tensor rnd(Shape s, double scale = 1.0) {
+  Tensor t = Tensor::randn(s, gen, DType::f32);
+  float* p = t.data<float>();
+  for (std::int64_t i = 0; i < t.numel(); ++i) p[i] *= static_cast<float>(scale);
+  return t;
+}
+
+double scaled_error(const Tensor& ref, const Tensor& fast) {
+  REQUIRE(ref.shape() == fast.shape());
+  const auto a = ref.to_vector<double>(), b = fast.to_vector<double>();
+  double mag = 1e-3, err = 0.0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    mag = std::max(mag, std::abs(a[i]));
+    err = std::max(err, std::abs(a[i] - b[i]));
+  }
+  return err / mag;
+}
+
+double worst_seen = 0.0;
+
+// Runs f (forward and its gradients, as a list of tensors) with the reference kernels and
+// with the fast ones and compares each output.
+void parity(const std::string& what, const std::function<std::vector<Tensor>()>& f, double tol) {
+  std::vector<Tensor> ref, fast;
+  {
+    ReferenceKernelsGuard g(true);
+    ref = f();
+  }
+  {
+    ReferenceKernelsGuard g(false);
+    fast = f();
+  }
+  REQUIRE(ref.size() == fast.size());
+  static const char* names[] = {"forward", "grad 0", "grad 1", "grad 2", "extra 0", "extra 1", "extra 2"};
+  for (size_t i = 0; i < ref.size(); ++i) {
+    if (!ref[i].defined()) continue;
+    const double e = scaled_error(ref[i], fast[i]);
+    worst_seen = std::max(worst_seen, e);
+    INFO(what, " ", names[std::min<size_t>(i, 6)], " shape ", shape_str(ref[i].shape()), " scaled error ", e);
+    CHECK(e <= tol);
+  }
+}
+
+// Forward output followed by the gradients w.r.t. `inputs` for a random output gradient.
+std::vector<Tensor> with_grads(const Tensor& y, const std::vector<Tensor>& inputs, const Tensor& dy) {
+  std::vector<Tensor> out{y.detach().clone()};
+  std::vector<Tensor> wrt;
+  for (const auto& t : inputs)
+    if (t.defined()) wrt.push_back(t);
+  for (auto& g : grad(y, wrt, dy)) out.push_back(g);
+  return out;
+}
+
+Tensor leaf(const Tensor& t) {
+  Tensor c = t.clone();
+  c.set_requires_grad(true);
+  return c;
+}
+
+struct ConvCase {
+  Shape x, w;
+  Conv2dParams p;
+  bool bias;
+};
+
+}  // namespace
+
+TEST_CASE("parity: conv2d forward, backward data, backward weights and bias") {
+  const std::vector<ConvCase> cases = {
+      {{2, 16, 8, 8}, {32, 16, 3, 3}, {1, 1, 1, 1}, false},        // blocked channels, ResNet 3×3
+      {{2, 16, 9, 9}, {32, 16, 3, 3}, {2, 2, 1, 1}, false},        // stride 2, odd size
+      {{2, 16, 8, 8}, {32, 16, 1, 1}, {2, 2, 0, 0}, false},        // 1×1 stride-2 downsample
+      {{1, 3, 11, 13}, {16, 3, 3, 3}, {1, 1, 1, 1}, true},         // first layer (3 channels), batch 1
+      {{2, 3, 15, 15}, {8, 3, 7, 7}, {2, 2, 3, 3}, false},         // ImageNet stem, odd size
+      {{3, 5, 7, 6}, {7, 5, 3, 2}, {1, 2, 2, 0}, true},            // odd channels, asymmetric kernel
+      {{2, 8, 9, 9}, {8, 8, 3, 3}, {1, 1, 2, 2, 2, 2}, false},     // dilation 2
+      {{2, 8, 8, 8}, {12, 4, 3, 3}, {1, 1, 1, 1, 1, 1, 2}, true},  // groups 2
+      {{2, 16, 7, 7}, {16, 1, 3, 3}, {2, 2, 1, 1, 1, 1, 16}, false},  // depthwise
+      {{1, 4, 8, 7}, {6, 4, 3, 3}, {3, 3, 1, 1}, true},            // stride 3, floor drops a row
+  };
+  worst_seen = 0;
+  for (const auto& c : cases) {
+    const Tensor x = rnd(c.x), w = rnd(c.w, 0.3), b = c.bias ? rnd({c.w[0]}) : Tensor();
+    Tensor probe = conv2d(x, w, b, c.p);
+    const Tensor dy = rnd(probe.shape());
+    const Conv2dParams p = c.p;
+    parity("conv2d x " + shape_str(c.x) + " w " + shape_str(c.w),
+           [&] {
+             const Tensor xl = leaf(x), wl = leaf(w), bl = b.defined() ? leaf(b) : Tensor();
+             return with_grads(conv2d(xl, wl, bl, p), {xl, wl, bl}, dy);
+           },
+           2e-5);
+  }
+  std::printf("parity conv2d worst scaled error %.3e (tolerance 2e-5)\n", worst_seen);
+}
+
+TEST_CASE("parity: batch_norm training and eval, forward and backward") {
+  worst_seen = 0;
+  for (Shape s : {Shape{4, 16, 8, 8}, Shape{2, 3, 5, 7}, Shape{1, 8, 3, 3}, Shape{16, 32}, Shape{5, 3}}) {
+    const std::int64_t C = s[1];
+    const Tensor x = rnd(s, 2.0) + 0.5;
+    const Tensor dy = rnd(s);
+    const Tensor gamma = rnd({C}), beta = rnd({C});
+    const Tensor rm = rnd({C}, 0.2), rv = (abs(rnd({C})) + 0.5).detach();
+    for (bool training : {true, false}) {
+      for (bool affine : {true, false}) {
+        const std::string name = std::string("batch_norm ") + (training ? "train " : "eval ") + shape_str(s) +
+                                 (affine ? " affine" : "");
+        parity(name,
+               [&] {
+                 const Tensor xl = leaf(x), gl = affine ? leaf(gamma) : Tensor(), bl = affine ? leaf(beta) : Tensor();
+                 const Tensor m = rm.clone(), v = rv.clone();
+                 std::vector<Tensor> out = with_grads(batch_norm(xl, gl, bl, m, v, training), {xl, gl, bl}, dy);
+                 out.push_back(m);  // running statistics after the update
+                 out.push_back(v);
+                 return out;
+               },
+               2e-5);
+      }
+    }
+  }
+  std::printf("parity batch_norm worst scaled error %.3e (tolerance 2e-5)\n", worst_seen);
+}
+
+TEST_CASE("parity: max_pool2d and adaptive_avg_pool2d") {
+  worst_seen = 0;
+  const std::vector<std::pair<Shape, Pool2dParams>> maxes = {
+      {{2, 16, 16, 16}, {3, 3, 2, 2, 1, 1}},  // ResNet stem pool
+      {{1, 3, 7, 9}, {2, 2, 2, 2}},           // odd sizes, batch 1
+      {{2, 5, 9, 8}, {3, 2, 1, 2, 1, 1}},     // overlapping, asymmetric
+      {{2, 4, 6, 6}, {4, 4, 3, 3, 2, 2}},
+  };
+  for (const auto& [s, p] : maxes) {
+    const Tensor x = rnd(s);
+    const Pool2dParams pp = p;
+    const Tensor dy = rnd(max_pool2d(x, pp).shape());
+    parity("max_pool2d " + shape_str(s),
+           [&] {
+             const Tensor xl = leaf(x);
+             return with_grads(max_pool2d(xl, pp), {xl}, dy);
+           },
+           1e-6);
+  }
+  for (auto [s, oh, ow] : {std::tuple{Shape{4, 64, 4, 4}, 1, 1}, std::tuple{Shape{2, 16, 8, 6}, 2, 3},
+                           std::tuple{Shape{1, 3, 7, 9}, 1, 1}, std::tuple{Shape{2, 5, 7, 9}, 3, 4}}) {
+    const Tensor x = rnd(s);
+    const std::int64_t h = oh, w = ow;
+    const Tensor dy = rnd({s[0], s[1], h, w});
+    parity("adaptive_avg_pool2d " + shape_str(s),
+           [&] {
+             const Tensor xl = leaf(x);
+             return with_grads(adaptive_avg_pool2d(xl, h, w), {xl}, dy);
+           },
+           1e-6);
+  }
+  std::printf("parity pooling worst scaled error %.3e (tolerance 1e-6)\n", worst_seen);
+}
