@@ -141,6 +141,7 @@ void CpuBackend::batch_norm_backward(const Tensor& dy, const Tensor& x, const Te
                                          {DNNL_ARG_DIFF_SRC, wrap(plan->data_md, dx)}};
     if (weight.defined()) {
       args.emplace(DNNL_ARG_SCALE, wrap(plan->vec_md, weight));
+      args.emplace(DNNL_ARG_SHIFT, wrap(plan->vec_md, dbias));  // unused by the math; 2.6 checks it is present
       args.emplace(DNNL_ARG_DIFF_SCALE, wrap(plan->vec_md, dweight));
       args.emplace(DNNL_ARG_DIFF_SHIFT, wrap(plan->vec_md, dbias));
     }
