@@ -1,0 +1,58 @@
+// batch_norm.h — BatchNorm1d over (N, C) and BatchNorm2d over (N, C, H, W).
+//
+// Training: y = γ · (x − μ_B) / √(σ²_B + ε) + β with batch statistics over all axes but C,
+// and running statistics updated in place (PyTorch semantics):
+//   running_mean ← (1 − m) · running_mean + m · μ_B
+//   running_var  ← (1 − m) · running_var  + m · σ²_B · n / (n − 1)     (unbiased)
+//   num_batches_tracked += 1
+// Eval: the running statistics replace the batch ones.
+// Names as PyTorch: weight, bias (parameters); running_mean, running_var,
+// num_batches_tracked (i64 scalar) (buffers). Init: γ = 1, β = 0, mean 0, var 1.
+#pragma once
+
+#include <cstdint>
+
+#include "nn/module.h"
+
+namespace contra::nn {
+
+struct BatchNormOptions {
+  std::int64_t num_features = 0;
+  double eps = 1e-5;
+  double momentum = 0.1;
+  bool affine = true;  // learnable γ and β
+  DType dtype = DType::f32;
+};
+
+class BatchNorm : public Module {
+ public:
+  Tensor forward(const Tensor& x) override;
+  const BatchNormOptions& options() const { return opt_; }
+
+  Tensor weight, bias;                                     // (C,) each, or undefined
+  Tensor running_mean, running_var, num_batches_tracked;  // (C,), (C,), () i64
+
+ protected:
+  BatchNorm(const char* type_name, int input_rank, const BatchNormOptions& options);
+  std::string extra_repr() const override;
+
+ private:
+  int rank_;
+  BatchNormOptions opt_;
+};
+
+// Over (N, C): heads and MLPs.
+class BatchNorm1d : public BatchNorm {
+ public:
+  explicit BatchNorm1d(const BatchNormOptions& options) : BatchNorm("BatchNorm1d", 2, options) {}
+  explicit BatchNorm1d(std::int64_t num_features) : BatchNorm1d(BatchNormOptions{num_features}) {}
+};
+
+// Over (N, C, H, W): convolutional networks.
+class BatchNorm2d : public BatchNorm {
+ public:
+  explicit BatchNorm2d(const BatchNormOptions& options) : BatchNorm("BatchNorm2d", 4, options) {}
+  explicit BatchNorm2d(std::int64_t num_features) : BatchNorm2d(BatchNormOptions{num_features}) {}
+};
+
+}  // namespace contra::nn
