@@ -165,3 +165,28 @@ TEST_CASE("linear: y = x·Wᵀ + b and its gradients") {
   check_values(bg.grad(), {2, 2, 2});           // db = N
   CHECK_THROWS_AS(linear(x, Tensor::zeros({3, 3}), Tensor()), Error);
 }
+
+TEST_CASE("strided inputs give the same results as contiguous copies") {
+  both_paths([] {
+    const Tensor base = f32(iota(2 * 4 * 5 * 5), {2, 4, 5, 5});
+    const Tensor view = transpose(base, 2, 3);  // non-contiguous (N, C, W, H)
+    const Tensor w = f32(iota(3 * 4 * 3 * 3, -50.0f), {3, 4, 3, 3});
+    Conv2dParams p;
+    p.pad_h = p.pad_w = 1;
+    check_values(conv2d(view, w, Tensor(), p), conv2d(view.contiguous(), w, Tensor(), p).to_vector<double>());
+    check_values(max_pool2d(view, {2, 2, 2, 2}), max_pool2d(view.contiguous(), {2, 2, 2, 2}).to_vector<double>());
+    check_values(batch_norm(view, Tensor(), Tensor(), Tensor(), Tensor(), true),
+                 batch_norm(view.contiguous(), Tensor(), Tensor(), Tensor(), Tensor(), true).to_vector<double>());
+  });
+}
+
+TEST_CASE("batch_norm: an eval graph survives a later training step's running-stat update") {
+  const Tensor rm = Tensor::zeros({2}), rv = Tensor::ones({2});
+  Tensor x = f32({1, 2, 3, 4, 5, 6}, {3, 2});
+  x.set_requires_grad(true);
+  const Tensor y_eval = batch_norm(x, Tensor(), Tensor(), rm, rv, false);
+  batch_norm(x, Tensor(), Tensor(), rm, rv, true);  // updates rm, rv in place
+  CHECK(rm.to_vector<double>()[0] != 0.0);
+  backward(sum(y_eval));
+  check_values(x.grad(), std::vector<double>(6, 1.0 / std::sqrt(1.0 + 1e-5)));  // dx = γ·r·dy, r from old rv = 1
+}
