@@ -89,7 +89,8 @@ class DirectConv {
     w_bd_ = in(w_user_, bd_pd_.weights_desc(), pre_bd_);
     dx_bd_ = out(dx_user_, bd_pd_.diff_src_desc(), post_bd_);
     x_bw_ = in(x_user_, bw_pd_.src_desc(), pre_bw_);
-    dy_bw_ = in(dy_user_, bw_pd_.diff_dst_desc(), pre_bw_);
+    // dy is reordered once when both backward primitives want the same layout (as the engine).
+    dy_bw_ = bw_pd_.diff_dst_desc() == bd_pd_.diff_dst_desc() ? dy_bd_ : in(dy_user_, bw_pd_.diff_dst_desc(), pre_bw_);
     dw_bw_ = out(dw_user_, bw_pd_.diff_weights_desc(), post_bw_);
   }
 

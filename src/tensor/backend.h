@@ -112,6 +112,15 @@ class Backend {
   // ensures: dw (and db) assigned.
   virtual void conv2d_backward_weight(const Tensor& x, const Tensor& dy, const Tensor& dw, const Tensor& db,
                                       const Conv2dParams& p) = 0;
+  // Both backward passes in one call, so an implementation can share work between them
+  // (the CPU backend reorders dy into oneDNN's layout once). Any of dx, dw, db may be
+  // undefined (not computed); db only together with dw.
+  // requires/ensures: as conv2d_backward_data and conv2d_backward_weight.
+  virtual void conv2d_backward(const Tensor& dy, const Tensor& x, const Tensor& w, const Tensor& dx,
+                               const Tensor& dw, const Tensor& db, const Conv2dParams& p) {
+    if (dx.defined()) conv2d_backward_data(dy, w, dx, p);
+    if (dw.defined()) conv2d_backward_weight(x, dy, dw, db, p);
+  }
 
   // Batch normalisation over every axis but the channel axis 1. x is (N, C) or (N, C, H, W),
   // seen as (N, C, S) with S = H·W (1 for 2-D); M = N·S values per channel.

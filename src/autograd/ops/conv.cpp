@@ -74,19 +74,12 @@ Tensor conv2d(const Tensor& x_in, const Tensor& w_in, const Tensor& b_in, const 
                  w = need_dx ? save(w, "conv2d") : autograd::SavedTensor(), xs = x.shape(), ws = w.shape(), p,
                  need_dx, need_dw, need_db, dt = x.dtype()](const Tensor& g) {
                   const Tensor dy = g.contiguous();  // (N, O, Ho, Wo)
-                  Backend& be = backend_for(dy);
-                  Tensor dx, dw, db;
-                  if (need_dx) {
-                    dx = Tensor::empty(xs, dt, dy.device());
-                    be.conv2d_backward_data(dy, w.get(), dx, p);
-                  }
-                  if (need_dw || need_db) {
-                    dw = Tensor::empty(ws, dt, dy.device());
-                    if (need_db) db = Tensor::empty({ws[0]}, dt, dy.device());
-                    be.conv2d_backward_weight(x.get(), dy, dw, db, p);
-                    if (!need_dw) dw = Tensor();
-                  }
-                  return grads({dx, dw, db});
+                  Tensor dx = need_dx ? Tensor::empty(xs, dt, dy.device()) : Tensor();                 // (N, C, H, W)
+                  Tensor dw = need_dw || need_db ? Tensor::empty(ws, dt, dy.device()) : Tensor();      // (O, C/G, kH, kW)
+                  Tensor db = need_db ? Tensor::empty({ws[0]}, dt, dy.device()) : Tensor();            // (O,)
+                  backend_for(dy).conv2d_backward(dy, x.defined() ? x.get() : Tensor(),
+                                                  w.defined() ? w.get() : Tensor(), dx, dw, db, p);
+                  return grads({dx, need_dw ? dw : Tensor(), db});
                 });
 }
 

@@ -36,6 +36,8 @@ class CpuBackend final : public Backend {
   void conv2d_backward_data(const Tensor& dy, const Tensor& w, const Tensor& dx, const Conv2dParams& p) override;
   void conv2d_backward_weight(const Tensor& x, const Tensor& dy, const Tensor& dw, const Tensor& db,
                               const Conv2dParams& p) override;
+  void conv2d_backward(const Tensor& dy, const Tensor& x, const Tensor& w, const Tensor& dx, const Tensor& dw,
+                       const Tensor& db, const Conv2dParams& p) override;
   // dnnl_batch_norm.cpp
   void batch_norm_forward_training(const Tensor& x, const Tensor& weight, const Tensor& bias, double eps,
                                    const Tensor& y, const Tensor& mean, const Tensor& var) override;

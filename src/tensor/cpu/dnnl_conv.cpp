@@ -145,6 +145,35 @@ void CpuBackend::conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& 
   }
 }
 
+namespace {
+
+// dx = dy ⋆ᵀ w, with dy already in the backward-data primitive's layout.
+void run_backward_data(const Conv2dPlan& plan, const memory& ddst, const Tensor& w, const Tensor& dx,
+                       std::vector<Tensor>& keep) {
+  memory wts = input(plan.bd_weights, w, keep);
+  memory dsrc = output(plan.bd_diff_src, dx, keep);
+  plan.bwd_data.execute(stream(), {{DNNL_ARG_DIFF_DST, ddst}, {DNNL_ARG_WEIGHTS, wts}, {DNNL_ARG_DIFF_SRC, dsrc}});
+  finish_output(plan.bd_diff_src, dsrc, dx);
+}
+
+// dw = Σ_n dy ⋆ x, db = Σ dy, with dy already in the backward-weights primitive's layout.
+void run_backward_weights(const Conv2dPlan& plan, const Tensor& x, const memory& ddst, const Tensor& dw,
+                          const Tensor& db, std::vector<Tensor>& keep) {
+  memory src = input(plan.bw_src, x, keep);
+  memory dwts = output(plan.bw_diff_weights, dw, keep);
+  std::unordered_map<int, memory> args{{DNNL_ARG_SRC, src}, {DNNL_ARG_DIFF_DST, ddst}, {DNNL_ARG_DIFF_WEIGHTS, dwts}};
+  memory dbias;
+  if (db.defined()) {
+    dbias = output(plan.bw_diff_bias, db, keep);
+    args.emplace(DNNL_ARG_DIFF_BIAS, dbias);
+  }
+  plan.bwd_w.execute(stream(), args);
+  finish_output(plan.bw_diff_weights, dwts, dw);
+  if (db.defined()) finish_output(plan.bw_diff_bias, dbias, db);
+}
+
+}  // namespace
+
 void CpuBackend::conv2d_backward_data(const Tensor& dy, const Tensor& w, const Tensor& dx, const Conv2dParams& p) {
   if (use_reference(dy)) {
     dispatch_floating(dy.dtype(), "conv2d backward",
@@ -154,11 +183,7 @@ void CpuBackend::conv2d_backward_data(const Tensor& dy, const Tensor& w, const T
   try {
     const auto plan = conv_plan(dx.shape(), w.shape(), dy.shape(), false, p);
     std::vector<Tensor> keep;
-    memory ddst = input(plan->bd_diff_dst, dy, keep);
-    memory wts = input(plan->bd_weights, w, keep);
-    memory dsrc = output(plan->bd_diff_src, dx, keep);
-    plan->bwd_data.execute(stream(), {{DNNL_ARG_DIFF_DST, ddst}, {DNNL_ARG_WEIGHTS, wts}, {DNNL_ARG_DIFF_SRC, dsrc}});
-    finish_output(plan->bd_diff_src, dsrc, dx);
+    run_backward_data(*plan, input(plan->bd_diff_dst, dy, keep), w, dx, keep);
     stream().wait();
   } catch (const dnnl::error& e) {
     rethrow(e, "conv2d backward");
@@ -175,18 +200,39 @@ void CpuBackend::conv2d_backward_weight(const Tensor& x, const Tensor& dy, const
   try {
     const auto plan = conv_plan(x.shape(), dw.shape(), dy.shape(), db.defined(), p);
     std::vector<Tensor> keep;
-    memory src = input(plan->bw_src, x, keep);
-    memory ddst = input(plan->bw_diff_dst, dy, keep);
-    memory dwts = output(plan->bw_diff_weights, dw, keep);
-    std::unordered_map<int, memory> args{{DNNL_ARG_SRC, src}, {DNNL_ARG_DIFF_DST, ddst}, {DNNL_ARG_DIFF_WEIGHTS, dwts}};
-    memory dbias;
-    if (db.defined()) {
-      dbias = output(plan->bw_diff_bias, db, keep);
-      args.emplace(DNNL_ARG_DIFF_BIAS, dbias);
+    run_backward_weights(*plan, x, input(plan->bw_diff_dst, dy, keep), dw, db, keep);
+    stream().wait();
+  } catch (const dnnl::error& e) {
+    rethrow(e, "conv2d backward");
+  }
+}
+
+void CpuBackend::conv2d_backward(const Tensor& dy, const Tensor& x, const Tensor& w, const Tensor& dx,
+                                 const Tensor& dw, const Tensor& db, const Conv2dParams& p) {
+  if (use_reference(dy)) {
+    dispatch_floating(dy.dtype(), "conv2d backward", [&](auto v) {
+      using T = decltype(v);
+      if (dx.defined()) reference::conv2d_backward_data<T>(dy, w, dx, p);
+      if (dw.defined()) reference::conv2d_backward_weight<T>(x, dy, dw, db, p);
+    });
+    return;
+  }
+  try {
+    const Shape& xs = dx.defined() ? dx.shape() : x.shape();
+    const Shape& ws = dw.defined() ? dw.shape() : w.shape();
+    const auto plan = conv_plan(xs, ws, dy.shape(), db.defined(), p);
+    std::vector<Tensor> keep;
+    // dy is reordered into the backward layout once when both primitives want the same one.
+    memory ddst_data, ddst_weights;
+    if (dx.defined()) {
+      ddst_data = input(plan->bd_diff_dst, dy, keep);
+      run_backward_data(*plan, ddst_data, w, dx, keep);
     }
-    plan->bwd_w.execute(stream(), args);
-    finish_output(plan->bw_diff_weights, dwts, dw);
-    if (db.defined()) finish_output(plan->bw_diff_bias, dbias, db);
+    if (dw.defined()) {
+      const bool shared = dx.defined() && plan->bw_diff_dst.inner == plan->bd_diff_dst.inner;
+      ddst_weights = shared ? ddst_data : input(plan->bw_diff_dst, dy, keep);
+      run_backward_weights(*plan, x, ddst_weights, dw, db, keep);
+    }
     stream().wait();
   } catch (const dnnl::error& e) {
     rethrow(e, "conv2d backward");
