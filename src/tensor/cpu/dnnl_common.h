@@ -12,6 +12,7 @@
 // come from the CPU allocator per call.
 #pragma once
 
+#include <omp.h>
 #include <oneapi/dnnl/dnnl.hpp>
 
 #include <cstdint>
@@ -62,13 +63,15 @@ dnnl::memory input(const ArgLayout& a, const Tensor& t, std::vector<Tensor>& kee
 dnnl::memory output(const ArgLayout& a, const Tensor& t, std::vector<Tensor>& keep);
 void finish_output(const ArgLayout& a, const dnnl::memory& inner, const Tensor& t);
 
-// A cache of plans keyed by a vector of integers (shapes, parameters, flags). Plans are
-// built once on first use and kept for the life of the process.
+// A cache of plans keyed by a vector of integers (shapes, parameters, flags) and the
+// OpenMP thread count (oneDNN sizes its kernels' work split and scratchpad for the thread
+// count at creation). Plans are built once on first use and kept for the life of the process.
 template <typename Plan>
 class PlanCache {
  public:
   template <typename Make>
-  std::shared_ptr<Plan> get(const std::vector<std::int64_t>& key, Make&& make) {
+  std::shared_ptr<Plan> get(std::vector<std::int64_t> key, Make&& make) {
+    key.push_back(omp_get_max_threads());
     std::lock_guard<std::mutex> lock(mu_);
     auto it = plans_.find(key);
     if (it != plans_.end()) return it->second;
