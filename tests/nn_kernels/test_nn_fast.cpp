@@ -190,3 +190,14 @@ TEST_CASE("batch_norm: an eval graph survives a later training step's running-st
   backward(sum(y_eval));
   check_values(x.grad(), std::vector<double>(6, 1.0 / std::sqrt(1.0 + 1e-5)));  // dx = γ·r·dy, r from old rv = 1
 }
+
+TEST_CASE("max_pool2d: ties send the gradient to the first maximum (PyTorch), on both paths") {
+  both_paths([] {
+    // All zeros (as after a ReLU): every window ties; each sends its gradient to its first
+    // in-image element in row-major order.
+    Tensor x = Tensor::zeros({1, 1, 4, 4});
+    x.set_requires_grad(true);
+    backward(sum(max_pool2d(x, {3, 3, 2, 2, 1, 1})));
+    check_values(x.grad(), {1, 1, 0, 0, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0});
+  });
+}
