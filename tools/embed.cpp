@@ -1,0 +1,117 @@
+// embed — backbone features for a batch of images, from a safetensors checkpoint.
+//
+//   embed --checkpoint W.safetensors --arch resnet18 --stem cifar [--width 1]
+//         [--in-channels 3] --input X.npy --output F.npy [--batch-size 256] [--threads 0]
+//
+// Reads X (N, C, H, W) float32 (float64 is converted), builds the ResNet backbone, loads the
+// checkpoint's backbone tensors strictly (torchvision names; `fc.*`, `head.*`,
+// `projection_head.*` and `optimizer.*` keys are ignored; with --prefix P only the keys under
+// P are used, P removed, and the same keys ignored),
+// runs it in eval mode without gradients and writes the pooled features F (N, D) float32,
+// D = 512·expansion·width. Accepts contra checkpoints and plain safetensors files exported
+// from PyTorch (a torchvision state_dict).
+// Exit codes: 0 success, 1 runtime error (file, shape, checkpoint), 2 bad command line.
+#include <CLI/CLI.hpp>
+
+#include <algorithm>
+#include <cstdio>
+#include <iostream>
+
+#include "autograd/grad_mode.h"
+#include "autograd/ops.h"
+#include "nn/resnet.h"
+#include "nn/safetensors.h"
+#include "tensor/backend.h"
+#include "tensor/error.h"
+#include "tensor/npy.h"
+
+using namespace contra;
+
+int main(int argc, char** argv) {
+  CLI::App app{"embed: eval-mode ResNet backbone features (N, D) for a float32 NCHW .npy batch"};
+  std::string checkpoint, input, output, arch = "resnet18", stem = "cifar", prefix;
+  double width = 1.0;
+  std::int64_t in_channels = 3, batch_size = 256;
+  int threads = 0;
+  std::vector<std::string> ignore = {"fc.", "head.", "projection_head.", "optimizer."};
+  app.add_option("--checkpoint", checkpoint, "safetensors file (contra checkpoint or torchvision state_dict)")
+      ->required()
+      ->check(CLI::ExistingFile);
+  app.add_option("--arch", arch, "backbone")->check(CLI::IsMember({"resnet18", "resnet34", "resnet50"}))
+      ->capture_default_str();
+  app.add_option("--stem", stem, "cifar: 3×3/1 conv, no max-pool; imagenet: 7×7/2 conv + max-pool")
+      ->check(CLI::IsMember({"cifar", "imagenet"}))
+      ->capture_default_str();
+  app.add_option("--width", width, "width multiplier (base width 64·width)")->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  app.add_option("--in-channels", in_channels, "image channels (1 for Fashion-MNIST)")->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  app.add_option("--input", input, "images, float32 .npy of shape (N, C, H, W), normalised as in training")
+      ->required()
+      ->check(CLI::ExistingFile);
+  app.add_option("--output", output, "features, float32 .npy of shape (N, D)")->required();
+  app.add_option("--batch-size", batch_size, "images per forward pass")->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  app.add_option("--threads", threads, "CPU threads (0: library default)")->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  app.add_option("--prefix", prefix,
+                 "use only the tensors under this prefix, stripped (e.g. 'backbone.'); default: top-level names");
+  app.add_option("--ignore-prefix", ignore, "tensor name prefixes to skip")->capture_default_str();
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int rc = app.exit(e);  // prints help or the error
+    return rc == 0 ? 0 : 2;
+  }
+
+  try {
+    if (threads > 0) set_num_threads(threads);
+    nn::ResNetConfig cfg;
+    cfg.depth = nn::resnet_depth_from_name(arch);
+    cfg.stem = nn::stem_from_name(stem);
+    cfg.width = width;
+    cfg.in_channels = in_channels;
+    cfg.num_classes = 0;
+    Generator gen(0);  // weights are overwritten by the checkpoint
+    nn::ResNet net(cfg, gen);
+
+    const nn::SafetensorsFile file = nn::load_safetensors(checkpoint);
+    nn::StateDict weights =
+        nn::drop_prefixes(prefix.empty() ? file.tensors : nn::select_prefix(file.tensors, prefix), ignore);
+    CONTRA_CHECK_HINT(!weights.empty(), checkpoint, "check --prefix", "no backbone tensors found",
+                      prefix.empty() ? "" : " under prefix '" + prefix + "'");
+    try {
+      net.load_state_dict(weights, true);
+    } catch (const Error& e) {
+      throw Error(checkpoint, e.detail(), "check --arch, --stem, --width and --in-channels against the training run");
+    }
+    net.eval();
+
+    Tensor x = load_npy(input);
+    CONTRA_CHECK_HINT(x.dim() == 4 && x.size(1) == in_channels, input, "pass --in-channels to match the images",
+                      "expected images (N, ", in_channels, ", H, W), got ", shape_str(x.shape()));
+    CONTRA_CHECK_HINT(is_floating(x.dtype()), input, "convert the images to float32 (and normalise them)",
+                      "expected float32 images, got ", dtype_name(x.dtype()));
+    x = x.to(DType::f32);
+    const std::int64_t N = x.size(0);
+
+    autograd::NoGradGuard no_grad;
+    std::vector<Tensor> parts;
+    for (std::int64_t start = 0; start < N; start += batch_size) {
+      const std::int64_t end = std::min(N, start + batch_size);
+      parts.push_back(net.forward(slice(x, 0, start, end).contiguous()));  // (B, D)
+    }
+    Tensor features = parts.empty() ? Tensor::zeros({0, cfg.feature_dim()})
+                                    : (parts.size() == 1 ? parts[0] : cat(parts, 0));  // (N, D)
+    save_npy(output, features.contiguous());
+    std::fprintf(stderr, "embed: wrote %s (%lld, %lld) from %s\n", output.c_str(), static_cast<long long>(N),
+                 static_cast<long long>(cfg.feature_dim()), checkpoint.c_str());
+    return 0;
+  } catch (const Error& e) {
+    std::fprintf(stderr, "embed: error: %s\n", e.what());
+    return 1;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "embed: error: %s\n", e.what());
+    return 1;
+  }
+}
