@@ -59,6 +59,7 @@ IdxArray read_idx(const std::string& path, int expected_rank) {
   CONTRA_CHECK_HINT(head[3] == expected_rank, where, "images files have rank 3, labels rank 1",
                     path, ": rank ", int(head[3]), ", expected ", expected_rank);
   IdxArray a;
+  std::uint64_t padded[3] = {1, 1, 1};
   long double total = 1;
   for (int d = 0; d < expected_rank; ++d) {
     std::uint8_t b[4];
@@ -67,11 +68,12 @@ IdxArray read_idx(const std::string& path, int expected_rank) {
                             std::uint32_t(b[2]) << 8 | std::uint32_t(b[3]);
     CONTRA_CHECK(v > 0, where, path, ": dimension ", d, " is 0");
     a.dims.push_back(v);
+    if (d < 3) padded[d] = v;
     total *= v;
   }
   // Limit checked from the header before allocating (I2, I8).
-  checked_image_bytes(where + " (" + path + ")", 1, 1, 1,
-                      total > 1e30L ? ~std::uint64_t{0} : static_cast<std::uint64_t>(total));
+  CONTRA_CHECK(expected_rank <= 3, where, "rank ", expected_rank, " is not supported");
+  checked_image_bytes(where + " (" + path + ")", padded[0], 1, padded[1], padded[2]);
   a.bytes.resize(static_cast<std::size_t>(total));
   read_exact(f.get(), a.bytes.data(), a.bytes.size(), path, "the data");
   std::uint8_t extra;

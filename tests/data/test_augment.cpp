@@ -113,8 +113,11 @@ TEST_CASE("colour transforms: hand-computed values") {
   auto reset = [&] { buf = {1.f, 0.2f, 0.f, 0.4f, 0.f, 0.6f}; };
   const float gray0 = 0.2989f, gray1 = 0.2989f * 0.2f + 0.587f * 0.4f + 0.114f * 0.6f;
 
+  auto check_buf = [&](std::vector<float> want) {
+    for (std::size_t i = 0; i < want.size(); ++i) CHECK(buf[i] == doctest::Approx(want[i]));
+  };
   adjust_brightness(img(), 1.5f);
-  CHECK(buf == std::vector<float>{1.f, 0.3f, 0.f, 0.6f, 0.f, 0.9f});  // clamped at 1
+  check_buf({1.f, 0.3f, 0.f, 0.6f, 0.f, 0.9f});  // clamped at 1
   reset();
   adjust_saturation(img(), 0.f);  // → grayscale
   CHECK(buf[0] == doctest::Approx(gray0));
@@ -148,7 +151,7 @@ TEST_CASE("colour transforms: hand-computed values") {
   CHECK(buf[3] == doctest::Approx(gray1));
   reset();
   solarize(img(), 0.5f);
-  CHECK(buf == std::vector<float>{0.f, 0.2f, 0.f, 0.4f, 0.f, 0.4f});
+  check_buf({0.f, 0.2f, 0.f, 0.4f, 0.f, 0.4f});
   reset();
   std::vector<float> out(6);
   const float m[3] = {0.5f, 0.5f, 0.5f}, sd[3] = {0.25f, 0.5f, 1.f};
@@ -361,9 +364,10 @@ TEST_CASE("parity with torchvision: deterministic transforms from the fixture") 
   MESSAGE("torchvision parity: resized crop max " << worst_geo << "/255, mean "
                                                   << (n_geo ? sum_geo / n_geo : 0) << "/255; colour/blur max " << worst_col);
   // Stated tolerances: Pillow resamples in 8-bit fixed point with a rounded intermediate
-  // pass, we in float: ≤ 2/255 per pixel, ≤ 0.5/255 on average. Colour ops and blur run
-  // in float32 on both sides: ≤ 1e-4 (HSV round trips near hue boundaries dominate).
-  CHECK(worst_geo <= 2.0 + 1e-6);
-  CHECK(sum_geo / std::max<std::int64_t>(n_geo, 1) <= 0.5);
-  CHECK(worst_col <= 1e-4);
+  // pass and a rounded output, we in float: ≤ 1.5/255 per pixel, ≤ 0.35/255 on average
+  // (measured: 1.05 and 0.25). Colour ops and blur run in float32 on both sides: ≤ 1e-5
+  // (measured 1.4e-6).
+  CHECK(worst_geo <= 1.5);
+  CHECK(sum_geo / std::max<std::int64_t>(n_geo, 1) <= 0.35);
+  CHECK(worst_col <= 1e-5);
 }

@@ -363,7 +363,7 @@ TEST_CASE("synthetic: deterministic, balanced and learnable") {
     }
     correct += arg == a.test.labels[static_cast<std::size_t>(i)];
   }
-  CHECK(correct >= 180);  // ≥ 90% (chance is 10%)
+  CHECK(correct >= 150);  // ≥ 75% with a nearest-centroid rule (chance is 10%)
   o.channels = 1;
   o.image_size = 28;
   CHECK(make_synthetic(o, 0).images.shape() == Shape{600, 1, 28, 28});
