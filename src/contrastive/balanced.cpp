@@ -71,6 +71,9 @@ void validate(const BalancedParams& p, const ViewLayout& L, const char* where) {
 }
 
 Tensor balanced_attraction(const Tensor& logits, const ViewLayout& L, const BalancedParams& p) {
+  validate(p, L, "balanced_attraction");
+  CONTRA_CHECK(logits.dim() == 2 && logits.size(0) == L.M() && logits.size(1) == L.M(), "balanced_attraction",
+               "logits must be (M, M) with M = ", L.M(), ", got ", shape_str(logits.shape()));
   // A_i = − w_a · (1/|P(i)|) Σ_{p∈P(i)} Λ_ip,  |P(i)| = V − 1
   const Tensor pos = positive_mask(L, logits.dtype());                              // (M, M)
   return scale(sum(logits * pos, {1}), -p.attract / static_cast<double>(L.V - 1));  // (M,)
@@ -102,6 +105,9 @@ Tensor balanced_log_weights(const ViewLayout& L, const BalancedParams& p, DType 
 }
 
 Tensor balanced_log_denominator(const Tensor& logits, const ViewLayout& L, const BalancedParams& p) {
+  validate(p, L, "balanced_log_denominator");
+  CONTRA_CHECK(logits.dim() == 2 && logits.size(0) == L.M() && logits.size(1) == L.M(), "balanced_log_denominator",
+               "logits must be (M, M) with M = ", L.M(), ", got ", shape_str(logits.shape()));
   // log D_i = log Σ_k W_ik e^{Λ_ik} = logsumexp_k (Λ_ik + log W_ik)   (stable: row max inside)
   return logsumexp(logits + balanced_log_weights(L, p, logits.dtype()), {1});  // (M,)
 }

@@ -65,6 +65,8 @@ TEST_CASE("rule: M not divisible by V, V < 1, and batches without negatives or p
   check_error([&] { nt_xent(f1, one, 0.5); }, "no negatives");
   check_error([&] { derived_loss(f1, one, 0.5); }, "no negatives");
   check_error([&] { ssl_prototype_loss(f1, one); }, "no negatives");
+  check_error([&] { balanced_attraction(cosine_similarity_matrix(f1), one, p); }, "no negatives");
+  check_error([&] { balanced_log_denominator(cosine_similarity_matrix(f1), one, p); }, "no negatives");
   const Tensor f4 = random_embeddings(4, 3, 2);
   check_error([&] { balanced_loss(f4, ViewLayout::for_rows(4, 1, "t"), p); }, "needs V ≥ 2");
   check_error([&] { nt_xent(random_embeddings(6, 3, 2), ViewLayout::for_rows(6, 3, "t"), 0.5); }, "needs V = 2");
