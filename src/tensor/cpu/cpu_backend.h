@@ -56,4 +56,11 @@ class CpuBackend final : public Backend {
 
 CpuBackend& cpu_backend();
 
+// The fast (f32) batch-norm kernels: own OpenMP loops on the plain layout (the default;
+// measured faster on nchw data, see dnnl_batch_norm.cpp) or oneDNN's. Both have the
+// reference kernels as their twin. The default can be set with CONTRA_BN_IMPL=onednn|openmp.
+enum class BatchNormImpl { openmp = 0, onednn = 1 };
+void set_batch_norm_impl(BatchNormImpl impl);
+BatchNormImpl batch_norm_impl();
+
 }  // namespace contra::cpu
