@@ -104,11 +104,13 @@ BalancedOutput fused(const Tensor& f_in, const ViewLayout& L, const BalancedPara
         T mx = std::numeric_limits<T>::lowest();
         double ns = 0.0;
         if (om) {
+#pragma omp simd reduction(max : mx) reduction(+ : ns)
           for (std::int64_t k = k0; k < k1; ++k) {
             mx = om[k] > T(0) ? std::max(mx, s[k]) : mx;
             ns += s[k];
           }
         } else {
+#pragma omp simd reduction(max : mx) reduction(+ : ns)
           for (std::int64_t k = k0; k < k1; ++k) {
             mx = std::max(mx, s[k]);
             ns += s[k];
@@ -118,6 +120,7 @@ BalancedOutput fused(const Tensor& f_in, const ViewLayout& L, const BalancedPara
         negsum += ns;
         if (v == vw) {  // uniformity: e^{−2‖z̄_i − z̄_k‖²} = e^{4 s_ik − 4}, same view, k ≠ i
           double us = 0.0;
+#pragma omp simd reduction(+ : us)
           for (std::int64_t k = k0; k < k1; ++k) us += static_cast<double>(detail::fast_exp(T(4) * s[k] - T(4)));
           usum += us;
         }
@@ -150,6 +153,7 @@ BalancedOutput fused(const Tensor& f_in, const ViewLayout& L, const BalancedPara
       s[k] = k == i ? T(0) : static_cast<T>(wp) * detail::fast_exp(std::min(s[k] * itau - mT, T(0)));
     }
     double Dt = 0.0;
+#pragma omp simd reduction(+ : Dt)
     for (std::int64_t k = 0; k < M; ++k) Dt += static_cast<double>(s[k]);
     // log D_i = m_i + log D̃_i;   ℓ_i = − w_a/|P| Σ_p Λ_ip + w_r log D_i
     logD[i] = mt + std::log(Dt);
@@ -161,6 +165,7 @@ BalancedOutput fused(const Tensor& f_in, const ViewLayout& L, const BalancedPara
     const double cR = a[i] * wr / Dt, cA = a[i] * wa / static_cast<double>(P);
     double g2 = 0.0, rs = 0.0;
     const T cRT = static_cast<T>(cR);
+#pragma omp simd reduction(+ : g2)
     for (std::int64_t k = 0; k < M; ++k) {
       const T g = s[k] * cRT;
       g2 += static_cast<double>(g) * static_cast<double>(g);
@@ -168,6 +173,7 @@ BalancedOutput fused(const Tensor& f_in, const ViewLayout& L, const BalancedPara
     }
     for (std::int64_t v = 0; v < V; ++v)
       if (v != vw) s[v * N + img] = static_cast<T>(static_cast<double>(s[v * N + img]) - cA);
+#pragma omp simd reduction(+ : rs)
     for (std::int64_t k = 0; k < M; ++k) rs += static_cast<double>(s[k]);
     gR2[i] = g2;
     row_sum[i] = rs;
