@@ -19,7 +19,8 @@ namespace contra::nn {
 class BasicBlock : public Module {
  public:
   static constexpr std::int64_t expansion = 1;
-  BasicBlock(std::int64_t in_planes, std::int64_t planes, std::int64_t stride, Generator& gen);
+  BasicBlock(std::int64_t in_planes, std::int64_t planes, std::int64_t stride, Generator& gen,
+             DType dtype = DType::f32);
   Tensor forward(const Tensor& x) override;
 
   std::shared_ptr<Conv2d> conv1, conv2;

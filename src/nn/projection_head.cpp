@@ -38,15 +38,21 @@ ProjectionHeadConfig ProjectionHeadConfig::from_json(const nlohmann::json& j) {
 ProjectionHead::ProjectionHead(const ProjectionHeadConfig& config, Generator& gen)
     : Sequential("ProjectionHead"), cfg_(config) {
   cfg_.validate();
+  auto bn = [&](std::int64_t c) {
+    BatchNormOptions o;
+    o.num_features = c;
+    o.dtype = cfg_.dtype;
+    return std::make_shared<BatchNorm1d>(o);
+  };
   std::int64_t dim = cfg_.in_dim;
   for (int i = 0; i + 1 < cfg_.num_layers; ++i) {
-    push_back(std::make_shared<Linear>(dim, cfg_.hidden_dim, !cfg_.batch_norm, gen));
-    if (cfg_.batch_norm) push_back(std::make_shared<BatchNorm1d>(cfg_.hidden_dim));
+    push_back(std::make_shared<Linear>(dim, cfg_.hidden_dim, !cfg_.batch_norm, gen, cfg_.dtype));
+    if (cfg_.batch_norm) push_back(bn(cfg_.hidden_dim));
     push_back(std::make_shared<ReLU>());
     dim = cfg_.hidden_dim;
   }
-  push_back(std::make_shared<Linear>(dim, cfg_.out_dim, !cfg_.last_bn, gen));
-  if (cfg_.last_bn) push_back(std::make_shared<BatchNorm1d>(cfg_.out_dim));
+  push_back(std::make_shared<Linear>(dim, cfg_.out_dim, !cfg_.last_bn, gen, cfg_.dtype));
+  if (cfg_.last_bn) push_back(bn(cfg_.out_dim));
 }
 
 }  // namespace contra::nn

@@ -24,6 +24,7 @@ struct ProjectionHeadConfig {
   int num_layers = 2;       // Linear layers, ≥ 1
   bool batch_norm = true;   // BN1d between Linears
   bool last_bn = false;     // BN1d after the last Linear
+  DType dtype = DType::f32; // parameter dtype; not part of to_json()
 
   nlohmann::json to_json() const;
   static ProjectionHeadConfig from_json(const nlohmann::json& j);

@@ -32,10 +32,10 @@ Layout layout_of(int depth) {
 
 template <typename Block>
 std::shared_ptr<Sequential> make_layer(std::int64_t& in_planes, std::int64_t planes, int blocks, std::int64_t stride,
-                                       Generator& gen) {
+                                       Generator& gen, DType dtype) {
   auto layer = std::make_shared<Sequential>();
   for (int i = 0; i < blocks; ++i) {
-    layer->push_back(std::make_shared<Block>(in_planes, planes, i == 0 ? stride : 1, gen));
+    layer->push_back(std::make_shared<Block>(in_planes, planes, i == 0 ? stride : 1, gen, dtype));
     in_planes = planes * Block::expansion;
   }
   return layer;
@@ -63,6 +63,7 @@ std::int64_t ResNetConfig::feature_dim() const { return 8 * base_width() * (dept
 
 void ResNetConfig::validate() const {
   layout_of(depth);
+  CONTRA_CHECK(is_floating(dtype), "ResNet", "dtype must be f32 or f64, got ", dtype_name(dtype));
   CONTRA_CHECK(in_channels > 0, "ResNet", "in_channels must be positive, got ", in_channels);
   CONTRA_CHECK(width > 0 && base_width() >= 1, "ResNet", "width ", width, " gives a base width of ", base_width(),
                "; it must be at least 1/64");
@@ -99,9 +100,12 @@ ResNet::ResNet(const ResNetConfig& config, Generator& gen) : Module("ResNet"), c
 
   conv1 = register_module("conv1", std::make_shared<Conv2d>(
                                        Conv2dOptions{cfg_.in_channels, B, cifar ? 3 : 7, cifar ? 1 : 2, cifar ? 1 : 3, 1,
-                                                     1, false},
+                                                     1, false, cfg_.dtype},
                                        gen));
-  bn1 = register_module("bn1", std::make_shared<BatchNorm2d>(B));
+  BatchNormOptions bn_opt;
+  bn_opt.num_features = B;
+  bn_opt.dtype = cfg_.dtype;
+  bn1 = register_module("bn1", std::make_shared<BatchNorm2d>(bn_opt));
   register_module("relu", std::make_shared<ReLU>());
   maxpool = cifar ? std::shared_ptr<Module>(std::make_shared<Identity>())
                   : std::shared_ptr<Module>(std::make_shared<MaxPool2d>(3, 2, 1));
@@ -111,13 +115,13 @@ ResNet::ResNet(const ResNetConfig& config, Generator& gen) : Module("ResNet"), c
   std::shared_ptr<Sequential>* layers[4] = {&layer1, &layer2, &layer3, &layer4};
   for (int i = 0; i < 4; ++i) {
     const std::int64_t planes = B << i, stride = i == 0 ? 1 : 2;
-    *layers[i] = lay.bottleneck ? make_layer<Bottleneck>(in_planes, planes, lay.blocks[i], stride, gen)
-                                : make_layer<BasicBlock>(in_planes, planes, lay.blocks[i], stride, gen);
+    *layers[i] = lay.bottleneck ? make_layer<Bottleneck>(in_planes, planes, lay.blocks[i], stride, gen, cfg_.dtype)
+                                : make_layer<BasicBlock>(in_planes, planes, lay.blocks[i], stride, gen, cfg_.dtype);
     register_module("layer" + std::to_string(i + 1), *layers[i]);
   }
   avgpool = register_module("avgpool", std::make_shared<AdaptiveAvgPool2d>(1, 1));
   fc = cfg_.num_classes > 0
-           ? std::shared_ptr<Module>(std::make_shared<Linear>(in_planes, cfg_.num_classes, true, gen))
+           ? std::shared_ptr<Module>(std::make_shared<Linear>(in_planes, cfg_.num_classes, true, gen, cfg_.dtype))
            : std::shared_ptr<Module>(std::make_shared<Identity>());
   register_module("fc", fc);
 

@@ -38,6 +38,7 @@ struct ResNetConfig {
   double width = 1.0;              // base width 64·width (1/8 → 8)
   std::int64_t num_classes = 0;    // 0: no classifier (fc is Identity)
   bool zero_init_residual = false;
+  DType dtype = DType::f32;        // parameter dtype (f64 for gradchecks); not part of to_json()
 
   std::int64_t base_width() const;   // round(64·width)
   std::int64_t feature_dim() const;  // 8·base_width·expansion
