@@ -3,10 +3,10 @@
 // composition of autograd ops (balanced_loss_reference). PyTorch's time for the same loss
 // comes from bench/contrastive_loss_torch.py (run it with the same thread count).
 //
-// Fused cost model: two GEMMs of 2·M²·D flops (S = Z̄Z̄ᵀ and dZ̄ = (G+Gᵀ)Z̄/τ) plus O(M²)
-// row work (one e^x per entry and one per same-view pair for the uniformity telemetry).
-// "GEMM fraction" = (4·M²·D flops / fused time) / (measured sgemm flop rate), i.e. how
-// close fused forward+backward comes to the two GEMMs alone.
+// Fused cost model: three GEMMs of 2·M²·D flops (S = Z̄Z̄ᵀ, then G Z̄ and Gᵀ Z̄ for
+// dZ̄ = (G+Gᵀ)Z̄/τ) plus O(M²) row work (one e^x per entry, one per same-view pair for the
+// uniformity telemetry). "GEMM fraction" = (6·M²·D flops / fused time) / (measured sgemm
+// flop rate), i.e. how close fused forward+backward comes to its three GEMMs alone.
 // Contenders alternate A B A B …; the median of the pairwise time ratios is reported (the
 // host time-slices its vCPUs, so single timings drift).
 //
@@ -117,7 +117,7 @@ int main(int argc, char** argv) {
       ratio.push_back(y / x);
     }
     const double fmed = median(tf);
-    const double frac = (4.0 * M * M * D / fmed) / gemm_rate;
+    const double frac = (6.0 * M * M * D / fmed) / gemm_rate;
     std::printf("%6lld %11.3f %11.3f %10.1f %9.3f %13.3f %13.2f\n", static_cast<long long>(M), 1e3 * fmed,
                 1e3 * gemm, gemm_rate * 1e-9, frac, 1e3 * median(ts), median(ratio));
     std::fflush(stdout);

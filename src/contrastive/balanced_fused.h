@@ -10,7 +10,7 @@
 //      and, in S's own buffer, the closed-form gradient with respect to the logits:
 //        Q_ik = W_ik e^{Λ_ik} / D_i,   G_ik = ∂L/∂Λ_ik = a_i ( w_r Q_ik − w_a 1[k∈P(i)]/|P| ),  G_ii = 0
 //   4. gradient (when f requires grad, or telemetry asks for gradient norms):
-//        forward: Λ = Z̄Z̄ᵀ/τ  ⇒  dZ̄ = (G + Gᵀ) Z̄ / τ     (G + Gᵀ formed in place, then ONE GEMM)
+//        forward: Λ = Z̄Z̄ᵀ/τ  ⇒  dZ̄ = (G + Gᵀ) Z̄ / τ     (two GEMMs: G Z̄, then + Gᵀ Z̄)
 //        forward: z̄ = f/‖f‖  ⇒  df_i = (I − z̄_i z̄_iᵀ) dz̄_i / ‖f_i‖
 //      Since L is a scalar, df is formed in the forward and the recorded node's backward
 //      is  g ↦ g · df.  M×M memory: S only (G overwrites it).
