@@ -182,3 +182,23 @@ TEST_CASE("gradcheck: ResNet BasicBlock with projection shortcut") {
   check("BasicBlock eval", [&](const std::vector<Tensor>& v) { return block(v, false); }, in);
   std::printf("gradcheck BasicBlock worst relative error %.3e\n", worst_rel);
 }
+
+TEST_CASE("gradcheck: a tiny ResNet end to end (stem, max-pool, block, global pool, linear head)") {
+  // logits = fc(avgpool(block(maxpool(relu(bn(conv7x7/2(x)))))))
+  const std::int64_t D = 3;
+  const Tensor rm = Tensor::zeros({D}, DType::f64), rv = Tensor::ones({D}, DType::f64);
+  auto net = [=](const std::vector<Tensor>& v) {
+    const Tensor &x = v[0], &w0 = v[1], &g0 = v[2], &b0 = v[3], &w1 = v[4], &w2 = v[5], &fw = v[6], &fb = v[7];
+    Tensor h = relu(batch_norm(conv2d(x, w0, Tensor(), cp(2, 2, 3, 3)), g0, b0, rm, rv, true));
+    h = max_pool2d(h, {3, 3, 2, 2, 1, 1});
+    Tensor r = relu(batch_norm(conv2d(h, w1, Tensor(), cp(1, 1, 1, 1)), Tensor(), Tensor(), rm, rv, true));
+    r = batch_norm(conv2d(r, w2, Tensor(), cp(1, 1, 1, 1)), Tensor(), Tensor(), rm, rv, true);
+    h = relu(h + r);
+    return linear(flatten(adaptive_avg_pool2d(h, 1, 1), 1), fw, fb);
+  };
+  worst_rel = 0;
+  check("tiny ResNet", net,
+        {randn({2, 1, 11, 10}), randn({D, 1, 7, 7}, 0.3), randn({D}), randn({D}), randn({D, D, 3, 3}, 0.5),
+         randn({D, D, 3, 3}, 0.5), randn({4, D}), randn({4})});
+  std::printf("gradcheck tiny ResNet worst relative error %.3e\n", worst_rel);
+}
