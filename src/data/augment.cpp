@@ -21,6 +21,17 @@ template <class... F> struct Overloaded : F... { using F::operator()...; };
 template <class... F> Overloaded(F...) -> Overloaded<F...>;
 }  // namespace
 
+std::shared_ptr<const ResampleWeights> AugmentWorkspace::weights_for(int in_size, int out_size, Interpolation mode) {
+  const std::uint64_t key = static_cast<std::uint64_t>(in_size) << 32 |
+                            static_cast<std::uint64_t>(out_size) << 1 |
+                            (mode == Interpolation::bicubic ? 1u : 0u);
+  for (const auto& [k, w] : weights)
+    if (k == key) return w;
+  if (weights.size() >= 512) weights.clear();
+  weights.emplace_back(key, std::make_shared<const ResampleWeights>(resample_weights(in_size, out_size, mode)));
+  return weights.back().second;
+}
+
 CropBox random_resized_crop_box(int height, int width, const RandomResizedCrop& c, Generator& gen) {
   const double area = static_cast<double>(height) * width;
   const double log_r0 = std::log(c.ratio_min), log_r1 = std::log(c.ratio_max);
@@ -148,8 +159,10 @@ void Augment::render(const std::uint8_t* src, int C, int H, int W, const ViewPar
       }
   } else {
     const Interpolation mode = spec_.random_crop ? spec_.crop.interpolation : Interpolation::bilinear;
-    const ResampleWeights wx = resample_weights(b.width, OW, mode);
-    const ResampleWeights wy = resample_weights(b.height, OH, mode);
+    const auto wxp = ws.weights_for(b.width, OW, mode);
+    const auto wyp = ws.weights_for(b.height, OH, mode);
+    const ResampleWeights& wx = *wxp;
+    const ResampleWeights& wy = *wyp;
     const std::size_t need = static_cast<std::size_t>(b.height) * OW;
     if (ws.scratch.size() < need) ws.scratch.resize(need);
     for (int c = 0; c < C; ++c)

@@ -24,6 +24,7 @@
 
 #include <array>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <variant>
 #include <vector>
@@ -90,6 +91,10 @@ struct ViewParams {
 // Per-thread scratch buffers (reused across views; no allocation after the first view).
 struct AugmentWorkspace {
   std::vector<float> image, scratch;
+  // Resampling weights by (input size, output size, interpolation): crops of small images
+  // repeat sizes, so this avoids recomputing the filter for every view.
+  std::vector<std::pair<std::uint64_t, std::shared_ptr<const ResampleWeights>>> weights;
+  std::shared_ptr<const ResampleWeights> weights_for(int in_size, int out_size, Interpolation mode);
 };
 
 class Augment {

@@ -52,7 +52,7 @@ void resample_plane(const T* src, int stride, int top, int left, int h, int w,
       const float* k = wx.w.data() + static_cast<std::size_t>(x) * wx.taps;
       const T* s = row + wx.start[x];
       float acc = 0.f;
-      const int n = wx.count[x];
+      const int n = wx.taps;
       for (int i = 0; i < n; ++i) {
         if constexpr (std::is_same_v<T, std::uint8_t>) acc += k[i] * kU8ToUnit[s[i]];
         else acc += k[i] * s[i];
@@ -65,7 +65,7 @@ void resample_plane(const T* src, int stride, int top, int left, int h, int w,
     const float* k = wy.w.data() + static_cast<std::size_t>(y) * wy.taps;
     const float* base = scratch + static_cast<std::ptrdiff_t>(wy.start[y]) * ow;
     float* o = out + static_cast<std::ptrdiff_t>(y) * ow;
-    const int n = wy.count[y];
+    const int n = wy.taps;
     for (int x = 0; x < ow; ++x) o[x] = 0.f;
     for (int i = 0; i < n; ++i) {
       const float kk = k[i];
@@ -89,7 +89,9 @@ ResampleWeights resample_weights(int in_size, int out_size, Interpolation mode) 
   const double support = support0 * fs;
   ResampleWeights r;
   r.out = out_size;
-  r.taps = static_cast<int>(std::ceil(support)) * 2 + 1;
+  // Fixed taps per output (zero-padded, window shifted inside the box) so the inner loops
+  // have a constant trip count; the non-zero weights are exactly Pillow's.
+  r.taps = std::min(static_cast<int>(std::ceil(support)) * 2 + 1, in_size);
   r.start.resize(out_size);
   r.count.resize(out_size);
   r.w.assign(static_cast<std::size_t>(out_size) * r.taps, 0.f);
@@ -108,11 +110,13 @@ ResampleWeights resample_weights(int in_size, int out_size, Interpolation mode) 
       k[static_cast<std::size_t>(i)] = filter((i + xmin - center + 0.5) / fs);
       sum += k[static_cast<std::size_t>(i)];
     }
+    const int start = std::min(xmin, in_size - r.taps);
+    const int offset = xmin - start;
     for (int i = 0; i < n; ++i)
-      r.w[static_cast<std::size_t>(o) * r.taps + i] =
+      r.w[static_cast<std::size_t>(o) * r.taps + offset + i] =
           static_cast<float>(sum != 0.0 ? k[static_cast<std::size_t>(i)] / sum : 0.0);
-    r.start[o] = xmin;
-    r.count[o] = n;
+    r.start[o] = start;
+    r.count[o] = r.taps;
   }
   return r;
 }

@@ -25,8 +25,8 @@ enum class Interpolation { bilinear, bicubic };
 
 const char* interpolation_name(Interpolation m);
 
-// Per-axis weights: output o reads input pixels start[o] .. start[o] + count[o] − 1 with
-// weights w[o · taps + k].
+// Per-axis weights: output o reads input pixels start[o] .. start[o] + taps − 1 with
+// weights w[o · taps + k] (zero-padded: count[o] = taps for every o).
 struct ResampleWeights {
   int out = 0, taps = 0;
   std::vector<int> start, count;  // (out)

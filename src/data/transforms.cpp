@@ -55,7 +55,10 @@ void adjust_saturation(const PlanarImage& img, float f) {
 
 void adjust_hue(const PlanarImage& img, float shift) {
   if (img.channels != 3) return;
-  float *R = img.channel(0), *G = img.channel(1), *B = img.channel(2);
+  float* __restrict R = img.channel(0);
+  float* __restrict G = img.channel(1);
+  float* __restrict B = img.channel(2);
+  // Branch-free so the loop vectorises; each line is the torchvision operation it mirrors.
   for (std::int64_t i = 0, n = img.plane(); i < n; ++i) {
     const float r = R[i], g = G[i], b = B[i];
     // _rgb2hsv
@@ -67,30 +70,31 @@ void adjust_hue(const PlanarImage& img, float shift) {
     const float crd = eqc ? 1.f : cr;
     const float rc = (maxc - r) / crd, gc = (maxc - g) / crd, bc = (maxc - b) / crd;
     const float hr = (maxc == r) ? (bc - gc) : 0.f;
-    const float hg = (maxc == g && maxc != r) ? (2.f + rc - bc) : 0.f;
-    const float hb = (maxc != g && maxc != r) ? (4.f + gc - rc) : 0.f;
-    float h = std::fmod(((hr + hg + hb) / 6.f + 1.f), 1.f);
+    const bool is_r = maxc == r, is_g = maxc == g;  // `&`, not `&&`: no branches
+    const float hg = (is_g & !is_r) ? (2.f + rc - bc) : 0.f;
+    const float hb = (!is_g & !is_r) ? (4.f + gc - rc) : 0.f;
+    float h = (hr + hg + hb) / 6.f + 1.f;  // in [0, 2)
+    h = h >= 1.f ? h - 1.f : h;            // fmod(h, 1): exact for h in [1, 2) (Sterbenz)
     const float v = maxc;
-    // (h + shift) % 1.0, Python/torch remainder (sign of the divisor)
+    // (h + shift) % 1.0 with the sign of the divisor
     h = h + shift;
     h = h - std::floor(h);
     // _hsv2rgb
     const float h6 = h * 6.f;
-    const float fi = std::floor(h6);
-    const float fr = h6 - fi;
-    int sector = static_cast<int>(fi) % 6;
-    if (sector < 0) sector += 6;
+    float sector = std::floor(h6);
+    const float fr = h6 - sector;
+    sector = sector >= 6.f ? sector - 6.f : sector;  // i % 6
     const float p = clamp01(v * (1.f - s));
     const float q = clamp01(v * (1.f - s * fr));
     const float t = clamp01(v * (1.f - s * (1.f - fr)));
-    switch (sector) {
-      case 0: R[i] = v; G[i] = t; B[i] = p; break;
-      case 1: R[i] = q; G[i] = v; B[i] = p; break;
-      case 2: R[i] = p; G[i] = v; B[i] = t; break;
-      case 3: R[i] = p; G[i] = q; B[i] = v; break;
-      case 4: R[i] = t; G[i] = p; B[i] = v; break;
-      default: R[i] = v; G[i] = p; B[i] = q; break;
-    }
+    // sector: 0 (v,t,p) 1 (q,v,p) 2 (p,v,t) 3 (p,q,v) 4 (t,p,v) 5 (v,p,q)
+    const bool s0 = sector == 0.f, s1 = sector == 1.f, s2 = sector == 2.f;
+    const bool s3 = sector == 3.f, s4 = sector == 4.f, s5 = sector == 5.f;
+    const float r1 = s4 ? t : p, g1 = s3 ? q : p, b1 = s5 ? q : p;
+    const float r2 = s1 ? q : r1, g2 = s0 ? t : g1, b2 = s2 ? t : b1;
+    R[i] = (s0 | s5) ? v : r2;
+    G[i] = (s1 | s2) ? v : g2;
+    B[i] = (s3 | s4) ? v : b2;
   }
 }
 

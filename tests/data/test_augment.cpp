@@ -61,7 +61,7 @@ TEST_CASE("resample weights: Pillow's support, normalisation and edge handling")
   const auto id = resample_weights(7, 7, Interpolation::bicubic);
   for (int o = 0; o < 7; ++o) {
     float s = 0.f;
-    for (int k = 0; k < id.count[static_cast<std::size_t>(o)]; ++k) {
+    for (int k = 0; k < id.taps; ++k) {
       const float w = id.w[static_cast<std::size_t>(o * id.taps + k)];
       s += w;
       CHECK(w == doctest::Approx(id.start[static_cast<std::size_t>(o)] + k == o ? 1.0 : 0.0));
@@ -77,12 +77,14 @@ TEST_CASE("resample weights: Pillow's support, normalisation and edge handling")
   // Downsampling 8 → 2 with bilinear antialiasing: support 4 px per side, triangle weights.
   const auto down = resample_weights(8, 2, Interpolation::bilinear);
   CHECK(down.start[0] == 0);
-  CHECK(down.count[0] == 6);  // pixels 0..5 around centre 2
+  CHECK(down.taps == 8);  // 2·4 + 1 taps, capped at the 8 input pixels; zero-padded
+  CHECK(down.w[6] == 0.f);
+  CHECK(down.w[7] == 0.f);
   // weights k((i − 2 + 0.5)/4) for i = 0..5: 0.625, 0.875, 0.875, 0.625, 0.375, 0.125 (sum 3.5)
   CHECK(down.w[0] == doctest::Approx(0.625 / 3.5));
   CHECK(down.w[5] == doctest::Approx(0.125 / 3.5));
   float s = 0.f;
-  for (int k = 0; k < down.count[0]; ++k) s += down.w[static_cast<std::size_t>(k)];
+  for (int k = 0; k < down.taps; ++k) s += down.w[static_cast<std::size_t>(k)];
   CHECK(s == doctest::Approx(1.0));
   // Bicubic resampling of a constant image stays constant (weights sum to 1), any scale.
   std::vector<std::uint8_t> flat(20 * 20, 77);
