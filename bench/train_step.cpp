@@ -11,8 +11,11 @@
 //   S = Z Zᵀ / τ  (M, M), diagonal masked to −∞;  L = mean_i CE(S_i, pos(i)).
 // The images are random (timing does not depend on content); the model is in train mode.
 // Output, one line per run: "contra train_step: batch B threads T width W images/s X
-// step_ms Y peak_rss_mb Z loss L".
+// step_ms Y cpu_s_per_step C peak_rss_mb Z loss L" (medians over the timed steps; C is the
+// process CPU time, less sensitive than wall time to other load on a shared machine), and
+// the forward / backward / optimizer split on stderr.
 #include <sys/resource.h>
+#include <time.h>
 
 #include <algorithm>
 #include <chrono>
@@ -60,6 +63,12 @@ Tensor nt_xent(const Tensor& z, double tau) {
   return cross_entropy(s, Tensor::from_vector<std::int64_t>(pos, {M}));
 }
 
+double cpu_seconds() {  // user + system time of the whole process, all threads
+  timespec ts{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
+}
+
 double peak_rss_mb() {
   rusage u{};
   getrusage(RUSAGE_SELF, &u);
@@ -95,10 +104,11 @@ int main(int argc, char** argv) {
   // Two views of the batch, stacked: (2B, 3, 32, 32).
   const Tensor views = Tensor::randn({2 * batch, 3, 32, 32}, gen);
 
-  std::vector<double> times, t_fwd, t_bwd, t_opt;
+  std::vector<double> times, t_fwd, t_bwd, t_opt, cpu;
   double loss_value = 0;
   for (std::int64_t it = 0; it < warmup + steps; ++it) {
     const auto t0 = Clock::now();
+    const double c0 = cpu_seconds();
     opt.zero_grad();
     const Tensor z = head.forward(backbone.forward(views));  // (2B, 128)
     const Tensor loss = nt_xent(z, 0.5);
@@ -109,6 +119,7 @@ int main(int argc, char** argv) {
     loss_value = loss.item();
     const auto t3 = Clock::now();
     if (it >= warmup) {
+      cpu.push_back(cpu_seconds() - c0);
       times.push_back(std::chrono::duration<double>(t3 - t0).count());
       t_fwd.push_back(std::chrono::duration<double>(t1 - t0).count());
       t_bwd.push_back(std::chrono::duration<double>(t2 - t1).count());
@@ -122,8 +133,10 @@ int main(int argc, char** argv) {
   const double med = median(times);
   std::fprintf(stderr, "phases (median ms): forward+loss %.1f backward %.1f optimizer %.1f\n", median(t_fwd) * 1e3,
                median(t_bwd) * 1e3, median(t_opt) * 1e3);
-  std::printf("contra train_step: batch %lld threads %d width %g images/s %.1f step_ms %.1f peak_rss_mb %.0f loss %.4f\n",
-              static_cast<long long>(batch), threads, width, 2.0 * static_cast<double>(batch) / med, med * 1e3,
-              peak_rss_mb(), loss_value);
+  std::printf(
+      "contra train_step: batch %lld threads %d width %g images/s %.1f step_ms %.1f cpu_s_per_step %.2f "
+      "peak_rss_mb %.0f loss %.4f\n",
+      static_cast<long long>(batch), threads, width, 2.0 * static_cast<double>(batch) / med, med * 1e3, median(cpu),
+      peak_rss_mb(), loss_value);
   return 0;
 }

@@ -12,7 +12,8 @@ images/s counts the 2·batch view images of a step (median step time).
 
 With --contra, runs alternate contra, PyTorch, contra, PyTorch, ... (the machine is shared,
 so single timings drift) and the ratio contra/PyTorch of images/s is printed per round and
-as the median.
+as the median, with the ratio of process CPU time per step beside it (PyTorch's / contra's:
+> 1 means contra needs less CPU time; less sensitive to other load than wall time).
 """
 import argparse
 import re
@@ -56,9 +57,9 @@ def torch_run(args):
     params = list(net.parameters()) + list(head.parameters())
     opt = torch.optim.SGD(params, lr=0.06, momentum=0.9, weight_decay=5e-4)
     views = torch.randn(2 * args.batch, 3, 32, 32)
-    times, loss_value = [], 0.0
+    times, cpu, loss_value = [], [], 0.0
     for it in range(args.warmup + args.steps):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         opt.zero_grad(set_to_none=True)
         loss = nt_xent(head(net(views)), 0.5)
         loss.backward()
@@ -66,12 +67,14 @@ def torch_run(args):
         loss_value = loss.item()
         if it >= args.warmup:
             times.append(time.perf_counter() - t0)
+            cpu.append(time.process_time() - c0)
     med = statistics.median(times)
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     ips = 2 * args.batch / med
     print(f"torch  train_step: batch {args.batch} threads {args.threads} width {args.width:g} "
-          f"images/s {ips:.1f} step_ms {med * 1e3:.1f} peak_rss_mb {rss:.0f} loss {loss_value:.4f}", flush=True)
-    return ips
+          f"images/s {ips:.1f} step_ms {med * 1e3:.1f} cpu_s_per_step {statistics.median(cpu):.2f} "
+          f"peak_rss_mb {rss:.0f} loss {loss_value:.4f}", flush=True)
+    return ips, statistics.median(cpu)
 
 
 def contra_run(args):
@@ -79,7 +82,7 @@ def contra_run(args):
            "--warmup", str(args.warmup), "--width", str(args.width), "--seed", str(args.seed)]
     out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.strip()
     print(out, flush=True)
-    return float(re.search(r"images/s ([0-9.]+)", out).group(1))
+    return float(re.search(r"images/s ([0-9.]+)", out).group(1)), float(re.search(r"cpu_s_per_step ([0-9.]+)", out).group(1))
 
 
 def main():
@@ -93,15 +96,18 @@ def main():
     p.add_argument("--rounds", type=int, default=1)
     p.add_argument("--contra", help="path of bench_train_step; alternate runs and print the ratio")
     args = p.parse_args()
-    ratios = []
+    ratios, cpu_ratios = [], []
     for r in range(args.rounds):
         c = contra_run(args) if args.contra else None
         t = torch_run(args)
         if c is not None:
-            ratios.append(c / t)
-            print(f"round {r}: contra/torch images/s ratio {c / t:.3f}", flush=True)
+            ratios.append(c[0] / t[0])
+            cpu_ratios.append(t[1] / c[1])
+            print(f"round {r}: contra/torch images/s ratio {ratios[-1]:.3f} (by CPU time {cpu_ratios[-1]:.3f})",
+                  flush=True)
     if ratios:
-        print(f"median ratio contra/torch over {len(ratios)} round(s): {statistics.median(ratios):.3f}")
+        print(f"median ratio contra/torch over {len(ratios)} round(s): images/s {statistics.median(ratios):.3f}, "
+              f"by CPU time per step {statistics.median(cpu_ratios):.3f}")
 
 
 if __name__ == "__main__":
