@@ -201,3 +201,16 @@ TEST_CASE("max_pool2d: ties send the gradient to the first maximum (PyTorch), on
     check_values(x.grad(), {1, 1, 0, 0, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0});
   });
 }
+
+TEST_CASE("conv2d on an empty batch: empty output, zero weight gradients") {
+  both_paths([] {
+    Tensor x = Tensor::zeros({0, 3, 8, 8});
+    Tensor w = Tensor::ones({4, 3, 3, 3}), b = Tensor::ones({4});
+    for (auto& t : {x, w, b}) t.set_requires_grad(true);
+    const Tensor y = conv2d(x, w, b, {});
+    CHECK(y.shape() == Shape{0, 4, 6, 6});
+    backward(sum(y));
+    check_values(w.grad(), std::vector<double>(4 * 3 * 3 * 3, 0.0));
+    check_values(b.grad(), {0, 0, 0, 0});
+  });
+}

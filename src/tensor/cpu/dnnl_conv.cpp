@@ -197,6 +197,11 @@ void CpuBackend::conv2d_backward_weight(const Tensor& x, const Tensor& dy, const
                       [&](auto v) { reference::conv2d_backward_weight<decltype(v)>(x, dy, dw, db, p); });
     return;
   }
+  if (dy.numel() == 0) {  // empty batch: oneDNN does no work, the sums are 0
+    dw.zero_();
+    if (db.defined()) db.zero_();
+    return;
+  }
   try {
     const auto plan = conv_plan(x.shape(), dw.shape(), dy.shape(), db.defined(), p);
     std::vector<Tensor> keep;
@@ -215,6 +220,11 @@ void CpuBackend::conv2d_backward(const Tensor& dy, const Tensor& x, const Tensor
       if (dx.defined()) reference::conv2d_backward_data<T>(dy, w, dx, p);
       if (dw.defined()) reference::conv2d_backward_weight<T>(x, dy, dw, db, p);
     });
+    return;
+  }
+  if (dy.numel() == 0) {  // empty batch: oneDNN does no work, the weight sums are 0
+    if (dw.defined()) dw.zero_();
+    if (db.defined()) db.zero_();
     return;
   }
   try {
