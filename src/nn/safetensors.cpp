@@ -165,7 +165,7 @@ SafetensorsFile safetensors_parse(std::string_view bytes, const std::string& sou
   nlohmann::json h;
   try {
     h = nlohmann::json::parse(header, [&](int depth, nlohmann::json::parse_event_t ev, nlohmann::json& parsed) {
-      if (ev == nlohmann::json::parse_event_t::object_start && depth < 4) keys_at_depth[depth + 1].clear();
+      if (ev == nlohmann::json::parse_event_t::object_start && depth + 1 < 4) keys_at_depth[depth + 1].clear();
       if (ev == nlohmann::json::parse_event_t::key && depth <= 2 && depth >= 1) {
         if (!keys_at_depth[depth].insert(parsed.get<std::string>()).second && duplicate.empty())
           duplicate = parsed.get<std::string>();

@@ -10,6 +10,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <random>
 
 #include "nn/atomic_file.h"
 #include "nn/checkpoint.h"
@@ -151,6 +152,34 @@ TEST_CASE("safetensors: hostile headers are rejected with the file and tensor na
   CHECK(parse_error(raw_file(R"({"w":{"dtype":"F32","shape":[2]}})", 8)).find("exactly dtype, shape and data_offsets") !=
         std::string::npos);
   CHECK(parse_error(raw_file(R"({"__metadata__":{"a":1}})", 0)).find("must be a string") != std::string::npos);
+  // Deep nesting (once an out-of-bounds index in the duplicate-key tracker, found by ASan).
+  CHECK(parse_error(raw_file(R"({"a":{"b":{"c":{"d":{"e":{}}}}}})", 0)).find("'a'") != std::string::npos);
+}
+
+TEST_CASE("safetensors: 20k random mutations of a valid file never crash and rarely pass") {
+  const std::string good = safetensors_serialize(sample_tensors(), {{"k", "v"}});
+  std::mt19937_64 rng(7);
+  int accepted = 0;
+  for (int it = 0; it < 20000; ++it) {
+    std::string b = good;
+    switch (it % 4) {
+      case 0: b[rng() % b.size()] ^= static_cast<char>(1 + rng() % 255); break;                  // flip
+      case 1: b = good.substr(0, rng() % good.size()); break;                                    // truncate
+      case 2:
+        for (int j = 0; j < 4; ++j) b[rng() % b.size()] = "0123456789[]{},:\"-e."[rng() % 20];  // JSON noise
+        break;
+      default: {
+        const std::uint64_t n = rng() % (b.size() + 16);                                          // length field
+        std::memcpy(b.data(), &n, 8);
+      }
+    }
+    try {
+      safetensors_parse(b, "mutated");
+      ++accepted;  // harmless edits: padding spaces, the metadata value "v"
+    } catch (const Error&) {
+    }
+  }
+  CHECK(accepted < 400);
 }
 
 TEST_CASE("safetensors: corrupt files fail naming the tensor and the checksums (C4)") {
