@@ -388,7 +388,7 @@ TEST_CASE("kill -9 during checkpoint writes never breaks the newest loadable che
         // Tensors under the parallel grain: no OpenMP region in a forked child.
         StateDict model;
         for (int i = 0; i < 8; ++i)
-          model.emplace_back("w" + std::to_string(i), Tensor::full({30000}, static_cast<double>(st.step)));
+          model.emplace_back(std::string(1, static_cast<char>('a' + i)), Tensor::full({30000}, static_cast<double>(st.step)));
         mgr.save(model, nullptr, st);
       }
     }
