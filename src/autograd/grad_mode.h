@@ -20,4 +20,16 @@ class NoGradGuard {
   bool prev_;
 };
 
+// Enables recording for a scope even inside a NoGradGuard (for example a small model
+// trained during an evaluation that otherwise runs without gradients).
+class EnableGradGuard {
+ public:
+  EnableGradGuard() : prev_(GradMode::is_enabled()) { GradMode::set_enabled(true); }
+  ~EnableGradGuard() { GradMode::set_enabled(prev_); }
+  EnableGradGuard(const EnableGradGuard&) = delete;
+  EnableGradGuard& operator=(const EnableGradGuard&) = delete;
+ private:
+  bool prev_;
+};
+
 }  // namespace contra::autograd

@@ -32,15 +32,16 @@ std::string join(const std::vector<std::string>& v, const char* sep = ", ") {
 }
 
 void check_range(const ConfigField& f, double v, const std::string& source) {
-  CONTRA_CHECK_HINT(v >= f.lo && v <= f.hi, source, "allowed range: [" + std::to_string(f.lo) + ", " + std::to_string(f.hi) + "]",
-                    f.key, " = ", v, " is out of range");
+  if (!(v >= f.lo && v <= f.hi))
+    throw UsageError(source, f.key + " = " + std::to_string(v) + " is out of range",
+                     "allowed range: [" + std::to_string(f.lo) + ", " + std::to_string(f.hi) + "]");
 }
 
 void check_choice(const ConfigField& f, const std::string& v, const std::string& source) {
   if (f.choices.empty()) return;
   for (const auto& c : f.choices)
     if (c == v) return;
-  throw Error(source, f.key + " = \"" + v + "\" is not a valid choice", "valid: " + join(f.choices));
+  throw UsageError(source, f.key + " = \"" + v + "\" is not a valid choice", "valid: " + join(f.choices));
 }
 
 }  // namespace
@@ -205,7 +206,7 @@ void apply_preset(PretrainConfig& c, const std::string& name) {
   } else {
     std::string names;
     for (auto& [n, d] : preset_descriptions()) names += (names.empty() ? "" : ", ") + n;
-    throw Error("--preset", "unknown preset \"" + name + "\"", "valid presets: " + names);
+    throw UsageError("--preset", "unknown preset \"" + name + "\"", "valid presets: " + names);
   }
   c.preset = keep_preset;
 }
@@ -243,7 +244,7 @@ void set_field_from_string(const ConfigField& f, const std::string& value, const
     throw;
   } catch (const std::exception&) {
     const char* want = f.type == 'i' ? "an integer" : f.type == 'd' ? "a number" : "true or false";
-    throw Error(source, f.key + " = \"" + value + "\" is not " + want);
+    throw UsageError(source, f.key + " = \"" + value + "\" is not " + want);
   }
 }
 
@@ -259,7 +260,7 @@ void apply_table(PretrainConfig& c, const toml::table& root, const std::string& 
     const std::string section(section_key.str());
     const toml::table* section_table = section_node.as_table();
     if (!section_table) {
-      throw Error(where(section_node), "\"" + section + "\" must be a [section] table",
+      throw UsageError(where(section_node), "\"" + section + "\" must be a [section] table",
                   "sections: [data] [model] [loss] [optim] [eval] [run]");
     }
     for (const auto& [k, node] : *section_table) {
@@ -271,21 +272,21 @@ void apply_table(PretrainConfig& c, const toml::table& root, const std::string& 
         std::vector<std::string> valid;
         for (const auto& cand : fields)
           if (cand.key.rfind(section + ".", 0) == 0) valid.push_back(cand.key.substr(section.size() + 1));
-        throw Error(where(node), "unknown key \"" + key + "\"",
+        throw UsageError(where(node), "unknown key \"" + key + "\"",
                     valid.empty() ? "sections: [data] [model] [loss] [optim] [eval] [run]" : "valid keys in [" + section + "]: " + join(valid));
       }
       const std::string src = where(node);
       switch (f->type) {
         case 's':
-          if (!node.is_string()) throw Error(src, key + " must be a string");
+          if (!node.is_string()) throw UsageError(src, key + " must be a string");
           set_field_from_string(*f, *node.value<std::string>(), src);
           break;
         case 'i':
-          if (!node.is_integer()) throw Error(src, key + " must be an integer");
+          if (!node.is_integer()) throw UsageError(src, key + " must be an integer");
           set_field_from_string(*f, std::to_string(*node.value<std::int64_t>()), src);
           break;
         case 'd':
-          if (!node.is_number()) throw Error(src, key + " must be a number");
+          if (!node.is_number()) throw UsageError(src, key + " must be a number");
           {
             const double v = *node.value<double>();
             check_range(*f, v, src);
@@ -293,7 +294,7 @@ void apply_table(PretrainConfig& c, const toml::table& root, const std::string& 
           }
           break;
         case 'b':
-          if (!node.is_boolean()) throw Error(src, key + " must be true or false");
+          if (!node.is_boolean()) throw UsageError(src, key + " must be true or false");
           *static_cast<bool*>(f->target) = *node.value<bool>();
           break;
       }
@@ -306,7 +307,7 @@ toml::table parse_or_throw(const std::string& text, const std::string& source_na
     return toml::parse(text, source_name);
   } catch (const toml::parse_error& e) {
     const auto& s = e.source();
-    throw Error(source_name + ":" + std::to_string(s.begin.line) + ":" + std::to_string(s.begin.column),
+    throw UsageError(source_name + ":" + std::to_string(s.begin.line) + ":" + std::to_string(s.begin.column),
                 std::string("malformed TOML: ") + std::string(e.description()));
   }
 }
@@ -322,7 +323,7 @@ void apply_toml_string(PretrainConfig& c, const std::string& text, const std::st
 
 void apply_toml_file(PretrainConfig& c, const std::string& path) {
   std::ifstream f(path);
-  CONTRA_CHECK_HINT(f.good(), "--config", "check the path", "cannot read config file ", path);
+  if (!f.good()) throw UsageError("--config", "cannot read config file " + path, "check the path");
   std::stringstream ss;
   ss << f.rdbuf();
   apply_toml_string(c, ss.str(), path);
@@ -336,10 +337,12 @@ void validate(const PretrainConfig& c_in) {
     if (f.type == 'i') check_range(f, static_cast<double>(*static_cast<std::int64_t*>(f.target)), src);
     if (f.type == 'd') check_range(f, *static_cast<double*>(f.target), src);
   }
-  CONTRA_CHECK_HINT(c.attract > 0 || c.repel > 0, "loss", "set --attract or --repel above 0",
-                    "attraction and repulsion weights are both 0: the loss is constant");
-  CONTRA_CHECK_HINT(c.min_lr <= c.lr * c.batch_size / 256.0 || c.lr == 0, "optim.min_lr", "lower --min-lr",
-                    "the cosine floor ", c.min_lr, " is above the effective learning rate ", c.lr * c.batch_size / 256.0);
+  if (!(c.attract > 0 || c.repel > 0))
+    throw UsageError("loss", "attraction and repulsion weights are both 0: the loss is constant",
+                     "set --attract or --repel above 0");
+  if (!(c.min_lr <= c.lr * c.batch_size / 256.0 || c.lr == 0))
+    throw UsageError("optim.min_lr", "the cosine floor " + std::to_string(c.min_lr) +
+                     " is above the effective learning rate " + std::to_string(c.lr * c.batch_size / 256.0), "lower --min-lr");
 }
 
 nlohmann::json to_json(const PretrainConfig& c_in) {

@@ -13,7 +13,15 @@
 
 #include <nlohmann/json.hpp>
 
+#include "tensor/error.h"
+
 namespace contra::train {
+
+// An error in what the user asked for (options, config files, an incompatible resume):
+// tools exit with code 2 on it, and 1 on other errors.
+struct UsageError : Error {
+  using Error::Error;
+};
 
 struct PretrainConfig {
   // [data]

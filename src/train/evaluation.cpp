@@ -1,0 +1,331 @@
+#include "train/evaluation.h"
+
+#include <algorithm>
+#include <cmath>
+#include <fstream>
+#include <numeric>
+#include <sstream>
+
+#include "autograd/grad_mode.h"
+#include "autograd/ops.h"
+#include "contrastive/prb.h"
+#include "data/loader.h"
+#include "tensor/generator.h"
+#include "tensor/npy.h"
+#include "train/plots.h"
+
+namespace contra::train {
+
+namespace {
+
+// Runs `f` on `x` in chunks of `chunk` rows and concatenates the results (no graph).
+Tensor chunked(const Tensor& x, std::int64_t chunk, const std::function<Tensor(const Tensor&)>& f) {
+  std::vector<Tensor> parts;
+  for (std::int64_t r = 0; r < x.size(0); r += chunk)
+    parts.push_back(f(slice(x, 0, r, std::min(x.size(0), r + chunk)).contiguous()));
+  return parts.size() == 1 ? parts[0] : cat(parts, 0);
+}
+
+// RAII: eval mode for a module, restored afterwards.
+struct EvalMode {
+  nn::Module* m;
+  bool was;
+  explicit EvalMode(nn::Module* mod) : m(mod), was(mod && mod->is_training()) {
+    if (m) m->eval();
+  }
+  ~EvalMode() {
+    if (m) m->train(was);
+  }
+};
+
+nlohmann::json group_json(const std::vector<GroupAccuracy>& gs, double std_dev) {
+  nlohmann::json j = nlohmann::json::object();
+  for (const auto& g : gs) j[g.name] = std::isnan(g.accuracy) ? nlohmann::json(nullptr) : nlohmann::json(g.accuracy);
+  j["std"] = std::isnan(std_dev) ? nlohmann::json(nullptr) : nlohmann::json(std_dev);
+  return j;
+}
+
+nlohmann::json report_json(const ClassReport& r) {
+  nlohmann::json pc = nlohmann::json::array();
+  for (double a : r.per_class) pc.push_back(std::isnan(a) ? nlohmann::json(nullptr) : nlohmann::json(a));
+  return {{"overall", r.overall},
+          {"mean_per_class", r.mean_per_class},
+          {"per_class", pc},
+          {"terciles", group_json(r.terciles, r.terciles_std)},
+          {"thresholds", group_json(r.thresholds, r.thresholds_std)}};
+}
+
+// `per_class` images of every class, drawn with a seeded shuffle (fewer if a class is small).
+std::vector<std::int64_t> per_class_draw(const std::vector<std::int64_t>& labels, int num_classes,
+                                         std::int64_t per_class, std::uint64_t seed) {
+  std::vector<std::int64_t> order(labels.size());
+  std::iota(order.begin(), order.end(), 0);
+  Generator gen(seed);
+  for (std::int64_t i = static_cast<std::int64_t>(order.size()) - 1; i > 0; --i)
+    std::swap(order[i], order[gen.below(static_cast<std::uint64_t>(i + 1))]);
+  std::vector<std::int64_t> taken(num_classes, 0), out;
+  for (auto i : order)
+    if (taken[labels[i]] < per_class) {
+      taken[labels[i]]++;
+      out.push_back(i);
+    }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+std::vector<std::int64_t> pick(const std::vector<std::int64_t>& v, const std::vector<std::int64_t>& idx) {
+  std::vector<std::int64_t> out;
+  for (auto i : idx) out.push_back(v[i]);
+  return out;
+}
+
+Tensor rows(const Tensor& x, const std::vector<std::int64_t>& idx) {
+  return index_select(x, 0, Tensor::from_vector<std::int64_t>(idx, {static_cast<std::int64_t>(idx.size())}));
+}
+
+nlohmann::json prb_json(const contrastive::PrbReport& r) {
+  nlohmann::json pc = nlohmann::json::array();
+  for (const auto& c : r.per_class)
+    pc.push_back({{"label", c.label}, {"images", c.images}, {"raw", c.raw}, {"normalised", c.normalised}});
+  return {{"views", r.K}, {"images", r.N}, {"dim", r.D}, {"raw", r.raw}, {"normalised", r.normalised},
+          {"raw_class_weighted", r.raw_class_weighted}, {"normalised_class_weighted", r.normalised_class_weighted},
+          {"weighting", "images"}, {"per_class", pc}};
+}
+
+std::string fmt(double v, int prec = 4) {
+  if (std::isnan(v)) return "";
+  std::ostringstream os;
+  os.precision(prec);
+  os << std::fixed << v;
+  return os.str();
+}
+
+}  // namespace
+
+Tensor extract_features(nn::ResNet& backbone, const std::shared_ptr<const data::Dataset>& d,
+                        const data::ChannelStats& stats, std::int64_t batch_size, int workers) {
+  autograd::NoGradGuard no_grad;
+  EvalMode mode(&backbone);
+  auto loader = data::make_eval_loader(d, stats.mean, stats.std, batch_size, workers);
+  const std::int64_t D = backbone.feature_dim();
+  Tensor out = Tensor::empty({d->size(), D}, DType::f32);  // (N, D)
+  float* po = out.data<float>();
+  while (auto batch = loader->next()) {
+    const Tensor f = backbone.forward_features(batch->images).to(DType::f32).contiguous();  // (n, D)
+    const auto idx = batch->indices.to_vector<std::int64_t>();
+    const float* pf = f.data<float>();
+    for (size_t j = 0; j < idx.size(); ++j) std::copy(pf + j * D, pf + (j + 1) * D, po + idx[j] * D);
+  }
+  return out;
+}
+
+Tensor pixel_features(const data::Dataset& d, const data::ChannelStats& stats) {
+  const std::int64_t N = d.size(), C = d.channels(), HW = d.height() * d.width();
+  Tensor out = Tensor::empty({N, C * HW}, DType::f32);
+  float* po = out.data<float>();
+  for (std::int64_t i = 0; i < N; ++i) {
+    const std::uint8_t* img = d.image(i);
+    for (std::int64_t c = 0; c < C; ++c)
+      for (std::int64_t p = 0; p < HW; ++p)
+        po[(i * C + c) * HW + p] = (img[c * HW + p] / 255.0f - stats.mean[c]) / stats.std[c];
+  }
+  return out;
+}
+
+nlohmann::json evaluate(const std::vector<Encoder>& encoders, const EvalData& data, const EvalOptions& opt,
+                        const std::string& out_dir, const std::function<void(const std::string&)>& log) {
+  autograd::NoGradGuard no_grad;
+  const data::Dataset& train = *data.train;
+  const data::Dataset& test = *data.test;
+  const int C = static_cast<int>(train.num_classes());
+  const bool long_tailed = data.pretrain && data.pretrain.get() != data.train.get();
+  const std::vector<std::int64_t> pretrain_counts = (data.pretrain ? data.pretrain : data.train)->class_counts();
+
+  nlohmann::json results = {{"dataset", {{"train", train.name}, {"test", test.name},
+                                         {"pretrain", (data.pretrain ? data.pretrain : data.train)->name}}},
+                            {"class_names", train.class_names},
+                            {"pretrain_counts", pretrain_counts},
+                            {"test_counts", test.class_counts()},
+                            {"protocol", {{"knn_k", opt.knn.k}, {"knn_temperature", opt.knn.temperature},
+                                          {"probe_epochs", opt.probe.epochs}, {"probe_batch", opt.probe.batch_size},
+                                          {"probe_lr", opt.probe.base_lr}, {"probe_on", "cached backbone features"},
+                                          {"few_shot", opt.few_shot}, {"few_shot_draws", opt.few_shot_draws},
+                                          {"prb_views", opt.prb_views}, {"prb_images", opt.prb_images},
+                                          {"seed", opt.seed}}},
+                            {"encoders", nlohmann::json::object()}};
+
+  // Everything measured on one feature set (kNN, probes, groups).
+  auto measure = [&](const Tensor& train_f, const Tensor& test_f, const Tensor& pre_f) {
+    nlohmann::json j;
+    KnnOptions ko = opt.knn;
+    const auto knn_full = knn_predict(train_f, train.labels, test_f, C, ko);
+    j["knn_full_bank"] = report_json(class_report(knn_full, test.labels, pretrain_counts));
+    if (long_tailed && pre_f.defined())
+      j["knn_lt_bank"] = report_json(class_report(knn_predict(pre_f, data.pretrain->labels, test_f, C, ko),
+                                                  test.labels, pretrain_counts));
+    log("  linear probe (" + std::to_string(opt.probe.epochs) + " epochs on cached features)");
+    const auto probe = linear_probe(train_f, train.labels, test_f, C, opt.probe);
+    j["linear_probe"] = report_json(class_report(probe.predictions, test.labels, pretrain_counts));
+    j["linear_probe"]["final_train_loss"] = probe.final_train_loss;
+    nlohmann::json few = nlohmann::json::array();
+    for (auto shots : opt.few_shot) {
+      if (shots <= 0) continue;
+      std::vector<double> accs;
+      for (int draw = 0; draw < opt.few_shot_draws; ++draw) {
+        const auto idx = per_class_draw(train.labels, C, shots, opt.seed * 1000003 + 17 * draw + static_cast<std::uint64_t>(shots));
+        const auto pr = linear_probe(rows(train_f, idx), pick(train.labels, idx), test_f, C, opt.probe);
+        accs.push_back(class_report(pr.predictions, test.labels, pretrain_counts).overall);
+      }
+      const double m = std::accumulate(accs.begin(), accs.end(), 0.0) / accs.size();
+      double v = 0;
+      for (double a : accs) v += (a - m) * (a - m);
+      few.push_back({{"shots_per_class", shots}, {"draws", accs.size()}, {"accuracy", accs}, {"mean", m},
+                     {"std", std::sqrt(v / accs.size())}});
+    }
+    j["few_shot_probe"] = few;
+    return j;
+  };
+
+  // PRB views: a class-balanced seeded subset of the test set, K augmented views each.
+  const std::int64_t per_class = std::max<std::int64_t>(1, opt.prb_images / std::max(C, 1));
+  const auto prb_idx = per_class_draw(test.labels, C, per_class, opt.seed + 99);
+  auto prb_set = std::make_shared<data::Dataset>(data::subset(test, prb_idx, test.name + "/prb"));
+  Tensor prb_images, prb_labels;
+  if (opt.prb_views > 0) {
+    data::LoaderOptions lo;
+    lo.batch_size = prb_set->size();
+    lo.views = opt.prb_views;
+    lo.num_workers = opt.workers;
+    lo.shuffle = false;
+    lo.drop_last = false;
+    lo.seed = opt.seed + 7;
+    data::Loader loader(prb_set, data::Augment(data.augment), lo);
+    auto b = loader.next();
+    CONTRA_ASSERT(b.has_value());
+    prb_images = b->images;  // (K·n, C, H, W) view-major
+    prb_labels = b->labels;
+  }
+
+  for (const auto& enc : encoders) {
+    log("evaluating " + enc.name + ": extracting features");
+    const Tensor train_f = extract_features(*enc.backbone, data.train, data.stats, opt.batch_size, opt.workers);
+    const Tensor test_f = extract_features(*enc.backbone, data.test, data.stats, opt.batch_size, opt.workers);
+    const Tensor pre_f = long_tailed ? extract_features(*enc.backbone, data.pretrain, data.stats, opt.batch_size, opt.workers) : Tensor();
+    save_npy(out_dir + "/features_" + (enc.name == "pretrained" ? std::string("pretrained") : std::string("random_init")) + "_test.npy", test_f);
+    nlohmann::json j = measure(train_f, test_f, pre_f);
+    if (prb_images.defined()) {
+      log("  prototype representation bias (" + std::to_string(opt.prb_views) + " views × " +
+          std::to_string(prb_set->size()) + " test images)");
+      EvalMode bm(enc.backbone), hm(enc.head);
+      const Tensor feats = chunked(prb_images, opt.batch_size, [&](const Tensor& x) { return enc.backbone->forward_features(x); });
+      j["prb"]["backbone"] = prb_json(contrastive::prototype_representation_bias(feats, opt.prb_views, prb_labels));
+      if (enc.head) {
+        const Tensor outs = chunked(feats, opt.batch_size, [&](const Tensor& x) { return enc.head->forward(x); });
+        j["prb"]["head"] = prb_json(contrastive::prototype_representation_bias(outs, opt.prb_views, prb_labels));
+      }
+    }
+    results["encoders"][enc.name] = j;
+  }
+  if (opt.pixel_baseline) {
+    log("evaluating raw pixels");
+    const Tensor tf = pixel_features(train, data.stats), sf = pixel_features(test, data.stats);
+    const Tensor pf = long_tailed ? pixel_features(*data.pretrain, data.stats) : Tensor();
+    results["encoders"]["raw pixels"] = measure(tf, sf, pf);
+  }
+
+  // ---- files: results.json, summary.csv, per_class.csv, prb_per_class.csv, plots -------
+  {
+    std::ofstream f(out_dir + "/results.json");
+    f << results.dump(2) << "\n";
+  }
+  {
+    std::ofstream f(out_dir + "/summary.csv");
+    f << "encoder,metric,overall,mean_per_class,many,medium,few,group_std\n";
+    for (auto& [name, e] : results["encoders"].items())
+      for (const char* metric : {"knn_full_bank", "knn_lt_bank", "linear_probe"})
+        if (e.contains(metric)) {
+          const auto& m = e[metric];
+          auto num = [](const nlohmann::json& v) { return v.is_null() ? std::string() : fmt(v.get<double>()); };
+          f << name << "," << metric << "," << num(m["overall"]) << "," << num(m["mean_per_class"]) << ","
+            << num(m["terciles"]["many"]) << "," << num(m["terciles"]["medium"]) << "," << num(m["terciles"]["few"])
+            << "," << num(m["terciles"]["std"]) << "\n";
+        }
+  }
+  {
+    // Classes sorted by pretraining count (descending): accuracy against frequency.
+    std::vector<int> order(C);
+    std::iota(order.begin(), order.end(), 0);
+    std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return pretrain_counts[a] > pretrain_counts[b]; });
+    std::ofstream f(out_dir + "/per_class.csv");
+    std::vector<std::string> names;
+    for (auto& [name, e] : results["encoders"].items()) names.push_back(name);
+    f << "rank,class,pretrain_count";
+    for (const auto& n : names) f << "," << n << " probe," << n << " kNN";
+    f << "\n";
+    for (int r = 0; r < C; ++r) {
+      const int c = order[r];
+      f << r << "," << train.class_names[c] << "," << pretrain_counts[c];
+      for (const auto& n : names) {
+        const auto& e = results["encoders"][n];
+        auto acc = [&](const char* m) {
+          const auto& v = e[m]["per_class"][c];
+          return v.is_null() ? std::string("nan") : fmt(v.get<double>());
+        };
+        f << "," << acc("linear_probe") << "," << acc("knn_full_bank");
+      }
+      f << "\n";
+    }
+    f.close();
+    Figure fig;
+    fig.csv = out_dir + "/per_class.csv";
+    fig.out_stem = out_dir + "/per_class_accuracy";
+    fig.title = "Per-class linear-probe accuracy, classes by pretraining frequency (most frequent left)";
+    fig.xlabel = "class (sorted by pretraining count)";
+    fig.ylabel = "test accuracy";
+    fig.y2label = "pretraining images";
+    fig.boxes = true;
+    fig.xtics_column = "2";
+    for (size_t i = 0; i < names.size(); ++i) fig.series.push_back({names[i] + " (probe)", static_cast<int>(4 + 2 * i)});
+    draw(fig);
+  }
+  {
+    std::ofstream f(out_dir + "/prb_per_class.csv");
+    f << "class,name";
+    std::vector<std::pair<std::string, std::string>> cols;
+    for (auto& [name, e] : results["encoders"].items())
+      if (e.contains("prb"))
+        for (auto& [where, r] : e["prb"].items()) cols.push_back({name, where});
+    for (auto& [n, w] : cols) f << "," << n << " " << w << " raw," << n << " " << w << " normalised";
+    f << "\n";
+    for (int c = 0; c < C; ++c) {
+      f << c << "," << train.class_names[c];
+      for (auto& [n, w] : cols) {
+        std::string raw = "nan", nor = "nan";
+        for (const auto& pc : results["encoders"][n]["prb"][w]["per_class"])
+          if (pc["label"] == c) {
+            raw = fmt(pc["raw"].get<double>(), 5);
+            nor = fmt(pc["normalised"].get<double>(), 5);
+          }
+        f << "," << raw << "," << nor;
+      }
+      f << "\n";
+    }
+    f.close();
+    if (!cols.empty()) {
+      Figure fig;
+      fig.csv = out_dir + "/prb_per_class.csv";
+      fig.out_stem = out_dir + "/prb_per_class";
+      fig.title = "Prototype representation bias per class (normalised, method.md §3; lower is better)";
+      fig.xlabel = "class";
+      fig.ylabel = "mean ‖μ_y/‖μ_y‖ − μ_x/‖μ_x‖‖";
+      fig.boxes = true;
+      fig.xtics_column = "2";
+      for (size_t i = 0; i < cols.size(); ++i)
+        fig.series.push_back({cols[i].first + " (" + cols[i].second + ")", static_cast<int>(4 + 2 * i)});
+      draw(fig);
+    }
+  }
+  return results;
+}
+
+}  // namespace contra::train

@@ -1,0 +1,76 @@
+// evaluation.h — what a pretrained encoder is worth: kNN, linear probe, per-class and
+// long-tailed group accuracy, the prototype representation bias, and the baselines.
+//
+// Protocols (recipes.md "Evaluation"):
+//  - features: eval-mode backbone (BN running statistics), pooled (N, D), no augmentation,
+//    extracted once per encoder and reused by every measurement;
+//  - kNN: cosine, k = 200, votes exp(s / 0.1); bank = the balanced training set
+//    ("full bank") and, for long-tailed runs, the pretraining subset ("LT bank");
+//  - linear probe: on cached features of the balanced training set (full-shot), and
+//    few-shot probes on seeded draws of `few_shot` images per class;
+//  - per-class accuracy and many/medium/few groups by the pretraining class counts;
+//  - PRB (method.md §3): K augmented views of a seeded, class-balanced subset of the test
+//    set through the frozen backbone (features) and head (outputs);
+//  - baselines: the same architecture at its random initialisation, and raw pixels.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "data/augment.h"
+#include "data/dataset.h"
+#include "data/dataset_registry.h"
+#include "nn/module.h"
+#include "nn/resnet.h"
+#include "train/class_metrics.h"
+#include "train/knn.h"
+#include "train/linear_probe.h"
+
+namespace contra::train {
+
+struct EvalData {
+  std::shared_ptr<const data::Dataset> pretrain;  // the (possibly long-tailed) pretraining set
+  std::shared_ptr<const data::Dataset> train;     // balanced training set (probe and full kNN bank)
+  std::shared_ptr<const data::Dataset> test;      // balanced test set
+  data::ChannelStats stats;                       // normalisation
+  data::AugmentSpec augment;                      // for the PRB views
+};
+
+struct EvalOptions {
+  KnnOptions knn;
+  LinearProbeOptions probe;
+  std::vector<std::int64_t> few_shot = {100};  // images per class (0 entries are skipped)
+  int few_shot_draws = 3;
+  int prb_views = 8;
+  std::int64_t prb_images = 2000;               // test images (class-balanced, seeded)
+  bool random_baseline = true;
+  bool pixel_baseline = true;
+  std::uint64_t seed = 0;
+  int workers = 2;
+  std::int64_t batch_size = 512;
+};
+
+// An encoder under evaluation: the backbone (and optionally the head, for PRB of outputs).
+struct Encoder {
+  std::string name;                  // "pretrained", "random init"
+  nn::ResNet* backbone = nullptr;
+  nn::Module* head = nullptr;        // may be null
+};
+
+// Eval-mode pooled features for every image of `d`: (N, D) f32.
+Tensor extract_features(nn::ResNet& backbone, const std::shared_ptr<const data::Dataset>& d, const data::ChannelStats& stats,
+                        std::int64_t batch_size, int workers);
+// Normalised, flattened pixels: (N, C·H·W) f32.
+Tensor pixel_features(const data::Dataset& d, const data::ChannelStats& stats);
+
+// Runs every measurement, writes CSVs, JSON, plots and the report into `out_dir`, and
+// returns the results (also saved as out_dir/results.json). `log` receives progress lines.
+nlohmann::json evaluate(const std::vector<Encoder>& encoders, const EvalData& data, const EvalOptions& options,
+                        const std::string& out_dir, const std::function<void(const std::string&)>& log);
+
+}  // namespace contra::train

@@ -1,0 +1,45 @@
+// pretrainer.h — a contrastive pretraining run, top to bottom:
+// config → data → model → loss → optimizer → loop (log, monitor, checkpoint) → evaluation.
+//
+// The run directory (runs/<name>/) holds:
+//   config.toml       the resolved configuration (reusable with --config)
+//   manifest.json     config, dataset construction and per-class counts, versions, threads
+//   metrics.jsonl     one object per logged step (loss, attraction, repulsion, lr, images/s …)
+//   epochs.csv        one row per epoch (mean loss, kNN monitor accuracy, lr, seconds)
+//   checkpoints/      safetensors checkpoints (atomic) and the `latest` pointer
+//   eval/             results.json, summary.csv, per_class.csv, prb_per_class.csv, figures
+//   report.md/.html   the one-page report with every figure
+//
+// Exit codes: 0 done; 2 bad configuration or incompatible resume; 3 non-finite loss or
+// weights (nothing non-finite is ever saved); 130 / 143 stopped by SIGINT / SIGTERM after
+// saving a checkpoint.
+#pragma once
+
+#include <string>
+
+#include "train/config.h"
+
+namespace contra::train {
+
+struct PretrainOptions {
+  bool weights_only = false;  // with resume=<path>: load the weights only, start a new run
+  bool quiet = false;         // no progress line (log lines only)
+};
+
+class Pretrainer {
+ public:
+  Pretrainer(PretrainConfig config, PretrainOptions options = {});
+  // Runs to the end (or to a stop signal) and returns the process exit code.
+  int run();
+  const std::string& run_dir() const { return run_dir_; }
+
+ private:
+  PretrainConfig cfg_;
+  PretrainOptions opt_;
+  std::string run_dir_;
+};
+
+// The name of the balanced dataset an (LT) dataset is drawn from: "cifar10_lt" → "cifar10".
+std::string balanced_dataset_name(const std::string& name);
+
+}  // namespace contra::train

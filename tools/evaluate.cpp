@@ -1,0 +1,156 @@
+// evaluate — measure a pretrained encoder: kNN, linear probe (full-shot and few-shot),
+// per-class and many/medium/few accuracy, prototype representation bias, baselines.
+//
+//   evaluate RUN_DIR|CHECKPOINT [--dataset NAME] [--knn-k 200] [--knn-temperature 0.1]
+//            [--probe-epochs 100] [--few-shot 100] [--few-shot-draws 3] [--prb-views 8]
+//            [--prb-images 2000] [--no-random-baseline] [--no-pixel-baseline] [--out DIR]
+//
+// The model and the data construction are read from the checkpoint's run configuration
+// (written by tools/pretrain). Results go to RUN_DIR/eval (or --out): results.json,
+// summary.csv, per_class.csv, prb_per_class.csv, PNG/SVG figures, and the run's report.
+// Exit codes: 0 ok, 1 runtime error, 2 bad usage.
+#include <CLI/CLI.hpp>
+
+#include <filesystem>
+#include <iostream>
+
+#include "data/dataset_registry.h"
+#include "nn/checkpoint.h"
+#include "nn/projection_head.h"
+#include "nn/resnet.h"
+#include "tensor/backend.h"
+#include "train/config.h"
+#include "train/evaluation.h"
+#include "train/pretrainer.h"
+#include "train/report.h"
+
+using namespace contra;
+using namespace contra::train;
+namespace fs = std::filesystem;
+
+int main(int argc, char** argv) {
+  CLI::App app{"contra evaluate: kNN, linear probe, long-tailed groups and PRB of a pretrained encoder"};
+  std::string target, dataset, out;
+  EvalOptions eo;
+  std::int64_t threads = 0, few_shot = 100;
+  bool no_random = false, no_pixels = false;
+  app.add_option("target", target, "run directory (newest valid checkpoint) or a checkpoint file")->required();
+  app.add_option("--dataset", dataset, "evaluate on this dataset instead of the run's (same classes)");
+  app.add_option("--knn-k", eo.knn.k, "k of the weighted kNN")->capture_default_str()->check(CLI::Range(1, 1000000));
+  app.add_option("--knn-temperature", eo.knn.temperature, "vote temperature T (weights exp(s/T))")->capture_default_str()->check(CLI::Range(1e-4, 100.0));
+  app.add_option("--probe-epochs", eo.probe.epochs, "linear-probe epochs")->capture_default_str()->check(CLI::Range(1, 100000));
+  app.add_option("--probe-lr", eo.probe.base_lr, "linear-probe base LR at batch 256")->capture_default_str()->check(CLI::Range(1e-6, 100.0));
+  app.add_option("--few-shot", few_shot, "images per class of the few-shot probe (0 = off)")->capture_default_str()->check(CLI::Range(0, 1000000));
+  app.add_option("--few-shot-draws", eo.few_shot_draws, "seeded draws of the few-shot subset")->capture_default_str()->check(CLI::Range(1, 100));
+  app.add_option("--prb-views", eo.prb_views, "augmented views per image for PRB (0 = off)")->capture_default_str()->check(CLI::Range(0, 256));
+  app.add_option("--prb-images", eo.prb_images, "test images (class-balanced) for PRB")->capture_default_str()->check(CLI::Range(1, 10000000));
+  app.add_flag("--no-random-baseline", no_random, "skip the random-initialisation baseline");
+  app.add_flag("--no-pixel-baseline", no_pixels, "skip the raw-pixel baseline");
+  app.add_option("--out", out, "output directory (default RUN_DIR/eval)");
+  app.add_option("--threads", threads, "compute threads (0 = all cores)")->check(CLI::Range(0, 1024));
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? 0 : 2;
+  }
+  try {
+    if (threads > 0) set_num_threads(static_cast<int>(threads));
+    std::optional<nn::Checkpoint> ck;
+    std::string run_dir;
+    if (fs::is_directory(target)) {
+      run_dir = target;
+      nn::CheckpointManager m(target + "/checkpoints", 1000000);
+      ck = m.load_latest();
+      if (!ck) throw UsageError(target, "no valid checkpoint in " + target + "/checkpoints", "train with tools/pretrain first");
+    } else {
+      if (!fs::exists(target)) throw UsageError(target, "no such run directory or checkpoint file");
+      ck = nn::load_checkpoint(target);
+      run_dir = fs::path(target).parent_path().parent_path().string();
+    }
+    if (!ck->training || !ck->training->config.contains("full"))
+      throw UsageError(ck->path, "this checkpoint has no run configuration (not written by tools/pretrain)",
+                       "for plain weight files use tools/embed");
+    PretrainConfig c;
+    {
+      // Rebuild the run configuration from the checkpoint (every field, as saved).
+      const auto& full = ck->training->config["full"];
+      for (const auto& f : config_fields(c)) {
+        const auto dot = f.key.find('.');
+        const auto& v = full[f.key.substr(0, dot)][f.key.substr(dot + 1)];
+        set_field_from_string(f, v.is_string() ? v.get<std::string>() : v.dump(), ck->path);
+      }
+    }
+    if (!dataset.empty()) c.dataset = dataset;
+    if (out.empty()) out = run_dir + "/eval";
+    fs::create_directories(out);
+    eo.few_shot = {few_shot};
+    eo.random_baseline = !no_random;
+    eo.pixel_baseline = !no_pixels;
+    eo.seed = static_cast<std::uint64_t>(c.seed);
+    eo.probe.seed = eo.seed;
+    eo.workers = static_cast<int>(c.workers);
+
+    // Data, exactly as the run built it.
+    data::DatasetOptions dopt;
+    dopt.root = c.data_root;
+    dopt.long_tail.ratio = c.imbalance_ratio;
+    dopt.long_tail.seed = static_cast<std::uint64_t>(c.seed);
+    if (c.lt_convention == "step") dopt.long_tail.profile = data::LtProfile::step;
+    else dopt.long_tail.convention = data::parse_lt_convention(c.lt_convention);
+    dopt.synthetic.seed = static_cast<std::uint64_t>(c.seed);
+    auto splits = data::open_dataset(c.dataset, dopt);
+    EvalData ed;
+    ed.pretrain = std::make_shared<const data::Dataset>(std::move(splits.train));
+    ed.test = std::make_shared<const data::Dataset>(std::move(splits.test));
+    const std::string base = balanced_dataset_name(c.dataset);
+    if (base != c.dataset) ed.train = std::make_shared<const data::Dataset>(data::open_dataset(base, dopt).train);
+    else ed.train = ed.pretrain;
+    ed.stats = data::dataset_stats(base, *ed.pretrain);
+    const int C = static_cast<int>(ed.pretrain->channels()), H = static_cast<int>(ed.pretrain->height()),
+              W = static_cast<int>(ed.pretrain->width());
+    const std::string aug = c.augment == "auto" || c.augment == "none" ? data::default_preset_for(C, H) : c.augment;
+    ed.augment = data::augment_preset(aug, C, H, W, ed.stats.mean, ed.stats.std);
+    if (ed.augment.random_crop) ed.augment.crop.scale_min = c.crop_min_scale;
+
+    // Model from the checkpoint.
+    nn::ResNetConfig rc;
+    rc.depth = nn::resnet_depth_from_name(c.arch);
+    rc.stem = nn::stem_from_name(c.stem);
+    rc.in_channels = C;
+    rc.width = c.width;
+    Generator gen(static_cast<std::uint64_t>(c.seed));
+    nn::ResNet backbone(rc, gen);
+    nn::ProjectionHeadConfig hc;
+    hc.in_dim = backbone.feature_dim();
+    hc.hidden_dim = c.head_hidden > 0 ? c.head_hidden : backbone.feature_dim();
+    hc.out_dim = c.head_out;
+    hc.num_layers = static_cast<int>(c.head_layers);
+    nn::ProjectionHead head(hc, gen);
+    nn::StateDict bb, hd;
+    for (auto& [k, t] : ck->model) {
+      if (k.rfind("head.", 0) == 0) hd.push_back({k.substr(5), t});
+      else if (k.rfind("fc.", 0) != 0) bb.push_back({k, t});
+    }
+    backbone.load_state_dict(bb, true);
+    head.load_state_dict(hd, true);
+    Generator rgen(static_cast<std::uint64_t>(c.seed));
+    nn::ResNet random_backbone(rc, rgen);
+    nn::ProjectionHead random_head(hc, rgen);
+    std::vector<Encoder> encoders = {{"pretrained", &backbone, &head}};
+    if (eo.random_baseline) encoders.push_back({"random init", &random_backbone, &random_head});
+    std::cout << "evaluating " << ck->path << " (step " << ck->training->step << ") on " << c.dataset << std::endl;
+    const auto results = evaluate(encoders, ed, eo, out, [](const std::string& s) { std::cout << s << std::endl; });
+    for (auto& [name, e] : results["encoders"].items())
+      std::cout << name << ": kNN " << 100 * e["knn_full_bank"]["overall"].get<double>() << "%, linear probe "
+                << 100 * e["linear_probe"]["overall"].get<double>() << "%\n";
+    if (out == run_dir + "/eval") std::cout << "report: " << write_report(run_dir) << "\n";
+    else std::cout << "results: " << out << "/results.json\n";
+    return 0;
+  } catch (const UsageError& e) {
+    std::cerr << "error: " << e.what() << "\n";
+    return 2;
+  } catch (const Error& e) {
+    std::cerr << "error: " << e.what() << "\n";
+    return 1;
+  }
+}
