@@ -23,6 +23,7 @@
 #include "train/evaluation.h"
 #include "train/pretrainer.h"
 #include "train/report.h"
+#include "train/run_setup.h"
 
 using namespace contra;
 using namespace contra::train;
@@ -90,49 +91,21 @@ int main(int argc, char** argv) {
     eo.probe.seed = eo.seed;
     eo.workers = static_cast<int>(c.workers);
 
-    // Data, exactly as the run built it.
-    data::DatasetOptions dopt;
-    dopt.root = c.data_root;
-    dopt.long_tail.ratio = c.imbalance_ratio;
-    dopt.long_tail.seed = static_cast<std::uint64_t>(c.seed);
-    if (c.lt_convention == "step") dopt.long_tail.profile = data::LtProfile::step;
-    else dopt.long_tail.convention = data::parse_lt_convention(c.lt_convention);
-    dopt.synthetic.seed = static_cast<std::uint64_t>(c.seed);
-    auto splits = data::open_dataset(c.dataset, dopt);
+    // Data, augmentation and model, exactly as the run built them (train/run_setup.h).
+    const RunData rd = open_run_data(c, true);
     EvalData ed;
-    ed.pretrain = std::make_shared<const data::Dataset>(std::move(splits.train));
-    ed.test = std::make_shared<const data::Dataset>(std::move(splits.test));
-    const std::string base = balanced_dataset_name(c.dataset);
-    if (base != c.dataset) ed.train = std::make_shared<const data::Dataset>(data::open_dataset(base, dopt).train);
-    else ed.train = ed.pretrain;
-    ed.stats = data::dataset_stats(base, *ed.pretrain);
-    const int C = static_cast<int>(ed.pretrain->channels()), H = static_cast<int>(ed.pretrain->height()),
-              W = static_cast<int>(ed.pretrain->width());
-    const std::string aug = c.augment == "auto" || c.augment == "none" ? data::default_preset_for(C, H) : c.augment;
-    ed.augment = data::augment_preset(aug, C, H, W, ed.stats.mean, ed.stats.std);
-    if (ed.augment.random_crop) ed.augment.crop.scale_min = c.crop_min_scale;
-
-    // Model from the checkpoint.
-    nn::ResNetConfig rc;
-    rc.depth = nn::resnet_depth_from_name(c.arch);
-    rc.stem = nn::stem_from_name(c.stem);
-    rc.in_channels = C;
-    rc.width = c.width;
+    ed.pretrain = rd.pretrain;
+    ed.test = rd.test;
+    ed.train = rd.balanced_train;
+    ed.stats = rd.stats;
+    const int C = static_cast<int>(ed.pretrain->channels());
+    ed.augment = augment_spec(c, C, static_cast<int>(ed.pretrain->height()), static_cast<int>(ed.pretrain->width()), ed.stats);
+    const nn::ResNetConfig rc = backbone_config(c, C);
     Generator gen(static_cast<std::uint64_t>(c.seed));
     nn::ResNet backbone(rc, gen);
-    nn::ProjectionHeadConfig hc;
-    hc.in_dim = backbone.feature_dim();
-    hc.hidden_dim = c.head_hidden > 0 ? c.head_hidden : backbone.feature_dim();
-    hc.out_dim = c.head_out;
-    hc.num_layers = static_cast<int>(c.head_layers);
+    const nn::ProjectionHeadConfig hc = head_config(c, backbone.feature_dim());
     nn::ProjectionHead head(hc, gen);
-    nn::StateDict bb, hd;
-    for (auto& [k, t] : ck->model) {
-      if (k.rfind("head.", 0) == 0) hd.push_back({k.substr(5), t});
-      else if (k.rfind("fc.", 0) != 0) bb.push_back({k, t});
-    }
-    backbone.load_state_dict(bb, true);
-    head.load_state_dict(hd, true);
+    load_model(ck->model, backbone, head);
     Generator rgen(static_cast<std::uint64_t>(c.seed));
     nn::ResNet random_backbone(rc, rgen);
     nn::ProjectionHead random_head(hc, rgen);

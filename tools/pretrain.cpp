@@ -66,7 +66,7 @@ int main(int argc, char** argv) {
       for (size_t i = 0; i < f.choices.size(); ++i) help += (i ? "," : "") + f.choices[i];
       help += "}";
     }
-    app.add_option(f.flag, values[f.key], help);
+    app.add_option(f.flag, values[f.key], help)->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
   }
   try {
     app.parse(argc, argv);

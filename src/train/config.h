@@ -32,6 +32,8 @@ struct PretrainConfig {
   std::int64_t max_train_images = 0;    // 0 = all (a seeded subset otherwise; for smoke runs)
   std::string augment = "auto";         // auto | simclr_cifar | fashion_mnist | none
   double crop_min_scale = 0.08;
+  double jitter = -1;                   // ColorJitter strength: brightness = contrast (= saturation
+                                        // for RGB) = jitter, p = 0.8; −1 keeps the preset's
   std::int64_t workers = 2;             // loader threads
 
   // [model]

@@ -34,6 +34,7 @@
 #include "train/metrics_log.h"
 #include "train/progress.h"
 #include "train/report.h"
+#include "train/run_setup.h"
 #include "train/signals.h"
 
 #ifndef CONTRA_GIT_REVISION
@@ -44,13 +45,6 @@ namespace contra::train {
 
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
-
-std::string balanced_dataset_name(const std::string& name) {
-  const std::string suffix = "_lt";
-  if (name.size() > suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0)
-    return name.substr(0, name.size() - suffix.size());
-  return name;
-}
 
 namespace {
 
@@ -99,20 +93,6 @@ std::string fixed(double v, int prec) {
   os.precision(prec);
   os << std::fixed << v;
   return os.str();
-}
-
-// The state dict of the whole model: backbone tensors under torchvision's names, the
-// projection head under "head.".
-nn::StateDict model_state(const nn::ResNet& backbone, const nn::Module& head) {
-  nn::StateDict s = backbone.state_dict();
-  for (auto& kv : nn::with_prefix(head.state_dict(), "head.")) s.push_back(kv);
-  return s;
-}
-
-nn::NamedTensors model_parameters(const nn::ResNet& backbone, const nn::Module& head) {
-  nn::NamedTensors p = backbone.named_parameters();
-  for (auto& [n, t] : head.named_parameters()) p.push_back({"head." + n, t});
-  return p;
 }
 
 }  // namespace
@@ -169,39 +149,13 @@ int Pretrainer::run() {
 
   // ---- data --------------------------------------------------------------------------------
   say("run directory: " + run_dir_);
-  data::DatasetOptions dopt;
-  dopt.root = c.data_root;
-  dopt.long_tail.ratio = c.imbalance_ratio;
-  dopt.long_tail.seed = static_cast<std::uint64_t>(c.seed);
-  if (c.lt_convention == "step") {
-    dopt.long_tail.profile = data::LtProfile::step;
-  } else {
-    dopt.long_tail.convention = data::parse_lt_convention(c.lt_convention);
-  }
-  dopt.synthetic.seed = static_cast<std::uint64_t>(c.seed);
   say("loading " + c.dataset);
-  data::DatasetSplits splits = data::open_dataset(c.dataset, dopt);
-  const std::string base_name = balanced_dataset_name(c.dataset);
-  auto test = std::make_shared<const data::Dataset>(std::move(splits.test));
-  std::shared_ptr<const data::Dataset> pretrain = std::make_shared<const data::Dataset>(std::move(splits.train));
-  if (c.max_train_images > 0 && c.max_train_images < pretrain->size()) {
-    std::vector<std::int64_t> order(static_cast<size_t>(pretrain->size()));
-    std::iota(order.begin(), order.end(), 0);
-    Generator g(static_cast<std::uint64_t>(c.seed) + 31);
-    for (std::int64_t i = static_cast<std::int64_t>(order.size()) - 1; i > 0; --i)
-      std::swap(order[i], order[g.below(static_cast<std::uint64_t>(i + 1))]);
-    order.resize(static_cast<size_t>(c.max_train_images));
-    std::sort(order.begin(), order.end());
-    pretrain = std::make_shared<const data::Dataset>(data::subset(*pretrain, order, pretrain->name + "/subset"));
-  }
-  const data::ChannelStats stats = data::dataset_stats(base_name, *pretrain);
+  const RunData data = open_run_data(c, false);
+  const std::shared_ptr<const data::Dataset> pretrain = data.pretrain, test = data.test;
+  const data::ChannelStats stats = data.stats;
   const int C = static_cast<int>(pretrain->channels()), H = static_cast<int>(pretrain->height()),
             W = static_cast<int>(pretrain->width());
-  data::AugmentSpec spec;
-  const std::string aug_name = c.augment == "auto" ? data::default_preset_for(C, H) : c.augment;
-  if (aug_name == "none") spec = data::eval_preset(stats.mean, stats.std, H, W);
-  else spec = data::augment_preset(aug_name, C, H, W, stats.mean, stats.std);
-  if (spec.random_crop) spec.crop.scale_min = c.crop_min_scale;
+  const data::AugmentSpec spec = augment_spec(c, C, H, W, stats);
   const auto counts = pretrain->class_counts();
   say("pretraining set " + pretrain->name + ": " + std::to_string(pretrain->size()) + " images, " +
       std::to_string(pretrain->num_classes()) + " classes, " + std::to_string(C) + "×" + std::to_string(H) + "×" +
@@ -209,31 +163,14 @@ int Pretrainer::run() {
 
   // ---- model ---------------------------------------------------------------------------------
   Generator init_gen(static_cast<std::uint64_t>(c.seed));
-  nn::ResNetConfig rc;
-  rc.depth = nn::resnet_depth_from_name(c.arch);
-  rc.stem = nn::stem_from_name(c.stem);
-  rc.in_channels = C;
-  rc.width = c.width;
+  const nn::ResNetConfig rc = backbone_config(c, C);
   nn::ResNet backbone(rc, init_gen);
-  nn::ProjectionHeadConfig hc;
-  hc.in_dim = backbone.feature_dim();
-  hc.hidden_dim = c.head_hidden > 0 ? c.head_hidden : backbone.feature_dim();
-  hc.out_dim = c.head_out;
-  hc.num_layers = static_cast<int>(c.head_layers);
+  const nn::ProjectionHeadConfig hc = head_config(c, backbone.feature_dim());
   nn::ProjectionHead head(hc, init_gen);
   say("model: " + c.arch + " (" + c.stem + " stem, width " + fixed(c.width, 4) + ", " +
       std::to_string(backbone.num_parameters()) + " parameters, features " + std::to_string(backbone.feature_dim()) +
       ") + head " + std::to_string(hc.in_dim) + "→" + std::to_string(hc.hidden_dim) + "→" + std::to_string(hc.out_dim));
-  if (resume_from) {
-    nn::StateDict weights = resume_from->model;
-    nn::StateDict bb, hd;
-    for (auto& [k, t] : weights) {
-      if (k.rfind("head.", 0) == 0) hd.push_back({k.substr(5), t});
-      else if (k.rfind("fc.", 0) != 0) bb.push_back({k, t});
-    }
-    backbone.load_state_dict(bb, true);
-    if (!hd.empty()) head.load_state_dict(hd, true);
-  }
+  if (resume_from) load_model(resume_from->model, backbone, head);
 
   // ---- loader, optimizer, schedule -----------------------------------------------------------
   data::LoaderOptions lo;
@@ -396,9 +333,9 @@ int Pretrainer::run() {
     }
     const double loss_value = loss.item();
     if (!std::isfinite(loss_value)) {
-      const std::string bad = first_non_finite(model_parameters(backbone, head));
+      const std::string bad = first_non_finite(params);
       std::cerr << "error: step " << step + 1 << ": the loss is " << loss_value
-                << (bad.empty() ? std::string(" (weights are finite: lower --lr)") : " (tensor " + bad + " holds non-finite values)")
+                << (bad.empty() ? std::string(" (the weights are finite: lower --lr)") : " (tensor " + bad + " holds non-finite values)")
                 << "; stopping without saving (the last checkpoint stays valid)\n";
       return 3;
     }
@@ -406,6 +343,12 @@ int Pretrainer::run() {
     backward(loss);
     optimizer->step();
     ++step;
+    // S3: a non-finite weight is caught in the step that produced it, never saved.
+    if (const std::string bad = first_non_finite(params); !bad.empty()) {
+      std::cerr << "error: step " << step << ": the update made tensor " << bad
+                << " non-finite (lr " << step_lr << ": lower --lr); stopping without saving (the last checkpoint stays valid)\n";
+      return 3;
+    }
     epoch_loss_sum += loss_value;
     ++epoch_steps;
     progress.update(step, c.batch_size, "loss " + fixed(loss_value, 4) + " | lr " + fixed(step_lr, 4));
@@ -448,13 +391,7 @@ int Pretrainer::run() {
     EvalData ed;
     ed.pretrain = pretrain;
     ed.test = test;
-    if (base_name != c.dataset) {
-      data::DatasetOptions bopt = dopt;
-      auto balanced = data::open_dataset(base_name, bopt);
-      ed.train = std::make_shared<const data::Dataset>(std::move(balanced.train));
-    } else {
-      ed.train = pretrain;
-    }
+    ed.train = open_run_data(c, true).balanced_train;
     ed.stats = stats;
     ed.augment = spec;
     EvalOptions eo;

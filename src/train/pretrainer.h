@@ -39,7 +39,4 @@ class Pretrainer {
   std::string run_dir_;
 };
 
-// The name of the balanced dataset an (LT) dataset is drawn from: "cifar10_lt" → "cifar10".
-std::string balanced_dataset_name(const std::string& name);
-
 }  // namespace contra::train
