@@ -37,9 +37,9 @@ int main(int argc, char** argv) {
   bool no_random = false, no_pixels = false;
   app.add_option("target", target, "run directory (newest valid checkpoint) or a checkpoint file")->required();
   app.add_option("--dataset", dataset, "evaluate on this dataset instead of the run's (same classes)");
-  app.add_option("--knn-k", eo.knn.k, "k of the weighted kNN")->capture_default_str()->check(CLI::Range(1, 1000000));
-  app.add_option("--knn-temperature", eo.knn.temperature, "vote temperature T (weights exp(s/T))")->capture_default_str()->check(CLI::Range(1e-4, 100.0));
-  app.add_option("--probe-epochs", eo.probe.epochs, "linear-probe epochs")->capture_default_str()->check(CLI::Range(1, 100000));
+  app.add_option("--knn-k", eo.knn.k, "k of the weighted kNN (default: the run's)")->capture_default_str()->check(CLI::Range(1, 1000000));
+  app.add_option("--knn-temperature", eo.knn.temperature, "vote temperature T, weights exp(s/T) (default: the run's)")->capture_default_str()->check(CLI::Range(1e-4, 100.0));
+  app.add_option("--probe-epochs", eo.probe.epochs, "linear-probe epochs (default: the run's)")->capture_default_str()->check(CLI::Range(1, 100000));
   app.add_option("--probe-lr", eo.probe.base_lr, "linear-probe base LR at batch 256")->capture_default_str()->check(CLI::Range(1e-6, 100.0));
   app.add_option("--few-shot", few_shot, "images per class of the few-shot probe (0 = off)")->capture_default_str()->check(CLI::Range(0, 1000000));
   app.add_option("--few-shot-draws", eo.few_shot_draws, "seeded draws of the few-shot subset")->capture_default_str()->check(CLI::Range(1, 100));
@@ -82,6 +82,10 @@ int main(int argc, char** argv) {
       }
     }
     if (!dataset.empty()) c.dataset = dataset;
+    // Protocol settings default to the run's own unless given here.
+    if (app.count("--knn-k") == 0) eo.knn.k = static_cast<int>(c.knn_k);
+    if (app.count("--knn-temperature") == 0) eo.knn.temperature = c.knn_temperature;
+    if (app.count("--probe-epochs") == 0) eo.probe.epochs = c.probe_epochs;
     if (out.empty()) out = run_dir + "/eval";
     fs::create_directories(out);
     eo.few_shot = {few_shot};

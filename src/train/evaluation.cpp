@@ -264,7 +264,7 @@ nlohmann::json evaluate(const std::vector<Encoder>& encoders, const EvalData& da
     f << "\n";
     for (int r = 0; r < C; ++r) {
       const int c = order[r];
-      f << r << "," << train.class_names[c] << "," << pretrain_counts[c];
+      f << r << "," << train.class_names[c] << " (" << pretrain_counts[c] << ")," << pretrain_counts[c];
       for (const auto& n : names) {
         const auto& e = results["encoders"][n];
         auto acc = [&](const char* m) {
