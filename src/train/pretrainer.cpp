@@ -276,8 +276,14 @@ int Pretrainer::run() {
   auto epoch_start = Clock::now();
   std::int64_t last_saved = resuming ? step : -1;
   const contrastive::ViewLayout layout{c.batch_size, c.views};
-  while (step < last_step) {
+  while (true) {
+    // After the last step of the last epoch, one more next() closes that epoch (nullopt):
+    // its monitor, CSV row and checkpoint run like every other epoch's. A run stopped by
+    // --max-steps mid-epoch ends without closing it.
+    const bool closing_last_epoch = step == total_steps && epoch_steps > 0;
+    if (step >= last_step && !closing_last_epoch) break;
     auto batch = loader.next();
+    CONTRA_ASSERT(!(closing_last_epoch && batch), "the loader yielded a batch past the last step");
     if (!batch) {
       // End of an epoch: monitor, log, checkpoint.
       const std::int64_t epoch = loader.cursor().epoch - 1;

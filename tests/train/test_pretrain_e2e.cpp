@@ -170,6 +170,18 @@ TEST_CASE("smoke run: complete run directory, loss goes down, evaluation and rep
     CHECK(results["encoders"][enc]["knn_full_bank"]["per_class"].size() == 10);
   }
   CHECK(results["encoders"]["pretrained"]["prb"]["backbone"]["normalised"].get<double>() >= 0.0);
+  // epochs.csv has one row per epoch, the last one included, with its kNN monitor.
+  std::ifstream ec(d + "/epochs.csv");
+  std::string line, last_row;
+  int rows = 0;
+  std::getline(ec, line);
+  while (std::getline(ec, line)) {
+    ++rows;
+    last_row = line;
+  }
+  CHECK(rows == 3);
+  CHECK(last_row.rfind("2,", 0) == 0);
+  CHECK(last_row.find("nan") == std::string::npos);
   std::ifstream man(d + "/manifest.json");
   const auto m = nlohmann::json::parse(man);
   CHECK(m["dataset"]["per_class_counts"].size() == 10);
