@@ -1,4 +1,5 @@
-// End to end: tools/pretrain and tools/evaluate on tiny synthetic data.
+// End to end: tools/pretrain and tools/evaluate on tiny synthetic data and a small
+// Fashion-MNIST-LT slice.
 //  - a smoke run leaves a complete run directory and its loss goes down;
 //  - the same seed gives the same numbers;
 //  - a run stopped (max_steps, SIGINT, kill -9) and resumed equals an uninterrupted run:
@@ -197,6 +198,22 @@ TEST_CASE("smoke run: complete run directory, loss goes down, evaluation and rep
   const auto results2 = nlohmann::json::parse(rf2);
   CHECK(results2["encoders"]["pretrained"]["knn_full_bank"]["overall"] ==
         results["encoders"]["pretrained"]["knn_full_bank"]["overall"]);
+}
+
+TEST_CASE("smoke run on a small Fashion-MNIST-LT slice (the real data of the default job)") {
+  // 512 of the 14,886 long-tailed images, the default preset's model and augmentation.
+  const Result r = run("fashion_mnist_lt --max-train-images 512 --batch-size 64 --epochs 3 --knn-every 0 "
+                       "--final-eval false --log-every 1 --threads 2 --quiet --out " + base_dir() + " --name fashion");
+  INFO(r.output);
+  REQUIRE(r.code == 0);
+  CHECK(r.output.find("fashion_mnist_lt/train/subset: 512 images, 10 classes, 1×28×28") != std::string::npos);
+  const auto l = losses(base_dir() + "/fashion");
+  REQUIRE(l.size() == 24);
+  CHECK(l[21] + l[22] + l[23] < l[0] + l[1] + l[2]);
+  std::ifstream man(base_dir() + "/fashion/manifest.json");
+  const auto m = nlohmann::json::parse(man);
+  CHECK(m["dataset"]["per_class_counts"].size() == 10);
+  CHECK(m["config"]["data"]["jitter"].get<double>() == 0.8);
 }
 
 TEST_CASE("the same seed gives the same numbers") {
