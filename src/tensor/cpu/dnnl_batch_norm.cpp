@@ -308,17 +308,12 @@ BatchNormImpl batch_norm_impl() {
   return static_cast<BatchNormImpl>(g_bn_impl.load());
 }
 
-void CpuBackend::batch_norm_forward_training(const Tensor& x, const Tensor& weight, const Tensor& bias, double eps,
-                                             const Tensor& y, const Tensor& mean, const Tensor& var) {
-  if (use_reference(x)) {
-    dispatch_floating(x.dtype(), "batch_norm", [&](auto v) {
-      reference::batch_norm_forward_training<decltype(v)>(x, weight, bias, eps, y, mean, var);
-    });
-    return;
-  }
-  if (batch_norm_impl() == BatchNormImpl::openmp) return omp_forward_training(x, weight, bias, eps, y, mean, var);
+// oneDNN forward: training (global_stats = false: writes the batch mean and biased
+// variance into mean/var) or inference (global_stats = true: reads them).
+static void onednn_forward(const Tensor& x, const Tensor& weight, const Tensor& bias, double eps, const Tensor& y,
+                           const Tensor& mean, const Tensor& var, bool global_stats) {
   try {
-    const auto plan = bn_plan(x.shape(), weight.defined(), eps, false);
+    const auto plan = bn_plan(x.shape(), weight.defined(), eps, global_stats);
     std::unordered_map<int, memory> args{{DNNL_ARG_SRC, wrap(plan->data_md, x)},
                                          {DNNL_ARG_DST, wrap(plan->data_md, y)},
                                          {DNNL_ARG_MEAN, wrap(plan->vec_md, mean)},
@@ -334,6 +329,18 @@ void CpuBackend::batch_norm_forward_training(const Tensor& x, const Tensor& weig
   }
 }
 
+void CpuBackend::batch_norm_forward_training(const Tensor& x, const Tensor& weight, const Tensor& bias, double eps,
+                                             const Tensor& y, const Tensor& mean, const Tensor& var) {
+  if (use_reference(x)) {
+    dispatch_floating(x.dtype(), "batch_norm", [&](auto v) {
+      reference::batch_norm_forward_training<decltype(v)>(x, weight, bias, eps, y, mean, var);
+    });
+    return;
+  }
+  if (batch_norm_impl() == BatchNormImpl::openmp) return omp_forward_training(x, weight, bias, eps, y, mean, var);
+  onednn_forward(x, weight, bias, eps, y, mean, var, /*global_stats=*/false);
+}
+
 void CpuBackend::batch_norm_forward_inference(const Tensor& x, const Tensor& weight, const Tensor& bias,
                                               const Tensor& mean, const Tensor& var, double eps, const Tensor& y) {
   if (use_reference(x)) {
@@ -343,21 +350,7 @@ void CpuBackend::batch_norm_forward_inference(const Tensor& x, const Tensor& wei
     return;
   }
   if (batch_norm_impl() == BatchNormImpl::openmp) return omp_forward_inference(x, weight, bias, mean, var, eps, y);
-  try {
-    const auto plan = bn_plan(x.shape(), weight.defined(), eps, true);
-    std::unordered_map<int, memory> args{{DNNL_ARG_SRC, wrap(plan->data_md, x)},
-                                         {DNNL_ARG_DST, wrap(plan->data_md, y)},
-                                         {DNNL_ARG_MEAN, wrap(plan->vec_md, mean)},
-                                         {DNNL_ARG_VARIANCE, wrap(plan->vec_md, var)}};
-    if (weight.defined()) {
-      args.emplace(DNNL_ARG_SCALE, wrap(plan->vec_md, weight));
-      args.emplace(DNNL_ARG_SHIFT, wrap(plan->vec_md, bias));
-    }
-    plan->fwd.execute(stream(), args);
-    stream().wait();
-  } catch (const dnnl::error& e) {
-    rethrow(e, "batch_norm");
-  }
+  onednn_forward(x, weight, bias, eps, y, mean, var, /*global_stats=*/true);
 }
 
 void CpuBackend::batch_norm_backward(const Tensor& dy, const Tensor& x, const Tensor& weight, const Tensor& mean,
