@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "bench_timing.h"
 #include "data/augment.h"
 #include "data/loader.h"
 #include "data/synthetic.h"
@@ -26,15 +27,10 @@
 #endif
 
 using namespace contra;
+using namespace contra::bench;
 using namespace contra::data;
 
 namespace {
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  const std::size_t n = v.size();
-  return n == 0 ? 0.0 : (n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]));
-}
-
 // One warm-up epoch, then one timed epoch; images (samples) per second.
 double ours(std::shared_ptr<const Dataset> d, int threads) {
   LoaderOptions o;

@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "bench_timing.h"
 #include "autograd/engine.h"
 #include "autograd/ops.h"
 #include "contrastive/contrastive.h"
@@ -27,17 +28,8 @@
 #include "tensor/generator.h"
 
 using namespace contra;
+using namespace contra::bench;
 using namespace contra::contrastive;
-using Clock = std::chrono::steady_clock;
-
-namespace {
-double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  const size_t n = v.size();
-  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-}  // namespace
 
 int main(int argc, char** argv) {
   int threads = 2, pairs = 5;

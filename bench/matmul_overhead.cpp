@@ -17,23 +17,14 @@
 #include <string>
 #include <vector>
 
+#include "bench_timing.h"
 #include "autograd/grad_mode.h"
 #include "autograd/ops.h"
 #include "tensor/backend.h"
 #include "tensor/generator.h"
 
 using namespace contra;
-using Clock = std::chrono::steady_clock;
-
-namespace {
-double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  const size_t n = v.size();
-  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-}  // namespace
+using namespace contra::bench;
 
 int main(int argc, char** argv) {
   int threads = 2, pairs = 7;

@@ -25,6 +25,7 @@
 #include <string>
 #include <vector>
 
+#include "bench_timing.h"
 #include "autograd/engine.h"
 #include "autograd/ops.h"
 #include "nn/projection_head.h"
@@ -34,6 +35,7 @@
 #include "tensor/generator.h"
 
 using namespace contra;
+using contra::bench::median;
 using Clock = std::chrono::steady_clock;
 
 namespace {
@@ -126,10 +128,6 @@ int main(int argc, char** argv) {
       t_opt.push_back(std::chrono::duration<double>(t3 - t2).count());
     }
   }
-  auto median = [](std::vector<double> v) {
-    std::sort(v.begin(), v.end());
-    return v[v.size() / 2];
-  };
   const double med = median(times);
   std::fprintf(stderr, "phases (median ms): forward+loss %.1f backward %.1f optimizer %.1f\n", median(t_fwd) * 1e3,
                median(t_bwd) * 1e3, median(t_opt) * 1e3);
