@@ -94,6 +94,7 @@ int main(int argc, char** argv) {
     so.train_size = images;
     so.test_size = 0;
     auto d = std::make_shared<const Dataset>(make_synthetic(so, 0));
+    print_kernels();
     std::printf("two-view SimCLR CIFAR augmentation + collation, %lld images 32x32, batch 256, %d rounds\n",
                 static_cast<long long>(images), rounds);
     std::printf("%s", simclr_cifar_preset().describe().c_str());

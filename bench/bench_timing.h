@@ -5,7 +5,10 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <vector>
+
+#include "tensor/backend.h"
 
 namespace contra::bench {
 
@@ -21,5 +24,8 @@ inline double median(std::vector<double> v) {
   const size_t n = v.size();
   return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
+
+// Every benchmark says which CPU and kernels produced its numbers (call after set_num_threads).
+inline void print_kernels() { std::printf("kernels: %s\n", kernel_report().c_str()); }
 
 }  // namespace contra::bench

@@ -58,6 +58,7 @@ int main(int argc, char** argv) {
     }
   }
   set_num_threads(threads);
+  bench::print_kernels();
   std::printf("bench_contrastive_loss: fused balanced loss (f32) forward+backward, D=%lld, V=%lld, %d threads, "
               "%d pairs per contender\n",
               static_cast<long long>(D), static_cast<long long>(V), threads, pairs);

@@ -162,6 +162,7 @@ int main(int argc, char** argv) {
     }
   }
   set_num_threads(threads);
+  bench::print_kernels();
   const std::vector<ConvShape> shapes = {
       {"stem 3→64 3x3 32²", 3, 32, 64, 3, 1, 1},
       {"l1 64→64 3x3 32²", 64, 32, 64, 3, 1, 1},

@@ -38,6 +38,7 @@ int main(int argc, char** argv) {
     }
   }
   set_num_threads(threads);
+  bench::print_kernels();
   autograd::NoGradGuard no_grad;
   struct Shape3 { const char* name; std::int64_t m, k, n; };
   const std::vector<Shape3> shapes = {

@@ -91,6 +91,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   set_num_threads(threads);
+  bench::print_kernels();
 
   Generator gen(seed);
   nn::ResNetConfig cfg;

@@ -66,6 +66,7 @@ int main(int argc, char** argv) {
 
   try {
     if (threads > 0) set_num_threads(threads);
+    std::fprintf(stderr, "embed: kernels: %s\n", kernel_report().c_str());
     nn::ResNetConfig cfg;
     cfg.depth = nn::resnet_depth_from_name(arch);
     cfg.stem = nn::stem_from_name(stem);

@@ -56,6 +56,7 @@ int main(int argc, char** argv) {
   }
   try {
     if (threads > 0) set_num_threads(static_cast<int>(threads));
+    std::cout << "kernels: " << kernel_report() << std::endl;
     std::optional<nn::Checkpoint> ck;
     std::string run_dir;
     if (fs::is_directory(target)) {

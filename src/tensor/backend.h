@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "tensor/tensor.h"
@@ -188,5 +189,10 @@ int num_threads();
 
 // True when this build has a CUDA backend and a device is present.
 bool cuda_available();
+
+// One line naming the CPU and the kernels that run: "cpu: … (…; AVX2 FMA AVX-512), gemm:
+// OpenBLAS 0.3.21 SkylakeX (…), conv: oneDNN 2.6.3 avx512_core_amx, threads: 2".
+// Programs print it once at start and runs store it in manifest.json (issue 9).
+std::string kernel_report();
 
 }  // namespace contra

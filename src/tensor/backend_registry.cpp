@@ -8,6 +8,7 @@
 #include <atomic>
 
 #include "tensor/backend.h"
+#include "tensor/cpu/blas_kernel.h"
 #include "tensor/cpu/cpu_backend.h"
 
 namespace contra {
@@ -24,6 +25,14 @@ Backend& backend_for(Device device) {
 }
 
 bool cuda_available() { return cuda_backend_available(); }
+
+std::string kernel_report() { return cpu::kernel_report(); }
+
+// Every program that uses tensors links this file; through it, the CPU start-up check
+// (cpu/cpu_isa.cpp: its .preinit_array entry refuses a CPU below the build level) comes out
+// of the static archive too. Taking the address is what makes the linker keep the object.
+extern "C" void contra_cpu_isa_check_linked();
+[[gnu::used]] static void (*const keep_cpu_isa_check)() = &contra_cpu_isa_check_linked;
 
 namespace {
 std::atomic<bool> g_reference{false};

@@ -103,6 +103,7 @@ int Pretrainer::run() {
   const PretrainConfig& c = cfg_;
   validate(c);
   if (c.threads > 0) set_num_threads(static_cast<int>(c.threads));
+  say("kernels: " + kernel_report());
   const int threads = num_threads();
 
   // ---- run directory and resume target -------------------------------------------------
@@ -229,6 +230,7 @@ int Pretrainer::run() {
     m["training"] = {{"steps_per_epoch", steps_per_epoch}, {"total_steps", total_steps}, {"effective_lr", lr}};
     m["environment"] = {{"contra_git_revision", CONTRA_GIT_REVISION},
                         {"threads", threads},
+                        {"kernels", kernel_report()},
                         {"loader_workers", c.workers},
                         {"compiler", std::string("gcc ") + __VERSION__},
                         {"openmp", _OPENMP}};

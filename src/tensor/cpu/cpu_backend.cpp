@@ -1,6 +1,7 @@
 #include "tensor/cpu/cpu_backend.h"
 
 #include <cblas.h>
+#include <oneapi/dnnl/dnnl.h>
 #include <omp.h>
 
 #include <algorithm>
@@ -8,6 +9,7 @@
 #include <cstring>
 #include <limits>
 
+#include "tensor/cpu/blas_kernel.h"
 #include "tensor/cpu/caching_allocator.h"
 #include "tensor/cpu/elementwise_math.h"
 #include "tensor/cpu/reference_kernels.h"
@@ -197,9 +199,18 @@ bool blas_layout(std::int64_t rows, std::int64_t cols, std::int64_t srow, std::i
 template <typename T>
 void gemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, std::int64_t M, std::int64_t N, std::int64_t K, double alpha,
           const T* a, std::int64_t lda, const T* b, std::int64_t ldb, double beta, T* c, std::int64_t ldc) {
-  if constexpr (std::is_same_v<T, float>)
-    cblas_sgemm(CblasRowMajor, ta, tb, M, N, K, static_cast<float>(alpha), a, lda, b, ldb, static_cast<float>(beta), c, ldc);
-  else
+  if constexpr (std::is_same_v<T, float>) {
+    // Float GEMMs go to OpenBLAS unless its loaded core is a fallback far below the CPU
+    // (blas_kernel.h explains the measurement behind this choice).
+    if (blas_choice().sgemm == GemmLibrary::onednn) {
+      const dnnl_status_t st = dnnl_sgemm(ta == CblasTrans ? 'T' : 'N', tb == CblasTrans ? 'T' : 'N', M, N, K,
+                                          static_cast<float>(alpha), a, lda, b, ldb, static_cast<float>(beta), c, ldc);
+      CONTRA_CHECK(st == dnnl_success, "matmul", "oneDNN sgemm failed with status ", static_cast<int>(st));
+    } else {
+      cblas_sgemm(CblasRowMajor, ta, tb, M, N, K, static_cast<float>(alpha), a, lda, b, ldb, static_cast<float>(beta),
+                  c, ldc);
+    }
+  } else
     cblas_dgemm(CblasRowMajor, ta, tb, M, N, K, alpha, a, lda, b, ldb, beta, c, ldc);
 }
 
@@ -208,8 +219,8 @@ void matmul_fast(const Tensor& a_in, const Tensor& b_in, const Tensor& out, doub
   const std::int64_t B = out.size(0), M = out.size(1), N = out.size(2), K = a_in.size(2);
   if (M == 0 || N == 0) return;
   Tensor a = a_in, b = b_in;
-  CBLAS_TRANSPOSE ta, tb;
-  std::int64_t lda, ldb;
+  CBLAS_TRANSPOSE ta = CblasNoTrans, tb = CblasNoTrans;
+  std::int64_t lda = 0, ldb = 0;
   if (!blas_layout(M, K, a.stride(1), a.stride(2), ta, lda)) {
     a = a.contiguous();
     blas_layout(M, K, a.stride(1), a.stride(2), ta, lda);

@@ -5,8 +5,8 @@
 namespace contra {
 
 Backend& cuda_backend(int index) {
-  throw Error("device cuda:" + std::to_string(index), "this build has no CUDA backend",
-              "reconfigure with `meson setup build -Dcuda=enabled` on a machine with the CUDA toolkit");
+  throw Error("device cuda:" + std::to_string(index), "contra has no CUDA backend yet (this is the CPU-only stub)",
+              "run on the CPU (the default device); the CUDA backend is planned but not written yet, so -Dcuda=enabled refuses to configure");
 }
 
 bool cuda_backend_available() { return false; }
