@@ -110,13 +110,6 @@ CpuIsa read_cpu_isa() {
 CpuIsa g_isa;
 bool g_isa_read = false;
 
-// Appends ", name" (or "name" first) to out when `have` is false.
-void need(bool have, const char* name, char* out, int out_size) {
-  if (have) return;
-  const std::size_t used = std::strlen(out);
-  std::snprintf(out + used, static_cast<std::size_t>(out_size) - used, "%s%s", used ? ", " : "", name);
-}
-
 }  // namespace
 
 const CpuIsa& cpu_isa() {
@@ -136,42 +129,52 @@ const char* build_isa_level() {
   }
 }
 
-void missing_build_features(const CpuIsa& s, char* out, int out_size) {
+namespace {
+
+// What each x86-64 micro-architecture level adds (the psABI's level table), as data: the
+// build check and the CPU's level both read it.
+struct Requirement {
+  int level;
+  bool CpuIsa::*have;
+  const char* name;
+};
+const Requirement kRequirements[] = {
+    {2, &CpuIsa::sse3, "SSE3"},         {2, &CpuIsa::ssse3, "SSSE3"},       {2, &CpuIsa::sse41, "SSE4.1"},
+    {2, &CpuIsa::sse42, "SSE4.2"},      {2, &CpuIsa::popcnt, "POPCNT"},     {2, &CpuIsa::cx16, "CMPXCHG16B"},
+    {3, &CpuIsa::avx, "AVX"},           {3, &CpuIsa::avx2, "AVX2"},         {3, &CpuIsa::fma, "FMA"},
+    {3, &CpuIsa::bmi1, "BMI1"},         {3, &CpuIsa::bmi2, "BMI2"},         {3, &CpuIsa::f16c, "F16C"},
+    {3, &CpuIsa::lzcnt, "LZCNT"},       {3, &CpuIsa::movbe, "MOVBE"},
+    {3, &CpuIsa::os_avx, "OS support for AVX state (XSAVE/YMM)"},
+    {4, &CpuIsa::avx512f, "AVX512F"},   {4, &CpuIsa::avx512bw, "AVX512BW"}, {4, &CpuIsa::avx512cd, "AVX512CD"},
+    {4, &CpuIsa::avx512dq, "AVX512DQ"}, {4, &CpuIsa::avx512vl, "AVX512VL"},
+    {4, &CpuIsa::os_avx512, "OS support for AVX-512 state (ZMM)"},
+};
+
+// The features of levels 2..level that `s` lacks, comma-separated into out.
+void missing_up_to(const CpuIsa& s, int level, char* out, int out_size) {
   out[0] = '\0';
-  if (CONTRA_BUILD_ISA_LEVEL >= 2) {
-    need(s.sse3, "SSE3", out, out_size);
-    need(s.ssse3, "SSSE3", out, out_size);
-    need(s.sse41, "SSE4.1", out, out_size);
-    need(s.sse42, "SSE4.2", out, out_size);
-    need(s.popcnt, "POPCNT", out, out_size);
-    need(s.cx16, "CMPXCHG16B", out, out_size);
-  }
-  if (CONTRA_BUILD_ISA_LEVEL >= 3) {
-    need(s.avx, "AVX", out, out_size);
-    need(s.avx2, "AVX2", out, out_size);
-    need(s.fma, "FMA", out, out_size);
-    need(s.bmi1, "BMI1", out, out_size);
-    need(s.bmi2, "BMI2", out, out_size);
-    need(s.f16c, "F16C", out, out_size);
-    need(s.lzcnt, "LZCNT", out, out_size);
-    need(s.movbe, "MOVBE", out, out_size);
-    need(s.os_avx, "OS support for AVX state (XSAVE/YMM)", out, out_size);
-  }
-  if (CONTRA_BUILD_ISA_LEVEL >= 4) {
-    need(s.avx512f, "AVX512F", out, out_size);
-    need(s.avx512bw, "AVX512BW", out, out_size);
-    need(s.avx512cd, "AVX512CD", out, out_size);
-    need(s.avx512dq, "AVX512DQ", out, out_size);
-    need(s.avx512vl, "AVX512VL", out, out_size);
-    need(s.os_avx512, "OS support for AVX-512 state (ZMM)", out, out_size);
+  for (const Requirement& r : kRequirements) {
+    if (r.level > level || s.*r.have) continue;
+    const std::size_t used = std::strlen(out);
+    std::snprintf(out + used, static_cast<std::size_t>(out_size) - used, "%s%s", used ? ", " : "", r.name);
   }
 }
 
+}  // namespace
+
+void missing_build_features(const CpuIsa& s, char* out, int out_size) {
+  missing_up_to(s, CONTRA_BUILD_ISA_LEVEL, out, out_size);
+}
+
 int isa_level(const CpuIsa& s) {
-  const bool v2 = s.sse3 && s.ssse3 && s.sse41 && s.sse42 && s.popcnt && s.cx16;
-  const bool v3 = v2 && s.avx && s.avx2 && s.fma && s.bmi1 && s.bmi2 && s.f16c && s.lzcnt && s.movbe && s.os_avx;
-  const bool v4 = v3 && s.avx512f && s.avx512bw && s.avx512cd && s.avx512dq && s.avx512vl && s.os_avx512;
-  return v4 ? 4 : v3 ? 3 : v2 ? 2 : 1;
+  int level = 1;
+  for (int l = 2; l <= 4; ++l) {
+    bool all = true;
+    for (const Requirement& r : kRequirements) all = all && (r.level > l || s.*r.have);
+    if (!all) break;
+    level = l;
+  }
+  return level;
 }
 
 namespace {
