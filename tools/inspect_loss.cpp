@@ -98,7 +98,8 @@ void print_telemetry(const LossTelemetry& t) {
 // --balance-figure STEM: G = ∂L/∂Λ of the fused balanced loss on this batch for three
 // attraction weights w_a = ½w_r, w_r, 3/2·w_r (the other parameters as given). Writes
 // STEM_anchor.csv (the row of G of one anchor: a pull on its positives, pushes on the rest)
-// and STEM_rows.csv (each row's pull Σ_P G_ik and push Σ_N G_ik), drawn by gnuplot.
+// and STEM_rows.csv (each row's push Σ_N G_ik and pull Σ_P G_ik), drawn by gnuplot
+// (train/plots.h) as STEM_anchor.png/.svg and STEM_rows.png/.svg.
 void balance_figure(const Tensor& f, const ViewLayout& L, const BalancedParams& p, std::int64_t anchor,
                     const std::string& stem) {
   CONTRA_CHECK(anchor >= 0 && anchor < L.M(), "inspect_loss --anchor", "anchor row ", anchor, " is outside [0, ",
@@ -127,17 +128,19 @@ void balance_figure(const Tensor& f, const ViewLayout& L, const BalancedParams& 
     }
   }
   {
+    // push Σ_{k∈N(i)} G_ik = a_i w_r Σ_N Q_ik does not depend on w_a: one column
     std::ofstream r(stem + "_rows.csv");
-    r << "row";
-    for (const auto& s : settings) r << ",pull (" << s.second << "),push (" << s.second << ")";
+    r << "row,push (every w_a)";
+    for (const auto& s : settings) r << ",pull (" << s.second << ")";
     r << "\n";
     for (std::int64_t i = 0; i < M; ++i) {
       r << "i=" << i;
-      for (const auto& g : G) {
+      for (size_t c = 0; c < G.size(); ++c) {
         double pull = 0.0, push = 0.0;
         for (std::int64_t k = 0; k < M; ++k)
-          if (k != i) (L.same_image(i, k) ? pull : push) += g[i * M + k];
-        r << "," << pull << "," << push;
+          if (k != i) (L.same_image(i, k) ? pull : push) += G[c][i * M + k];
+        if (c == 0) r << "," << push;
+        r << "," << pull;
       }
       r << "\n";
     }
@@ -145,23 +148,21 @@ void balance_figure(const Tensor& f, const ViewLayout& L, const BalancedParams& 
   train::Figure fa;
   fa.csv = stem + "_anchor.csv";
   fa.out_stem = stem + "_anchor";
-  fa.title = "Row " + std::to_string(anchor) + " of G = dL/dΛ: pull on the positive (< 0), push on the negatives (> 0)";
-  fa.xlabel = "column k of the logits Λ_ik";
-  fa.ylabel = "G_ik";
+  // (gnuplot's enhanced text: _{ik} is a subscript)
+  fa.title = "Row " + std::to_string(anchor) + " of G = ∂L/∂Λ: pull on the positive (< 0), push on the negatives (> 0)";
+  fa.xlabel = "column k of the logits Λ_{" + std::to_string(anchor) + "k}";
+  fa.ylabel = "G_{" + std::to_string(anchor) + "k}";
   fa.boxes = true;
   fa.xtics_column = "1";
   for (int c = 0; c < 3; ++c) fa.series.push_back({settings[c].second, c + 2});
   train::Figure fr = fa;
   fr.csv = stem + "_rows.csv";
   fr.out_stem = stem + "_rows";
-  fr.title = "Per anchor: pull Σ_P G_ik and push Σ_N G_ik; they cancel only when w_a = w_r";
+  fr.title = "Per anchor i: push Σ_{N(i)} G_{ik} and pull Σ_{P(i)} G_{ik}; they cancel only when w_a = w_r";
   fr.xlabel = "anchor row i";
-  fr.ylabel = "sum of G_ik";
-  fr.series.clear();
-  for (int c = 0; c < 3; ++c) {
-    fr.series.push_back({"pull, " + settings[c].second, 2 + 2 * c});
-    fr.series.push_back({"push, " + settings[c].second, 3 + 2 * c});
-  }
+  fr.ylabel = "sum of G_{ik}";
+  fr.series = {{"push (every w_a)", 2}};
+  for (int c = 0; c < 3; ++c) fr.series.push_back({"pull, " + settings[c].second, 3 + c});
   const bool drawn = train::draw(fa) && train::draw(fr);
   std::printf("balance figure: wrote %s_anchor.csv and %s_rows.csv%s\n", stem.c_str(), stem.c_str(),
               drawn ? " and their .png/.svg" : " (gnuplot not found: no pictures)");

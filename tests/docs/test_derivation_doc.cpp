@@ -7,7 +7,8 @@
 //  2. The code links: every link [`name`](../path) must point to an existing file that
 //     contains `name` (a function, type or member as a whole word; a quoted "test case
 //     name" verbatim); every other relative link must point to an existing file.
-//  3. Nothing in the repository points outside it (the old ../shared/docs specification).
+//  3. Nothing in the repository points outside it (the specification used to live in a
+//     shared folder next to the checkout).
 //
 // Paths: CONTRA_SOURCE_ROOT (the repository), INSPECT_LOSS (the built tool).
 #include <doctest/doctest.h>
