@@ -545,47 +545,42 @@ TEST_CASE("bounds: given prototypes expose rows without class coverage") {
 // ---- prototype readings ----------------------------------------------------------------
 
 TEST_CASE("prototype readings: inner product (default) and cosine to means of unnormalised outputs") {
-  const ViewLayout L = ViewLayout::for_rows(8, 2, "t");
-  const Tensor f = random_embeddings(8, 3, 130);
-  const std::vector<std::int64_t> yv{0, 1, 1, 2};
-  const Tensor y = Tensor::from_vector(yv, {4});
+  const std::vector<std::int64_t> yv{0, 1, 1, 2};  // 4 images in V = 3 views
+  const ViewLayout L = ViewLayout::for_rows(12, 3, "t");
+  const Tensor f = random_embeddings(12, 3, 130), y = Tensor::from_vector(yv, {4});
   const double lam = 0.9;
   // the default is the inner-product reading, unchanged
   CHECK(scalar(ssl_prototype_loss(f, L, lam)) ==
         scalar(ssl_prototype_loss(f, L, lam, PrototypeReading::inner_product)));
   CHECK(scalar(supervised_prototype_loss(f, L, y, lam)) ==
         scalar(supervised_prototype_loss(f, L, y, lam, nullptr, PrototypeReading::inner_product)));
-  // cosine reading by hand: m_x = mean of the views' f, score s(f_r, m_x') = f_r·m_x'/(‖f_r‖‖m_x'‖)
+  // cosine reading by hand: m_x = mean of the views' f, score s(f_r, m_x') = f_r·m_x'/(‖f_r‖‖m_x'‖);
+  // class means m_c of the rows of class c (class 1 has 2 images, 6 rows)
   const auto fv = f.to_vector<double>();
   auto dot = [](const double* a, const double* b) { return a[0] * b[0] + a[1] * b[1] + a[2] * b[2]; };
   auto cosine = [&](const double* a, const double* b) { return dot(a, b) / std::sqrt(dot(a, a) * dot(b, b)); };
-  double m[4][3];
-  for (int x = 0; x < 4; ++x)
-    for (int d = 0; d < 3; ++d) m[x][d] = (fv[x * 3 + d] + fv[(x + 4) * 3 + d]) / 2;
-  const auto scores = instance_prototype_scores(f, L, PrototypeReading::cosine);
-  double ssl = 0.0;
-  for (int r = 0; r < 8; ++r) {
-    double best = -1e300;
-    for (int x = 0; x < 4; ++x) {
-      CHECK(scores.at({r, x}) == doctest::Approx(cosine(fv.data() + r * 3, m[x])).epsilon(1e-14));
-      if (x != r % 4) best = std::max(best, cosine(fv.data() + r * 3, m[x]));
+  double m[4][3] = {}, mc[3][3] = {};
+  const double rows_of_class[3] = {3, 6, 3};
+  for (int r = 0; r < 12; ++r)
+    for (int d = 0; d < 3; ++d) {
+      m[r % 4][d] += fv[r * 3 + d] / 3;
+      mc[yv[r % 4]][d] += fv[r * 3 + d] / rows_of_class[yv[r % 4]];
     }
-    ssl += (-cosine(fv.data() + r * 3, m[r % 4]) + lam * best) / 8;
+  const auto scores = instance_prototype_scores(f, L, PrototypeReading::cosine);
+  double ssl = 0.0, sup = 0.0;
+  for (int r = 0; r < 12; ++r) {
+    const double* fr = fv.data() + r * 3;
+    double best_x = -1e300, best_c = -1e300;
+    for (int x = 0; x < 4; ++x) {
+      CHECK(scores.at({r, x}) == doctest::Approx(cosine(fr, m[x])).epsilon(1e-14));
+      if (x != r % 4) best_x = std::max(best_x, cosine(fr, m[x]));
+    }
+    for (int c = 0; c < 3; ++c)
+      if (c != yv[r % 4]) best_c = std::max(best_c, cosine(fr, mc[c]));
+    ssl += (-cosine(fr, m[r % 4]) + lam * best_x) / 12;
+    sup += (-cosine(fr, mc[yv[r % 4]]) + lam * best_c) / 12;
   }
   CHECK(scalar(ssl_prototype_loss(f, L, lam, PrototypeReading::cosine)) == doctest::Approx(ssl).epsilon(1e-13));
-  // (S1) cosine: class means of f (class 1 has images 1 and 2), scored by direction
-  double mc[3][3] = {};
-  const int cnt[3] = {2, 4, 2};
-  for (int r = 0; r < 8; ++r)
-    for (int d = 0; d < 3; ++d) mc[yv[r % 4]][d] += fv[r * 3 + d] / cnt[yv[r % 4]];
-  double sup = 0.0;
-  for (int r = 0; r < 8; ++r) {
-    const auto yy = yv[r % 4];
-    double best = -1e300;
-    for (int c = 0; c < 3; ++c)
-      if (c != yy) best = std::max(best, cosine(fv.data() + r * 3, mc[c]));
-    sup += (-cosine(fv.data() + r * 3, mc[yy]) + lam * best) / 8;
-  }
   CHECK(scalar(supervised_prototype_loss(f, L, y, lam, nullptr, PrototypeReading::cosine)) ==
         doctest::Approx(sup).epsilon(1e-13));
   // when every ‖f‖ is equal, the readings differ only by the prototype length: z̄·m̂ = z̄·μ/‖μ‖
