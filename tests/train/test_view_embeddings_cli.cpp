@@ -44,11 +44,21 @@ Result run(const char* tool_env, const std::string& args) {
   return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
 }
 
+// The scratch directory, removed when the test program ends.
+struct ScratchDir {
+  std::string path = (fs::temp_directory_path() / ("contra_views_" + std::to_string(::getpid()))).string();
+  ScratchDir() { fs::remove_all(path); }
+  ~ScratchDir() {
+    std::error_code ec;
+    fs::remove_all(path, ec);
+  }
+};
+
 // One tiny synthetic run (4 steps, width 1/16, head 16-d), trained once for all cases.
 const std::string& checkpoint() {
+  static const ScratchDir scratch;
   static const std::string ck = [] {
-    const std::string dir = (fs::temp_directory_path() / ("contra_views_" + std::to_string(::getpid()))).string();
-    fs::remove_all(dir);
+    const std::string& dir = scratch.path;
     const Result r = run("CONTRA_PRETRAIN",
                          "synthetic --max-train-images 128 --batch-size 32 --epochs 1 --width 0.0625 --head-hidden 16 "
                          "--head-out 16 --workers 1 --threads 2 --knn-every 0 --final-eval false --quiet --out " +
