@@ -1,4 +1,4 @@
-// contrastive_loss — the fused balanced loss (method.md §6) forward + backward, against
+// contrastive_loss — the fused balanced loss (docs/derivation.md §6) forward + backward, against
 // (a) the machine's sgemm rate measured in the same run, and (b) the step-by-step
 // composition of autograd ops (balanced_loss_reference). PyTorch's time for the same loss
 // comes from bench/contrastive_loss_torch.py (run it with the same thread count).

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""PyTorch side of bench_contrastive_loss: the same balanced loss (method.md §6, defaults:
+"""PyTorch side of bench_contrastive_loss: the same balanced loss (docs/derivation.md §6, defaults:
 w_a = w_r = w_p = 1, i.e. NT-Xent) forward + backward in float32, M = 512, 1024, 4096,
 D = 128, V = 2, τ = 0.2, median over repetitions. Run with the same thread count as the C++
 bench:  /usr/bin/python3 bench/contrastive_loss_torch.py --threads 2

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Regenerates tests/contrastive/fixtures/: PyTorch values and gradients of NT-Xent (SimCLR)
 and SupCon L_out (SupContrast's losses.py, contrast_mode='all'), plus the balanced loss of
-docs/method.md §6 written independently in PyTorch, on small seeded float64 batches.
+docs/derivation.md §6 written independently in PyTorch, on small seeded float64 batches.
 
 Needs Debian's python3-torch (1.13) and python3-numpy; the tests read the .npy files and do
 not need Python. Run from the repository root:  /usr/bin/python3 scripts/make_contrastive_fixture.py
@@ -54,7 +54,7 @@ def supcon(f, labels, views, tau, base_tau=None):
 
 
 def balanced(f, n, views, tau, wa, wr, wp, omega, alpha):
-    """method.md §6, written directly from the formula (dense masks, no shared code)."""
+    """docs/derivation.md §6, written directly from the formula (dense masks, no shared code)."""
     z = F.normalize(f, dim=1)
     m = z.shape[0]
     lam = z @ z.T / tau

@@ -10,6 +10,16 @@
 // runs it in eval mode without gradients and writes the pooled features F (N, D) float32,
 // D = 512·expansion·width. Accepts contra checkpoints and plain safetensors files exported
 // from PyTorch (a torchvision state_dict).
+//
+//   embed --checkpoint CK --head --views K --augment [--split test] [--images N] [--seed S]
+//         --output F.npy [--labels-out y.npy]
+//
+// Views mode (--head, --views or --augment; a checkpoint written by tools/pretrain): the model,
+// data and augmentation are rebuilt from the checkpoint's run configuration
+// (train/view_embeddings.h); N seeded images of the split, K augmented views each, go
+// through the eval-mode backbone (and head, with --head). F is (K·N, D) float32 view-major
+// (row k·N + x = view k of image x), the labels (N,) int64: the input of
+// `inspect_loss --embeddings F.npy --views K --labels y.npy` (bounds and PRB, docs/derivation.md §8).
 // Exit codes: 0 success, 1 runtime error (file, shape, checkpoint), 2 bad command line.
 #include <CLI/CLI.hpp>
 
@@ -24,8 +34,25 @@
 #include "tensor/backend.h"
 #include "tensor/error.h"
 #include "tensor/npy.h"
+#include "train/view_embeddings.h"
 
 using namespace contra;
+
+namespace {
+// Views mode: K augmented views of N images of the run's dataset through backbone (+ head).
+int embed_views_main(const std::string& checkpoint, const train::ViewEmbeddingOptions& o, const std::string& output,
+                     const std::string& labels_out) {
+  const train::ViewEmbeddings v = train::embed_views(nn::load_checkpoint(checkpoint), o);
+  save_npy(output, v.embeddings);
+  if (!labels_out.empty()) save_npy(labels_out, v.labels);
+  std::fprintf(stderr, "embed: wrote %s (%lld, %lld): %s of K=%lld %s views × N=%lld %s images, view-major%s%s\n",
+               output.c_str(), static_cast<long long>(v.embeddings.size(0)),
+               static_cast<long long>(v.embeddings.size(1)), o.head ? "head outputs" : "backbone features",
+               static_cast<long long>(v.K), o.augment ? "augmented" : "unaugmented", static_cast<long long>(v.N),
+               o.split.c_str(), labels_out.empty() ? "" : "; labels to ", labels_out.c_str());
+  return 0;
+}
+}  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{"embed: eval-mode ResNet backbone features (N, D) for a float32 NCHW .npy batch"};
@@ -34,6 +61,11 @@ int main(int argc, char** argv) {
   std::int64_t in_channels = 3, batch_size = 256;
   int threads = 0;
   std::vector<std::string> ignore = {"fc.", "head.", "projection_head.", "optimizer."};
+  train::ViewEmbeddingOptions vo;  // views mode; defaults for embed: backbone, no augmentation, K = 1
+  vo.head = false;
+  vo.augment = false;
+  vo.views = 1;
+  std::string labels_out;
   app.add_option("--checkpoint", checkpoint, "safetensors file (contra checkpoint or torchvision state_dict)")
       ->required()
       ->check(CLI::ExistingFile);
@@ -47,7 +79,6 @@ int main(int argc, char** argv) {
   app.add_option("--in-channels", in_channels, "image channels (1 for Fashion-MNIST)")->check(CLI::PositiveNumber)
       ->capture_default_str();
   app.add_option("--input", input, "images, float32 .npy of shape (N, C, H, W), normalised as in training")
-      ->required()
       ->check(CLI::ExistingFile);
   app.add_option("--output", output, "features, float32 .npy of shape (N, D)")->required();
   app.add_option("--batch-size", batch_size, "images per forward pass")->check(CLI::PositiveNumber)
@@ -57,6 +88,16 @@ int main(int argc, char** argv) {
   app.add_option("--prefix", prefix,
                  "use only the tensors under this prefix, stripped (e.g. 'backbone.'); default: top-level names");
   app.add_option("--ignore-prefix", ignore, "tensor name prefixes to skip")->capture_default_str();
+  // views mode (docs/derivation.md §8): model, data and augmentation from the run configuration
+  app.add_flag("--head", vo.head, "views mode: projection-head outputs (default there: backbone features)");
+  app.add_option("--views", vo.views, "views mode: K views per image, rows view-major")->check(CLI::Range(1, 1024));
+  app.add_flag("--augment", vo.augment, "views mode: draw the views with the run's training augmentation");
+  app.add_option("--split", vo.split, "views mode: test | pretrain | train")
+      ->check(CLI::IsMember({"test", "pretrain", "train"}))
+      ->capture_default_str();
+  app.add_option("--images", vo.images, "views mode: N images, a seeded random subset")->check(CLI::PositiveNumber);
+  app.add_option("--seed", vo.seed, "views mode: which images and which augmentations");
+  app.add_option("--labels-out", labels_out, "views mode: write the N labels, int64 .npy (N,)");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -64,9 +105,23 @@ int main(int argc, char** argv) {
     return rc == 0 ? 0 : 2;
   }
 
+  const bool views_mode = vo.head || vo.augment || app.count("--views") > 0;
+  if (!views_mode && input.empty()) {
+    std::fprintf(stderr, "embed: error: --input is required (or use --head/--views/--augment with a tools/pretrain checkpoint)\n");
+    return 2;
+  }
+  if (views_mode && !input.empty()) {
+    std::fprintf(stderr, "embed: error: --input cannot be combined with --head/--views/--augment (hint: views mode "
+                         "reads the run's dataset; choose the images with --split, --images, --seed)\n");
+    return 2;
+  }
   try {
     if (threads > 0) set_num_threads(threads);
     std::fprintf(stderr, "embed: kernels: %s\n", kernel_report().c_str());
+    if (views_mode) {
+      vo.batch_size = batch_size;
+      return embed_views_main(checkpoint, vo, output, labels_out);
+    }
     nn::ResNetConfig cfg;
     cfg.depth = nn::resnet_depth_from_name(arch);
     cfg.stem = nn::stem_from_name(stem);
@@ -108,6 +163,9 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "embed: wrote %s (%lld, %lld) from %s\n", output.c_str(), static_cast<long long>(N),
                  static_cast<long long>(cfg.feature_dim()), checkpoint.c_str());
     return 0;
+  } catch (const train::UsageError& e) {
+    std::fprintf(stderr, "embed: error: %s\n", e.what());
+    return 2;
   } catch (const Error& e) {
     std::fprintf(stderr, "embed: error: %s\n", e.what());
     return 1;

@@ -24,6 +24,7 @@
 #include "train/pretrainer.h"
 #include "train/report.h"
 #include "train/run_setup.h"
+#include "train/view_embeddings.h"
 
 using namespace contra;
 using namespace contra::train;
@@ -69,19 +70,7 @@ int main(int argc, char** argv) {
       ck = nn::load_checkpoint(target);
       run_dir = fs::path(target).parent_path().parent_path().string();
     }
-    if (!ck->training || !ck->training->config.contains("full"))
-      throw UsageError(ck->path, "this checkpoint has no run configuration (not written by tools/pretrain)",
-                       "for plain weight files use tools/embed");
-    PretrainConfig c;
-    {
-      // Rebuild the run configuration from the checkpoint (every field, as saved).
-      const auto& full = ck->training->config["full"];
-      for (const auto& f : config_fields(c)) {
-        const auto dot = f.key.find('.');
-        const auto& v = full[f.key.substr(0, dot)][f.key.substr(dot + 1)];
-        set_field_from_string(f, v.is_string() ? v.get<std::string>() : v.dump(), ck->path);
-      }
-    }
+    PretrainConfig c = run_config_from_checkpoint(*ck);  // every field, as saved
     if (!dataset.empty()) c.dataset = dataset;
     // Protocol settings default to the run's own unless given here.
     if (app.count("--knn-k") == 0) eo.knn.k = static_cast<int>(c.knn_k);

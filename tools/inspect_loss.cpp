@@ -1,19 +1,23 @@
-// inspect_loss — every intermediate of a contrastive loss on a small batch (docs/method.md).
+// inspect_loss — every intermediate of a contrastive loss on a small batch (docs/derivation.md).
 //
 // Reads view-major embeddings Z (M, D) from --embeddings (float32 or float64 .npy; float64 is
 // computed in float64) or draws them from a seeded normal, then prints, with ≥ 10 significant
 // digits: ‖f_i‖, z̄ = f/‖f‖, S = Z̄Z̄ᵀ, Λ = S/τ, the loss's per-anchor terms, G = ∂L/∂Λ (from
 // autograd through the step-by-step composition), the balance of pull (positives) and push
 // (negatives) per row, the loss (and for `balanced` the fused kernel's value, its G and its
-// telemetry), ∂L/∂f, and with labels the bounds (B1)–(B3) and the PRB of the batch.
+// telemetry), ∂L/∂f, and with labels the bounds (B1)–(B3) and the PRB of the batch, under
+// the inner-product or the cosine prototype reading (--reading, docs/derivation.md §1, §8).
 //
 //   inspect_loss --loss balanced --views 2 --images 3 --dim 4 --seed 1
 //   inspect_loss --loss supcon --embeddings Z.npy --views 2 --labels y.npy --grad-out dZ.npy
+//   inspect_loss --embeddings head.npy --views 8 --labels y.npy --reading both   (a trained encoder: tools/embed --head)
+//   inspect_loss --images 4 --views 2 --dim 8 --balance-figure docs/figures/balance   (pull/push figures)
 //
 // Exit codes: 0 ok, 2 bad options or input (contra::Error, CLI errors), 1 anything else.
 #include <CLI/CLI.hpp>
 
 #include <cstdio>
+#include <fstream>
 #include <iostream>
 #include <optional>
 #include <string>
@@ -25,6 +29,7 @@
 #include "tensor/error.h"
 #include "tensor/generator.h"
 #include "tensor/npy.h"
+#include "train/plots.h"
 
 using namespace contra;
 using namespace contra::contrastive;
@@ -90,12 +95,86 @@ void print_telemetry(const LossTelemetry& t) {
   std::printf("  uniformity (t=2)          % .12e\n", t.uniformity);
 }
 
+// --balance-figure STEM: G = ∂L/∂Λ of the fused balanced loss on this batch for three
+// attraction weights w_a = ½w_r, w_r, 3/2·w_r (the other parameters as given). Writes
+// STEM_anchor.csv (the row of G of one anchor: a pull on its positives, pushes on the rest)
+// and STEM_rows.csv (each row's push Σ_N G_ik and pull Σ_P G_ik), drawn by gnuplot
+// (train/plots.h) as STEM_anchor.png/.svg and STEM_rows.png/.svg.
+void balance_figure(const Tensor& f, const ViewLayout& L, const BalancedParams& p, std::int64_t anchor,
+                    const std::string& stem) {
+  CONTRA_CHECK(anchor >= 0 && anchor < L.M(), "inspect_loss --anchor", "anchor row ", anchor, " is outside [0, ",
+               L.M(), ")");
+  const std::vector<std::pair<double, std::string>> settings = {
+      {0.5, "w_a = w_r/2"}, {1.0, "w_a = w_r"}, {1.5, "w_a = 3w_r/2"}};
+  std::vector<std::vector<double>> G;  // per setting, (M·M)
+  for (const auto& s : settings) {
+    BalancedParams q = p;
+    q.attract = s.first * p.repel;
+    FusedOptions o;
+    o.keep_logit_grad = true;
+    G.push_back(balanced_loss(f.detach(), L, q, o).logit_grad.to_vector<double>());
+  }
+  const std::int64_t M = L.M();
+  {
+    std::ofstream a(stem + "_anchor.csv");
+    a << "column";
+    for (const auto& s : settings) a << ",G (" << s.second << ")";
+    a << "\n";
+    for (std::int64_t k = 0; k < M; ++k) {
+      if (k == anchor) continue;
+      a << "k=" << k << (L.same_image(anchor, k) ? " positive" : " negative");
+      for (const auto& g : G) a << "," << g[anchor * M + k];
+      a << "\n";
+    }
+  }
+  {
+    // push Σ_{k∈N(i)} G_ik = a_i w_r Σ_N Q_ik does not depend on w_a: one column
+    std::ofstream r(stem + "_rows.csv");
+    r << "row,push (every w_a)";
+    for (const auto& s : settings) r << ",pull (" << s.second << ")";
+    r << "\n";
+    for (std::int64_t i = 0; i < M; ++i) {
+      r << "i=" << i;
+      for (size_t c = 0; c < G.size(); ++c) {
+        double pull = 0.0, push = 0.0;
+        for (std::int64_t k = 0; k < M; ++k)
+          if (k != i) (L.same_image(i, k) ? pull : push) += G[c][i * M + k];
+        if (c == 0) r << "," << push;
+        r << "," << pull;
+      }
+      r << "\n";
+    }
+  }
+  train::Figure fa;
+  fa.csv = stem + "_anchor.csv";
+  fa.out_stem = stem + "_anchor";
+  // (gnuplot's enhanced text: _{ik} is a subscript)
+  fa.title = "Row " + std::to_string(anchor) + " of G = ∂L/∂Λ: pull on the positive (< 0), push on the negatives (> 0)";
+  fa.xlabel = "column k of the logits Λ_{" + std::to_string(anchor) + "k}";
+  fa.ylabel = "G_{" + std::to_string(anchor) + "k}";
+  fa.boxes = true;
+  fa.xtics_column = "1";
+  for (int c = 0; c < 3; ++c) fa.series.push_back({settings[c].second, c + 2});
+  train::Figure fr = fa;
+  fr.csv = stem + "_rows.csv";
+  fr.out_stem = stem + "_rows";
+  fr.title = "Per anchor i: push Σ_{N(i)} G_{ik} and pull Σ_{P(i)} G_{ik}; they cancel only when w_a = w_r";
+  fr.xlabel = "anchor row i";
+  fr.ylabel = "sum of G_{ik}";
+  fr.series = {{"push (every w_a)", 2}};
+  for (int c = 0; c < 3; ++c) fr.series.push_back({"pull, " + settings[c].second, 3 + c});
+  const bool drawn = train::draw(fa) && train::draw(fr);
+  std::printf("balance figure: wrote %s_anchor.csv and %s_rows.csv%s\n", stem.c_str(), stem.c_str(),
+              drawn ? " and their .png/.svg" : " (gnuplot not found: no pictures)");
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"inspect_loss: every intermediate of a contrastive loss on a small batch (docs/method.md)"};
-  std::string loss_name = "balanced", embeddings, labels_path, grad_out, dtype_name_opt = "f64";
-  std::int64_t views = 2, images = 4, dim = 3, classes = 2;
+  CLI::App app{"inspect_loss: every intermediate of a contrastive loss on a small batch (docs/derivation.md)"};
+  std::string loss_name = "balanced", embeddings, labels_path, grad_out, dtype_name_opt = "f64", reading_name = "inner",
+              balance_stem;
+  std::int64_t views = 2, images = 4, dim = 3, classes = 2, anchor = 0;
   std::uint64_t seed = 0;
   double temperature = 0.5, attract = 1.0, repel = 1.0, positive_weight = 1.0, lambda = 1.0;
   std::optional<double> nu, beta, rho;
@@ -114,15 +193,25 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--labels", labels_path, "y.npy: integer labels per image (N,) or per row (M,)")
       ->check(CLI::ExistingFile);
-  app.add_option("--classes", classes, "random labels (supervised/supcon without --labels): classes C")
+  app.add_option("--classes", classes,
+                 "random labels, classes C (images 0..C−1 get labels 0..C−1): drawn for supervised/supcon without "
+                 "--labels, and for any loss when given (then the bounds and the PRB are printed)")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
+  app.add_option("--reading", reading_name,
+                 "prototype reading for the bounds and (S1): inner (z̄·μ, μ = mean of z̄; every bound exact), cosine "
+                 "(s(f, m), m = mean of f; B3 not guaranteed), both (bounds only)")
+      ->check(CLI::IsMember({"inner", "cosine", "both"}))
+      ->capture_default_str();
+  app.add_option("--balance-figure", balance_stem,
+                 "write STEM_anchor.csv/.png and STEM_rows.csv/.png: rows of G for w_a = w_r/2, w_r, 3w_r/2 (gnuplot)");
+  app.add_option("--anchor", anchor, "--balance-figure: the anchor row drawn")->capture_default_str();
   app.add_option("--temperature", temperature, "τ > 0")->capture_default_str();
   app.add_option("--attract", attract, "balanced: attraction weight w_a")->capture_default_str();
   app.add_option("--repel", repel, "balanced: repulsion weight w_r")->capture_default_str();
   app.add_option("--positive-weight", positive_weight, "balanced: w_p ∈ [0,1] (1 = NT-Xent, 0 = D1)")
       ->capture_default_str();
-  app.add_option("--nu", nu, "balanced: ν = attraction weight (as we read the paper; method.md §6, §9)");
+  app.add_option("--nu", nu, "balanced: ν = attraction weight (as we read the paper; docs/derivation.md §6, §9)");
   app.add_option("--beta", beta, "balanced: β = repulsion weight (as we read the paper)");
   app.add_option("--rho", rho, "balanced: ρ = β/ν, sets w_r = ρ·w_a (as we read the paper)");
   app.add_option("--lambda", lambda, "derived/supervised and the bounds: λ")->capture_default_str();
@@ -152,7 +241,7 @@ int main(int argc, char** argv) {
     Tensor labels;
     if (!labels_path.empty()) {
       labels = load_npy(labels_path);
-    } else if (loss_name == "supervised" || loss_name == "supcon") {
+    } else if (loss_name == "supervised" || loss_name == "supcon" || app.count("--classes") > 0) {
       Generator g(seed ^ 0x9e3779b97f4a7c15ULL);
       std::vector<std::int64_t> y(static_cast<size_t>(L.N));
       for (std::int64_t x = 0; x < L.N; ++x)
@@ -188,15 +277,19 @@ int main(int argc, char** argv) {
     print_matrix("f (input rows)", x);
     print_vector("‖f_i‖", sqrt(sum(x * x, {1})));
     const Tensor z = normalize_embeddings(x);
-    print_matrix("z̄ = f/‖f‖  (method.md §0)", z);
+    print_matrix("z̄ = f/‖f‖  (docs/derivation.md §0)", z);
     const Tensor S = similarity_matrix(z);
     print_matrix("S = Z̄Z̄ᵀ  (cosine similarities)", S);
     Tensor loss, grad_wrt;  // grad_wrt: the matrix whose gradient is G
     const char* g_title = "G = ∂L/∂Λ";
     if (loss_name == "supervised") {
       const Tensor yr = row_labels(labels, L, "inspect_loss");
-      const ClassPrototypes cp = class_prototypes(z, yr);
-      print_matrix("class prototypes μ_c = class means of z̄  (S2)", cp.mu);
+      const PrototypeReading rd = prototype_reading_from_name(reading_name == "cosine" ? "cosine" : "inner");
+      ClassPrototypes cp = class_prototypes(prototype_inputs(x, rd), yr);
+      cp.mu = scored_prototypes(cp.mu, rd, cp.present);
+      print_matrix(rd == PrototypeReading::inner_product ? "class prototypes μ_c = class means of z̄  (S2)"
+                                                         : "class prototypes m̂_c = m_c/‖m_c‖, m_c = class means of f  (S2, cosine reading)",
+                   cp.mu);
       const Tensor scores = matmul(z, transpose(cp.mu, 0, 1));
       print_matrix("scores z̄·μ_c  (M, C)", scores);
       const Tensor per = supervised_prototype_per_anchor(z, yr, cp, lambda);
@@ -216,7 +309,7 @@ int main(int argc, char** argv) {
         print_vector("A_i = −w_a/|P| Σ_p Λ_ip  (attraction)", A);
         print_vector("log D_i = log(w_p Σ_p e^Λ_ip + Σ_N ω e^Λ_ik)  (stable log-sum-exp)", logD);
         const Tensor per = A + scale(logD, p.repel);
-        print_vector("ℓ_i = A_i + w_r log D_i  (method.md §6)", per);
+        print_vector("ℓ_i = A_i + w_r log D_i  (docs/derivation.md §6)", per);
         loss = anchor_weighted_mean(per, p.anchor_weights);
       } else if (loss_name == "nt_xent") {
         const Tensor per = nt_xent_per_anchor(logits, L);
@@ -263,13 +356,18 @@ int main(int argc, char** argv) {
       BoundsOptions bo;
       bo.lambda = lambda;
       bo.temperature = p.temperature;
-      std::printf("%s", format_bounds(compute_bounds(f, L, labels, bo), 4 * g_max_rows).c_str());
+      for (const char* r : {"inner", "cosine"}) {
+        if (reading_name != "both" && reading_name != r) continue;
+        bo.reading = prototype_reading_from_name(r);
+        std::printf("%s", format_bounds(compute_bounds(f, L, labels, bo), 4 * g_max_rows).c_str());
+      }
       const Tensor y_img = Tensor::from_vector(std::vector<std::int64_t>(y_rows.begin(), y_rows.begin() + L.N), {L.N});
-      std::printf("PRB of this batch (K = V views per image; method.md §3):\n%s",
+      std::printf("PRB of this batch (K = V views per image; docs/derivation.md §3):\n%s",
                   format_prb(prototype_representation_bias(f, L.V, y_img)).c_str());
     } else {
-      std::printf("bounds (B1)–(B3) and PRB: pass --labels y.npy\n");
+      std::printf("bounds (B1)–(B3) and PRB: pass --labels y.npy (or --classes C for random labels)\n");
     }
+    if (!balance_stem.empty()) balance_figure(f, L, p, anchor, balance_stem);
     return 0;
   } catch (const contra::Error& e) {
     std::fprintf(stderr, "inspect_loss: %s\n", e.what());

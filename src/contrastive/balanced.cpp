@@ -1,4 +1,4 @@
-// balanced.cpp — the balanced loss of method.md §6 as a composition of autograd ops.
+// balanced.cpp — the balanced loss of docs/derivation.md §6 as a composition of autograd ops.
 // See balanced.h for the formula; every function quotes the line it computes.
 #include "contrastive/balanced.h"
 

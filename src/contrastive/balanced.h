@@ -1,21 +1,21 @@
-// balanced.h — the balanced contrastive loss of method.md §6, step by step (autograd ops).
+// balanced.h — the balanced contrastive loss of docs/derivation.md §6, step by step (autograd ops).
 //
 // Per anchor row i, with Λ = S/τ, P(i) the other views of i's image, N(i) the other images:
 //
 //   ℓ_i = − w_a · (1/|P(i)|) Σ_{p∈P(i)} Λ_ip                                  attraction A_i
 //         + w_r · log( w_p Σ_{p∈P(i)} e^{Λ_ip} + Σ_{k∈N(i)} ω_ik e^{Λ_ik} )   repulsion  w_r·log D_i
-//   L   = Σ_i α_i ℓ_i / Σ_i α_i                                               (method.md §6)
+//   L   = Σ_i α_i ℓ_i / Σ_i α_i                                               (docs/derivation.md §6)
 //
 // With W_ik = w_p on P(i), ω_ik on N(i), 0 on the diagonal, log D_i is computed stably as
 // a log-sum-exp of Λ_ik + log W_ik over the entries with W_ik > 0 (entries with W_ik = 0 are
 // −∞ and drop out exactly; no ε is ever added inside the log).
 //
 // Special cases (tested identities):
-//   w_a = w_r = w_p = 1, no ω, no α, V = 2   → NT-Xent (SimCLR), method.md (NT)
+//   w_a = w_r = w_p = 1, no ω, no α, V = 2   → NT-Xent (SimCLR), docs/derivation.md (NT)
 //   w_p = 0, w_a = 1, w_r = λ                → the derived loss (D1)
 //   w_a = w_r                                 → each row of G = ∂L/∂Λ sums to zero
 //
-// The paper's names (arXiv:2510.10572v1), AS WE READ THE PAPER (method.md §6, §9: their
+// The paper's names (arXiv:2510.10572v1), AS WE READ THE PAPER (docs/derivation.md §6, §9: their
 // exact form was not available): ν = attraction weight w_a, β = repulsion weight w_r,
 // ρ = β/ν. λ of (S1) equals w_r / w_a.
 //
@@ -44,7 +44,7 @@ struct BalancedParams {
   Tensor anchor_weights;
 };
 
-// The paper's parameter names, as we read the paper (method.md §6): ν → w_a, β → w_r,
+// The paper's parameter names, as we read the paper (docs/derivation.md §6): ν → w_a, β → w_r,
 // ρ = β/ν → w_r = ρ · w_a. Giving β and ρ that disagree with ν is an error.
 struct PaperAliases {
   std::optional<double> nu, beta, rho;

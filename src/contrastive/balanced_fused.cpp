@@ -1,4 +1,4 @@
-// balanced_fused.cpp — the fused balanced loss (method.md §6): one GEMM, a stable row pass
+// balanced_fused.cpp — the fused balanced loss (docs/derivation.md §6): one GEMM, a stable row pass
 // that leaves G = ∂L/∂Λ in S's buffer, and the closed-form gradient. See balanced_fused.h.
 #include "contrastive/balanced_fused.h"
 

@@ -1,10 +1,10 @@
-// balanced_fused.h — the balanced loss of method.md §6 as ONE fused autograd node, with telemetry.
+// balanced_fused.h — the balanced loss of docs/derivation.md §6 as ONE fused autograd node, with telemetry.
 //
 // Same value as balanced_loss_reference (balanced.h), computed as:
 //
 //   1. z̄_i = f_i/‖f_i‖                                   (M, D)  rows checked: finite, ‖f_i‖ > 1e-12
 //   2. S = Z̄ Z̄ᵀ                                          (M, M)  ONE GEMM (the backend's matmul)
-//   3. per row i (stable, method.md §6):
+//   3. per row i (stable, docs/derivation.md §6):
 //        m_i = max_{k: W_ik>0} Λ_ik,  log D_i = m_i + log Σ_k W_ik e^{Λ_ik − m_i}
 //        ℓ_i = − w_a/|P| Σ_{p∈P(i)} Λ_ip + w_r log D_i,     L = Σ a_i ℓ_i,  a_i = α_i / Σα (1/M)
 //      and, in S's own buffer, the closed-form gradient with respect to the logits:
@@ -15,7 +15,7 @@
 //      Since L is a scalar, df is formed in the forward and the recorded node's backward
 //      is  g ↦ g · df.  M×M memory: S only (G overwrites it).
 //
-// Rows of G sum to a_i (w_r − w_a): zero when w_a = w_r (method.md §6, "balanced").
+// Rows of G sum to a_i (w_r − w_a): zero when w_a = w_r (docs/derivation.md §6, "balanced").
 // Double backward through this node is not supported (use the reference composition).
 // ω and α are constants. Works for any V ≥ 2, f32 (double accumulators) and f64.
 //

@@ -39,14 +39,18 @@ BoundsReport compute_bounds(const Tensor& f_in, const ViewLayout& L, const Tenso
   const std::int64_t M = L.M(), N = L.N, V = L.V, D = f.size(1);
   const double lam = o.lambda, tau = o.temperature;
 
-  const Tensor z = normalize_embeddings(f);                 // z̄          (M, D)
-  const Tensor mu_x = instance_prototypes(z, L);            // μ_x (S3)    (N, D)
-  // class prototypes: batch means of μ_x over each class (= class means of the rows) or given
+  const PrototypeReading rd = o.reading;
+  const Tensor z = normalize_embeddings(f);                                           // z̄   (M, D)
+  const Tensor rows = prototype_inputs(f, rd);                                        // z̄ or f
+  const Tensor mu_x = scored_prototypes(instance_prototypes(rows, L), rd);            // μ_x or m̂_x (S3)  (N, D)
+  // class prototypes: batch means of the rows of each class (= means of the instance means)
+  // or given; scored as μ_c or m̂_c
   ClassPrototypes cp;
   BoundsReport R;
+  R.reading = rd;
   R.batch_prototypes = !o.class_prototypes.defined();
   if (R.batch_prototypes) {
-    cp = class_prototypes(z, y_t);
+    cp = class_prototypes(rows, y_t);
   } else {
     const Tensor& P = o.class_prototypes;
     CONTRA_CHECK(P.dim() == 2 && P.size(1) == D, where, "class prototypes must be (C, ", D, "), got ",
@@ -59,6 +63,7 @@ BoundsReport compute_bounds(const Tensor& f_in, const ViewLayout& L, const Tenso
       ++cp.count[v];
     }
   }
+  cp.mu = scored_prototypes(cp.mu, rd, cp.present);
   const std::int64_t C = cp.mu.size(0);
   std::int64_t n_proto = 0;
   for (bool b : cp.present) n_proto += b;
@@ -68,7 +73,17 @@ BoundsReport compute_bounds(const Tensor& f_in, const ViewLayout& L, const Tenso
   const auto S = similarity_matrix(z).to_vector<double>();                         // z̄_r·z̄_k   (M, M)
   const auto sx = prototype_scores(z, mu_x).to_vector<double>();                   // z̄_r·μ_x'  (M, N)
   const auto sc = prototype_scores(z, cp.mu).to_vector<double>();                  // z̄_r·μ_c   (M, C)
+  R.b3_max_excess = -std::numeric_limits<double>::infinity();
   const auto mx = mu_x.to_vector<double>(), mc = cp.mu.to_vector<double>();
+  if (rd == PrototypeReading::cosine) {
+    // ceiling of the (B3) excess: max_x ‖m̂_x − μ_x‖/τ, μ_x the inner-product instance prototype
+    const auto mi = instance_prototypes(z, L).to_vector<double>();
+    for (std::int64_t x = 0; x < N; ++x) {
+      double s2 = 0.0;
+      for (std::int64_t d = 0; d < D; ++d) s2 += (mx[x * D + d] - mi[x * D + d]) * (mx[x * D + d] - mi[x * D + d]);
+      R.b3_excess_ceiling = std::max(R.b3_excess_ceiling, std::sqrt(s2) / tau);
+    }
+  }
   // δ(x) = ‖μ_{y(x)} − μ_x‖
   std::vector<double> delta(static_cast<size_t>(N));
   std::vector<std::int64_t> img_label(static_cast<size_t>(N));
@@ -138,6 +153,8 @@ BoundsReport compute_bounds(const Tensor& f_in, const ViewLayout& L, const Tenso
     b.b3_lhs = lhs;
     b.d1_repulsion = lse(all_neg);
     b.b3_holds = leq(b.b3_rhs, b.b3_lhs) && leq(std::log(static_cast<double>(V)) + b.b3_lhs, b.d1_repulsion);
+    R.b3_max_excess = std::max(R.b3_max_excess, b.b3_rhs - b.b3_lhs);
+    R.b3_mean_positive_excess += std::max(0.0, b.b3_rhs - b.b3_lhs) / M;
 
     if (b.covered) ++R.covered_rows;
     if (!b.b1_holds) ++(b.covered ? R.b1_violations_covered : R.b1_violations_uncovered);
@@ -157,9 +174,12 @@ BoundsReport compute_bounds(const Tensor& f_in, const ViewLayout& L, const Tenso
 std::string format_bounds(const BoundsReport& R, std::int64_t max_rows) {
   std::string s;
   char buf[512];
-  std::snprintf(buf, sizeof buf, "bounds (method.md §4–5): N=%lld V=%lld C=%lld λ=%.10g τ=%.10g, %s prototypes\n",
+  std::snprintf(buf, sizeof buf,
+                "bounds (docs/derivation.md §4–5): N=%lld V=%lld C=%lld λ=%.10g τ=%.10g, %s prototypes, %s\n",
                 static_cast<long long>(R.N), static_cast<long long>(R.V), static_cast<long long>(R.C), R.lambda,
-                R.temperature, R.batch_prototypes ? "batch class-mean" : "given");
+                R.temperature, R.batch_prototypes ? "batch class-mean" : "given",
+                R.reading == PrototypeReading::inner_product ? "inner-product reading (z̄·μ, μ = mean of z̄)"
+                                                             : "cosine reading (s(f, m), m = mean of f)");
   s += buf;
   s += "  row img lab cov |  L_sup            ≤ L_ssl+δ+λmaxδ'   (B1) |  L_ssl/τ          ≤ smooth RHS        (B2) |"
        "  mean_v LSE_v     ≥ LSE(μ)           (B3)\n";
@@ -181,6 +201,12 @@ std::string format_bounds(const BoundsReport& R, std::int64_t max_rows) {
                 static_cast<long long>(R.covered_rows), R.rows.size(), static_cast<long long>(R.b1_violations_covered),
                 static_cast<long long>(R.b1_violations_uncovered), static_cast<long long>(R.b2_violations),
                 static_cast<long long>(R.b3_violations));
+  s += buf;
+  std::snprintf(buf, sizeof buf,
+                "  B3 excess LSE(μ) − mean_v LSE_v: max %.10g, mean of positive parts %.10g, ceiling %.10g (%s)\n",
+                R.b3_max_excess, R.b3_mean_positive_excess, R.b3_excess_ceiling,
+                R.reading == PrototypeReading::inner_product ? "exact under this reading: ≤ 0"
+                                                             : "B3 not guaranteed under this reading");
   s += buf;
   if (!R.uncovered_classes.empty()) {
     s += "  classes with a prototype but no image in the batch (coverage fails):";

@@ -1,4 +1,4 @@
-// bounds.h — both sides of (B1), (B2), (B3) for a labelled batch (method.md §4, §5).
+// bounds.h — both sides of (B1), (B2), (B3) for a labelled batch (docs/derivation.md §4, §5).
 //
 // For every anchor row r (image x, class y), with z̄ = z̄_r, instance prototypes
 // μ_x = mean of x's V views (S3), class prototypes μ_c (batch class means of the μ_x, S2,
@@ -16,6 +16,14 @@
 //
 // Computed in double under no-grad. A side "holds" up to 1e-10·(1 + |side|) of rounding.
 //
+// Prototype readings (prototypes.h, docs/derivation.md §1): with the default inner product
+// (μ = means of z̄, scores z̄·μ) all three hold exactly. With the cosine reading (m = means
+// of f, scores z̄·m̂, m̂ = m/‖m‖, δ(x) = ‖m̂_y − m̂_x‖) (B1) and (B2) still hold exactly, but
+// (B3) is not guaranteed: z̄·m̂_x' is no longer the mean of the view scores z̄·z̄_{v,x'}, so
+// Jensen does not apply. The report then measures the excess LSE(m̂) − mean_v LSE_v, which
+// can never exceed max_x' ‖m̂_x' − μ_x'‖/τ: (B3) holds for μ, LSE is 1-Lipschitz in the max
+// norm and |z̄·(m̂ − μ)| ≤ ‖m̂ − μ‖ (docs/derivation.md §5b).
+//
 // Dimension letters: N images, V views, M = N·V rows, D embedding width, C classes.
 #pragma once
 
@@ -24,6 +32,7 @@
 #include <vector>
 
 #include "contrastive/layout.h"
+#include "contrastive/prototypes.h"
 #include "tensor/tensor.h"
 
 namespace contra::contrastive {
@@ -32,8 +41,10 @@ struct BoundsOptions {
   double lambda = 1.0;
   double temperature = 0.5;
   // Optional class prototypes μ_c (C, D) used instead of the batch class means (every row
-  // is a prototype). Rows of the batch must then have labels < C.
+  // is a prototype; normalised before scoring under the cosine reading). Rows of the batch
+  // must then have labels < C.
   Tensor class_prototypes;
+  PrototypeReading reading = PrototypeReading::inner_product;
 };
 
 struct BoundRow {
@@ -54,6 +65,7 @@ struct BoundsReport {
   std::int64_t N = 0, V = 0, C = 0;
   double lambda = 1.0, temperature = 0.5;
   bool batch_prototypes = true;
+  PrototypeReading reading = PrototypeReading::inner_product;
   std::vector<BoundRow> rows;
   std::vector<std::int64_t> uncovered_classes;  // classes with a prototype but no image in the batch
   std::int64_t covered_rows = 0;
@@ -62,7 +74,18 @@ struct BoundsReport {
   std::int64_t b2_violations = 0, b3_violations = 0;  // must be 0
   double mean_l_sup = 0.0, mean_b1_rhs = 0.0, mean_b2_lhs = 0.0, mean_b2_rhs = 0.0, mean_b3_lhs = 0.0,
          mean_b3_rhs = 0.0;
+  // (B3) excess LSE(μ) − mean_v LSE_v over the rows: ≤ 0 where (B3) holds. The largest, and
+  // the mean of max(0, ·) (how much the bound fails on average per row).
+  double b3_max_excess = 0.0, b3_mean_positive_excess = 0.0;
+  // The guaranteed ceiling of that excess: 0 (inner product) or max_x ‖m̂_x − μ_x‖/τ (cosine).
+  double b3_excess_ceiling = 0.0;
   bool all_hold() const { return b1_violations_covered == 0 && b2_violations == 0 && b3_violations == 0; }
+  // The bounds that are exact under the reading hold: all three (inner product), or (B1)
+  // and (B2) (cosine).
+  bool exact_bounds_hold() const {
+    return b1_violations_covered == 0 && b2_violations == 0 &&
+           (reading == PrototypeReading::cosine || b3_violations == 0);
+  }
 };
 
 // f (M, D) unnormalised, view-major; labels (N,) or (M,). Needs V ≥ 1, N ≥ 2 and two

@@ -1,4 +1,4 @@
-// contrastive.h — the paper's method (docs/method.md, arXiv:2510.10572v1), one header for tools.
+// contrastive.h — the paper's method (docs/derivation.md, arXiv:2510.10572v1), one header for tools.
 //
 //   layout.h          view-major rows, P(i), N(i)                        §0, §5c
 //   similarity.h      z̄ = f/‖f‖, S = Z̄Z̄ᵀ, Λ = S/τ                         §0, §6

@@ -1,4 +1,4 @@
-// layout.cpp — view-major layout and index sets (method.md §0, §5c). See layout.h.
+// layout.cpp — view-major layout and index sets (docs/derivation.md §0, §5c). See layout.h.
 #include "contrastive/layout.h"
 
 #include "tensor/error.h"
@@ -35,7 +35,7 @@ void require_contrastive_batch(const ViewLayout& layout, std::int64_t min_views,
                     "V = ", layout.V, " views per image; this loss needs V ≥ ", min_views);
   CONTRA_CHECK_HINT(layout.N >= 2, where, "a batch needs at least 2 images",
                     "N = ", layout.N, " image (M = ", layout.M(),
-                    " rows): no negatives, the set N(i) of other images is empty (method.md §6)");
+                    " rows): no negatives, the set N(i) of other images is empty (docs/derivation.md §6)");
 }
 
 namespace {

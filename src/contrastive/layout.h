@@ -1,4 +1,4 @@
-// layout.h — the view-major batch layout and the positive/negative index sets (method.md §0, §5c).
+// layout.h — the view-major batch layout and the positive/negative index sets (docs/derivation.md §0, §5c).
 //
 // A batch holds N images, each seen in V views: M = N·V rows of embeddings, view-major:
 //
@@ -6,7 +6,7 @@
 //     rows [N, 2N)     view 1 of images 0..N−1      ...
 //     row r  =  image (r mod N), view (r div N);     row(x, v) = v·N + x
 //
-// For an anchor row i (method.md §5c):
+// For an anchor row i (docs/derivation.md §5c):
 //     P(i) = { r ≠ i : image(r) = image(i) }     the other V−1 views of the same image
 //     N(i) = { r : image(r) ≠ image(i) }          every view of every other image (M − V rows)
 // SimCLR is V = 2, where P(i) = {(i + N) mod M}.

@@ -2,8 +2,8 @@
 //
 // All on logits Λ = S/τ of L2-normalised, view-major embeddings (similarity.h), per anchor i:
 //
-//  (D1)  method.md §5c:  ℓ_i = − (1/|P(i)|) Σ_{p∈P(i)} Λ_ip + λ · log Σ_{k∈N(i)} e^{Λ_ik}        V ≥ 2
-//  (NT)  method.md §5d:  ℓ_i = − log( e^{Λ_ip} / Σ_{k≠i} e^{Λ_ik} ),   p = (i + N) mod M        V = 2
+//  (D1)  docs/derivation.md §5c:  ℓ_i = − (1/|P(i)|) Σ_{p∈P(i)} Λ_ip + λ · log Σ_{k∈N(i)} e^{Λ_ik}        V ≥ 2
+//  (NT)  docs/derivation.md §5d:  ℓ_i = − log( e^{Λ_ip} / Σ_{k≠i} e^{Λ_ik} ),   p = (i + N) mod M        V = 2
 //        L = (1/2N) Σ_i ℓ_i, as in the SimCLR paper (Chen et al. 2020, eq. 1). SimCLR's TF code
 //        returns loss_a + loss_b, i.e. twice this mean; we follow the paper's formula.
 //  (SupCon L_out) Khosla et al. 2020, eq. 2:

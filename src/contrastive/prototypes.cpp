@@ -1,4 +1,4 @@
-// prototypes.cpp — (S1)–(S4) and the smooth max (B2). See prototypes.h.
+// prototypes.cpp — (S1)–(S4), the two prototype readings and the smooth max (B2). See prototypes.h.
 #include "contrastive/prototypes.h"
 
 #include <algorithm>
@@ -9,6 +9,43 @@
 #include "tensor/error.h"
 
 namespace contra::contrastive {
+
+PrototypeReading prototype_reading_from_name(const std::string& name) {
+  if (name == "inner") return PrototypeReading::inner_product;
+  if (name == "cosine") return PrototypeReading::cosine;
+  throw Error("prototype reading", "unknown reading \"" + name + "\"",
+              "valid: inner (z̄·μ, μ = mean of z̄), cosine (s(f, m), m = mean of f)");
+}
+
+const char* prototype_reading_name(PrototypeReading r) {
+  return r == PrototypeReading::inner_product ? "inner" : "cosine";
+}
+
+Tensor prototype_inputs(const Tensor& f, PrototypeReading r) {
+  // inner product: prototypes average z̄ = f/‖f‖; cosine: they average f itself
+  return r == PrototypeReading::inner_product ? normalize_embeddings(f) : f;
+}
+
+Tensor scored_prototypes(const Tensor& mu, PrototypeReading r, const std::vector<bool>& keep) {
+  if (r == PrototypeReading::inner_product) return mu;  // score z̄·μ
+  const char* where = "scored_prototypes (cosine reading)";
+  CONTRA_CHECK(mu.dim() == 2, where, "prototypes must be (K, D), got ", shape_str(mu.shape()));
+  const Tensor n2 = sum(mu * mu, {1}, true);  // ‖m_c‖²   (K, 1)
+  const auto nv = n2.detach().to_vector<double>();
+  std::vector<double> shift(nv.size(), 0.0);
+  for (size_t c = 0; c < nv.size(); ++c) {
+    if (!keep.empty() && !keep[c]) {
+      shift[c] = 1.0;  // an absent row (m = 0) is divided by √(0 + 1): finite value and gradient
+      continue;
+    }
+    CONTRA_CHECK_HINT(std::sqrt(nv[c]) > kMinEmbeddingNorm, where,
+                      "the outputs averaged into this prototype cancel; use the inner-product reading",
+                      "prototype ", c, " is the zero vector (‖m‖ = ", std::sqrt(nv[c]),
+                      "): its direction m/‖m‖ is undefined");
+  }
+  // score s(f, m) = z̄·m/‖m‖
+  return mu / sqrt(n2 + Tensor::from_vector(shift, {static_cast<std::int64_t>(nv.size()), 1}).to(mu.dtype()));
+}
 
 ClassPrototypes class_prototypes(const Tensor& z, const Tensor& row_labels, std::int64_t C) {
   const char* where = "class_prototypes (S2)";
@@ -98,13 +135,14 @@ Tensor supervised_prototype_per_anchor(const Tensor& z, const Tensor& row_labels
 }
 
 Tensor supervised_prototype_loss(const Tensor& f, const ViewLayout& L, const Tensor& labels, double lambda,
-                                 const RunningPrototypes* running) {
+                                 const RunningPrototypes* running, PrototypeReading reading) {
   const char* where = "supervised_prototype_loss (S1)";
   CONTRA_CHECK(f.dim() == 2 && f.size(0) == L.M(), where, "embeddings must be (M, D) with M = ", L.M(), ", got ",
                shape_str(f.shape()));
   const Tensor y = row_labels(labels, L, where);
   const Tensor z = normalize_embeddings(f);
-  const ClassPrototypes protos = running ? running->prototypes(z.dtype()) : class_prototypes(z, y);
+  ClassPrototypes protos = running ? running->prototypes(z.dtype()) : class_prototypes(prototype_inputs(f, reading), y);
+  protos.mu = scored_prototypes(protos.mu, reading, protos.present);  // μ_c or m_c/‖m_c‖
   return mean(supervised_prototype_per_anchor(z, y, protos, lambda));
 }
 
@@ -126,21 +164,34 @@ Tensor own_image_mask(const ViewLayout& L, DType dt) {
 }
 }  // namespace
 
-Tensor ssl_prototype_per_anchor(const Tensor& z, const ViewLayout& L, double lambda) {
+Tensor instance_prototype_scores(const Tensor& f, const ViewLayout& L, PrototypeReading reading) {
+  CONTRA_CHECK(f.dim() == 2 && f.size(0) == L.M(), "instance_prototype_scores (S3)",
+               "embeddings must be (M, D) with M = ", L.M(), ", got ", shape_str(f.shape()));
+  const Tensor z = normalize_embeddings(f);                                        // z̄        (M, D)
+  const Tensor mu = scored_prototypes(instance_prototypes(prototype_inputs(f, reading), L), reading);  // (N, D)
+  return prototype_scores(z, mu);                                                  // z̄_r·μ_x' (M, N)
+}
+
+Tensor ssl_per_anchor_from_scores(const Tensor& scores, const ViewLayout& L, double lambda) {
   const char* where = "ssl_prototype_loss (S4)";
   require_contrastive_batch(L, 1, where);
   CONTRA_CHECK(std::isfinite(lambda) && lambda >= 0.0, where, "λ must be finite and ≥ 0, got ", lambda);
-  const Tensor scores = prototype_scores(z, instance_prototypes(z, L));  // z̄_r·μ_x'  (M, N)
-  const Tensor own = own_image_mask(L, z.dtype());
-  const Tensor attract = sum(scores * own, {1});                         // z̄_r·μ_x   (M,)
+  CONTRA_CHECK(scores.dim() == 2 && scores.size(0) == L.M() && scores.size(1) == L.N, where,
+               "scores must be (M, N) = (", L.M(), ", ", L.N, "), got ", shape_str(scores.shape()));
+  const Tensor own = own_image_mask(L, scores.dtype());
+  const Tensor attract = sum(scores * own, {1});                         // s_{r,x}     (M,)
   const Tensor repel = max(masked_fill(scores, own, -INFINITY), {1});   // max_{x'≠x} (M,)
   return scale(repel, lambda) - attract;
 }
 
-Tensor ssl_prototype_loss(const Tensor& f, const ViewLayout& L, double lambda) {
-  CONTRA_CHECK(f.dim() == 2 && f.size(0) == L.M(), "ssl_prototype_loss (S4)", "embeddings must be (M, D) with M = ",
-               L.M(), ", got ", shape_str(f.shape()));
-  return mean(ssl_prototype_per_anchor(normalize_embeddings(f), L, lambda));
+Tensor ssl_prototype_per_anchor(const Tensor& z, const ViewLayout& L, double lambda) {
+  require_contrastive_batch(L, 1, "ssl_prototype_loss (S4)");
+  return ssl_per_anchor_from_scores(prototype_scores(z, instance_prototypes(z, L)), L, lambda);  // z̄_r·μ_x'
+}
+
+Tensor ssl_prototype_loss(const Tensor& f, const ViewLayout& L, double lambda, PrototypeReading reading) {
+  require_contrastive_batch(L, 1, "ssl_prototype_loss (S4)");
+  return mean(ssl_per_anchor_from_scores(instance_prototype_scores(f, L, reading), L, lambda));
 }
 
 Tensor smooth_max(const Tensor& a, double temperature, std::int64_t axis) {

@@ -1,4 +1,4 @@
-// prototypes.h — prototypes and the prototype objectives (method.md §1, §2, §5a).
+// prototypes.h — prototypes and the prototype objectives (docs/derivation.md §1, §2, §5a).
 //
 //   (S2) class prototype      μ_c = E_{x|c} E_t z̄(t(x))     batch estimate: mean of the z̄ rows of class c
 //   (S3) instance prototype   μ_x = E_t z̄(t(x))            batch estimate: mean of the V views of image x
@@ -6,9 +6,14 @@
 //   (S4) self-supervised      L_ssl(z̄)    = − z̄·μ_x + λ · max_{x'≠x} z̄·μ_x'
 //   (B2) smooth max           max_j a_j ≤ τ·log Σ_j e^{a_j/τ} ≤ max_j a_j + τ·log n
 //
-// Similarity to a prototype is the inner product z̄·μ (method.md §0; ‖μ‖ ≤ 1), so every
-// inequality of §4–§5 is exact. Per-row values are returned for all M rows (every view is
-// an anchor); losses are their mean.
+// Two readings of "similarity to a prototype" (docs/derivation.md §1), chosen by
+// PrototypeReading; the default is unchanged:
+//   inner_product  μ = mean of the unit vectors z̄,   score z̄·μ        (‖μ‖ ≤ 1; every
+//                  inequality of §4–§5 is exact)
+//   cosine         m = mean of the unnormalised f,   score s(f, m) = z̄·m/‖m‖  (the public
+//                  summaries' μ_y = E f(T(X)); (B1), (B2) exact with the bias ‖m̂_y − m̂_x‖,
+//                  (B3) not guaranteed: bounds.h measures by how much it fails)
+// Per-row values are returned for all M rows (every view is an anchor); losses are their mean.
 //
 // Rules: (S1) needs labels and at least one other class with a prototype for every row
 // (else an error naming the row); classes without a prototype (absent from the batch, or
@@ -18,12 +23,29 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "contrastive/layout.h"
 #include "tensor/tensor.h"
 
 namespace contra::contrastive {
+
+enum class PrototypeReading {
+  inner_product,  // μ = mean of z̄, score z̄·μ (default)
+  cosine,         // m = mean of f, score s(f, m) = z̄·m/‖m‖
+};
+// "inner" | "cosine" (error listing both otherwise), and back.
+PrototypeReading prototype_reading_from_name(const std::string& name);
+const char* prototype_reading_name(PrototypeReading reading);
+
+// The rows a reading averages into prototypes: z̄ = f/‖f‖ (inner product) or f (cosine).
+//                                                                        f (M, D) → (M, D)
+Tensor prototype_inputs(const Tensor& f, PrototypeReading reading);
+// The prototypes a reading scores against: μ (inner product) or m/‖m‖ (cosine; a zero
+// mean m = 0 is an error naming the row). Rows with present[c] = false (absent classes,
+// when `present` is given) are left as they are.                       (K, D) → (K, D)
+Tensor scored_prototypes(const Tensor& mu, PrototypeReading reading, const std::vector<bool>& present = {});
 
 // Class prototypes of a batch, differentiable in z.
 struct ClassPrototypes {
@@ -41,7 +63,8 @@ ClassPrototypes class_prototypes(const Tensor& z, const Tensor& row_labels, std:
 class RunningPrototypes {
  public:
   RunningPrototypes(std::int64_t num_classes, std::int64_t dim, double momentum = 0.1);
-  // z (M, D) normalised rows (detached inside), row_labels i64 (M,).
+  // z (M, D): rows of prototype_inputs(f, reading) — z̄ for the inner-product reading, f for
+  // the cosine one (detached inside); row_labels i64 (M,).
   void update(const Tensor& z, const Tensor& row_labels);
   ClassPrototypes prototypes(DType dtype) const;  // (C, D), present = seen at least once
   std::int64_t num_classes() const { return C_; }
@@ -57,19 +80,29 @@ class RunningPrototypes {
 Tensor supervised_prototype_per_anchor(const Tensor& z, const Tensor& row_labels, const ClassPrototypes& protos,
                                        double lambda);
 // (S1) as a trainable loss, the "supervised oracle": f (M, D) unnormalised, labels (N,) or (M,).
-// Prototypes from the batch's class means of z̄ (gradient flows through them) unless
-// `running` is given (then its current prototypes, constants). Mean over rows.
+// Prototypes from the batch's class means of prototype_inputs(f, reading) (gradient flows
+// through them) unless `running` is given (then its current prototypes, constants; under the
+// cosine reading update it with f, not z̄). Scored as scored_prototypes(μ, reading). Mean
+// over rows.
 Tensor supervised_prototype_loss(const Tensor& f, const ViewLayout& layout, const Tensor& labels, double lambda = 1.0,
-                                 const RunningPrototypes* running = nullptr);
+                                 const RunningPrototypes* running = nullptr,
+                                 PrototypeReading reading = PrototypeReading::inner_product);
 
 // (S3) μ_x = (1/V) Σ_v z̄_{v,x}.                                          z (M, D) → (N, D)
 Tensor instance_prototypes(const Tensor& z, const ViewLayout& layout);
 // Scores z̄_r·μ_x' for every row and image.                 z (M, D), mu (N, D) → (M, N)
 Tensor prototype_scores(const Tensor& z, const Tensor& mu);
+// Scores of every row against every instance prototype under a reading.  f (M, D) → (M, N)
+//   inner product: z̄_r·μ_x',  μ_x' = (1/V) Σ_v z̄_{v,x'}
+//   cosine:        s(f_r, m_x') = z̄_r·m_x'/‖m_x'‖,  m_x' = (1/V) Σ_v f_{v,x'}
+Tensor instance_prototype_scores(const Tensor& f, const ViewLayout& layout, PrototypeReading reading);
+// (S4) from scores s (M, N): − s_{r,x(r)} + λ · max_{x'≠x(r)} s_{r,x'}.      (M, N) → (M,)
+Tensor ssl_per_anchor_from_scores(const Tensor& scores, const ViewLayout& layout, double lambda);
 // (S4) per row: − z̄_r·μ_{x(r)} + λ · max_{x'≠x(r)} z̄_r·μ_x'.              z (M, D) → (M,)
 Tensor ssl_prototype_per_anchor(const Tensor& z, const ViewLayout& layout, double lambda);
-// (S4) loss on unnormalised f (M, D): mean over rows.
-Tensor ssl_prototype_loss(const Tensor& f, const ViewLayout& layout, double lambda = 1.0);
+// (S4) loss on unnormalised f (M, D) under a reading: mean over rows.
+Tensor ssl_prototype_loss(const Tensor& f, const ViewLayout& layout, double lambda = 1.0,
+                          PrototypeReading reading = PrototypeReading::inner_product);
 
 // (B2) smooth max τ·log Σ_j e^{a_j/τ} along `axis` (stable logsumexp).     (..., n) → (...)
 Tensor smooth_max(const Tensor& scores, double temperature, std::int64_t axis = -1);

@@ -1,4 +1,4 @@
-// similarity.cpp — z̄ = f/‖f‖, S = Z̄Z̄ᵀ, Λ = S/τ (method.md §0, §6). See similarity.h.
+// similarity.cpp — z̄ = f/‖f‖, S = Z̄Z̄ᵀ, Λ = S/τ (docs/derivation.md §0, §6). See similarity.h.
 #include "contrastive/similarity.h"
 
 #include <cmath>
@@ -27,7 +27,7 @@ void check_embeddings(const Tensor& f, const char* where) {
         n2 += v * v;
       }
       CONTRA_CHECK_HINT(std::sqrt(n2) > kMinEmbeddingNorm, where,
-                        "z̄ = f/‖f‖ is undefined for f = 0 (method.md §0: f ∈ R^d \\ {0}); check the projection head",
+                        "z̄ = f/‖f‖ is undefined for f = 0 (docs/derivation.md §0: f ∈ R^d \\ {0}); check the projection head",
                         "zero-norm embedding: row ", i, " has ‖f‖ = ", std::sqrt(n2), " ≤ ", kMinEmbeddingNorm);
     }
   });
@@ -40,7 +40,7 @@ void check_temperature(double temperature, const char* where) {
 
 Tensor normalize_embeddings(const Tensor& f) {
   check_embeddings(f, "normalize_embeddings");
-  // method.md §0: z̄ = f/‖f‖ (l2_normalize's ε clamp is never active after the check above)
+  // docs/derivation.md §0: z̄ = f/‖f‖ (l2_normalize's ε clamp is never active after the check above)
   return l2_normalize(f, 1, kMinEmbeddingNorm);
 }
 

@@ -1,6 +1,6 @@
-// similarity.h — normalised embeddings, the similarity matrix and the logits (method.md §0, §6).
+// similarity.h — normalised embeddings, the similarity matrix and the logits (docs/derivation.md §0, §6).
 //
-//     z̄_i = f_i / ‖f_i‖                  (M, D)   L2 normalisation, method.md §0
+//     z̄_i = f_i / ‖f_i‖                  (M, D)   L2 normalisation, docs/derivation.md §0
 //     S   = Z̄ Z̄ᵀ,   S_ik = s(f_i, f_k)     (M, M)   cosine similarities, one GEMM
 //     Λ   = S / τ                         (M, M)   logits, τ > 0
 //

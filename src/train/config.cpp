@@ -81,7 +81,7 @@ std::vector<ConfigField> config_fields(PretrainConfig& c) {
       I("model.head_hidden", "--head-hidden", "projection head hidden width (0 = backbone feature size)", &c.head_hidden, 0, 65536),
       I("model.head_out", "--head-out", "projection head output dimension", &c.head_out, 1, 65536),
       I("model.head_layers", "--head-layers", "linear layers in the projection head (BN + ReLU between)", &c.head_layers, 1, 8),
-      S("loss.type", "--loss", "objective (method.md: NT, §6, D1, S1, SupCon)", &c.loss,
+      S("loss.type", "--loss", "objective (docs/derivation.md: NT, §6, D1, S1, SupCon)", &c.loss,
         {"nt_xent", "balanced", "derived", "supervised", "supcon"}),
       D("loss.temperature", "--temperature", "τ", &c.temperature, 1e-4, 100),
       D("loss.attract", "--attract", "attraction weight w_a (ν as we read the paper; alias --nu)", &c.attract, 0, 1e3),

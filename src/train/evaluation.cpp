@@ -315,7 +315,7 @@ nlohmann::json evaluate(const std::vector<Encoder>& encoders, const EvalData& da
       Figure fig;
       fig.csv = out_dir + "/prb_per_class.csv";
       fig.out_stem = out_dir + "/prb_per_class";
-      fig.title = "Prototype representation bias per class (normalised, method.md §3; lower is better)";
+      fig.title = "Prototype representation bias per class (normalised, docs/derivation.md §3; lower is better)";
       fig.xlabel = "class";
       fig.ylabel = "mean ‖μ_y/‖μ_y‖ − μ_x/‖μ_x‖‖";
       fig.boxes = true;

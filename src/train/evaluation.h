@@ -9,7 +9,7 @@
 //  - linear probe: on cached features of the balanced training set (full-shot), and
 //    few-shot probes on seeded draws of `few_shot` images per class;
 //  - per-class accuracy and many/medium/few groups by the pretraining class counts;
-//  - PRB (method.md §3): K augmented views of a seeded, class-balanced subset of the test
+//  - PRB (docs/derivation.md §3): K augmented views of a seeded, class-balanced subset of the test
 //    set through the frozen backbone (features) and head (outputs);
 //  - baselines: the same architecture at its random initialisation, and raw pixels.
 #pragma once

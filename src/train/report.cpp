@@ -123,7 +123,7 @@ std::string write_report(const std::string& run_dir) {
     draw(loss);
     Figure ar = loss;
     ar.out_stem = run_dir + "/attraction_repulsion";
-    ar.title = "Attraction (−w_a·mean s_ip/τ) and repulsion (w_r·log D_i) terms of the loss (method.md §6)";
+    ar.title = "Attraction (−w_a·mean s_ip/τ) and repulsion (w_r·log D_i) terms of the loss (docs/derivation.md §6)";
     ar.ylabel = "term value";
     ar.series = {{"attraction", 3}, {"repulsion", 4}};
     draw(ar);
@@ -194,7 +194,7 @@ std::string write_report(const std::string& run_dir) {
           prb.rows.push_back({name, where, num(r["raw"]), num(r["normalised"]),
                               std::to_string(r["views"].get<int>()) + " × " + std::to_string(r["images"].get<int>())});
     if (!prb.rows.empty()) {
-      d.h(2, "Prototype representation bias (method.md §3)");
+      d.h(2, "Prototype representation bias (docs/derivation.md §3)");
       d.table(prb);
       d.image("eval/prb_per_class.png", "PRB per class");
     }

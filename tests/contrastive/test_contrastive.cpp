@@ -9,6 +9,7 @@
 #include "autograd/grad_mode.h"
 #include "autograd/node.h"
 #include "common.h"
+#include "tensor/npy.h"
 
 using namespace contra_test;
 
@@ -541,6 +542,136 @@ TEST_CASE("bounds: given prototypes expose rows without class coverage") {
   CHECK(text.find("(coverage fails): 2") != std::string::npos);
 }
 
+// ---- prototype readings ----------------------------------------------------------------
+
+TEST_CASE("prototype readings: inner product (default) and cosine to means of unnormalised outputs") {
+  const std::vector<std::int64_t> yv{0, 1, 1, 2};  // 4 images in V = 3 views
+  const ViewLayout L = ViewLayout::for_rows(12, 3, "t");
+  const Tensor f = random_embeddings(12, 3, 130), y = Tensor::from_vector(yv, {4});
+  const double lam = 0.9;
+  // the default is the inner-product reading, unchanged
+  CHECK(scalar(ssl_prototype_loss(f, L, lam)) ==
+        scalar(ssl_prototype_loss(f, L, lam, PrototypeReading::inner_product)));
+  CHECK(scalar(supervised_prototype_loss(f, L, y, lam)) ==
+        scalar(supervised_prototype_loss(f, L, y, lam, nullptr, PrototypeReading::inner_product)));
+  // cosine reading by hand: m_x = mean of the views' f, score s(f_r, m_x') = f_r·m_x'/(‖f_r‖‖m_x'‖);
+  // class means m_c of the rows of class c (class 1 has 2 images, 6 rows)
+  const auto fv = f.to_vector<double>();
+  auto dot = [](const double* a, const double* b) { return a[0] * b[0] + a[1] * b[1] + a[2] * b[2]; };
+  auto cosine = [&](const double* a, const double* b) { return dot(a, b) / std::sqrt(dot(a, a) * dot(b, b)); };
+  double m[4][3] = {}, mc[3][3] = {};
+  const double rows_of_class[3] = {3, 6, 3};
+  for (int r = 0; r < 12; ++r)
+    for (int d = 0; d < 3; ++d) {
+      m[r % 4][d] += fv[r * 3 + d] / 3;
+      mc[yv[r % 4]][d] += fv[r * 3 + d] / rows_of_class[yv[r % 4]];
+    }
+  const auto scores = instance_prototype_scores(f, L, PrototypeReading::cosine);
+  double ssl = 0.0, sup = 0.0;
+  for (int r = 0; r < 12; ++r) {
+    const double* fr = fv.data() + r * 3;
+    double best_x = -1e300, best_c = -1e300;
+    for (int x = 0; x < 4; ++x) {
+      CHECK(scores.at({r, x}) == doctest::Approx(cosine(fr, m[x])).epsilon(1e-14));
+      if (x != r % 4) best_x = std::max(best_x, cosine(fr, m[x]));
+    }
+    for (int c = 0; c < 3; ++c)
+      if (c != yv[r % 4]) best_c = std::max(best_c, cosine(fr, mc[c]));
+    ssl += (-cosine(fr, m[r % 4]) + lam * best_x) / 12;
+    sup += (-cosine(fr, mc[yv[r % 4]]) + lam * best_c) / 12;
+  }
+  CHECK(scalar(ssl_prototype_loss(f, L, lam, PrototypeReading::cosine)) == doctest::Approx(ssl).epsilon(1e-13));
+  CHECK(scalar(supervised_prototype_loss(f, L, y, lam, nullptr, PrototypeReading::cosine)) ==
+        doctest::Approx(sup).epsilon(1e-13));
+  // when every ‖f‖ is equal, the readings differ only by the prototype length: z̄·m̂ = z̄·μ/‖μ‖
+  const Tensor g = normalize_embeddings(f) * 2.5;
+  const Tensor mu = instance_prototypes(normalize_embeddings(g), L);
+  const Tensor inner = prototype_scores(normalize_embeddings(g), mu);
+  const Tensor cos = instance_prototype_scores(g, L, PrototypeReading::cosine);
+  const Tensor mu_norm = sqrt(sum(mu * mu, {1}));  // (N,)
+  CHECK(max_abs_diff(cos * unsqueeze(mu_norm, 0), inner) < 1e-14);
+  // names and rules
+  CHECK(prototype_reading_from_name("cosine") == PrototypeReading::cosine);
+  CHECK(std::string(prototype_reading_name(PrototypeReading::inner_product)) == "inner");
+  check_error([] { prototype_reading_from_name("dot"); }, "valid: inner");
+  // two views that cancel: m_x = 0 has no direction under the cosine reading (the inner one is fine)
+  const Tensor h = Tensor::from_vector(std::vector<double>{1, 0, 0, 1, -1, 0, 0, 2}, {4, 2});
+  const ViewLayout L2 = ViewLayout::for_rows(4, 2, "t");
+  CHECK(std::isfinite(scalar(ssl_prototype_loss(h, L2, 1.0))));
+  check_error([&] { ssl_prototype_loss(h, L2, 1.0, PrototypeReading::cosine); }, "prototype 0 is the zero vector");
+}
+
+TEST_CASE("bounds under both readings: B1, B2 exact for both, B3 exact for the inner product only") {
+  // A batch where the cosine reading breaks (B3): image 1's two views (1,0), (0,1) average to
+  // m_1 ∝ (1,1), which the anchor (image 0, along (1,1)) matches exactly, while every view
+  // of image 1 scores 1/√2. Inner: μ_1 = (½,½), z̄·μ_1 = 1/√2 = the mean view score (equality).
+  const ViewLayout L = ViewLayout::for_rows(4, 2, "t");
+  const Tensor f = Tensor::from_vector(std::vector<double>{1, 1, 1, 0, 1, 1, 0, 1}, {4, 2});
+  const Tensor y = Tensor::from_vector(std::vector<std::int64_t>{0, 1}, {2});
+  BoundsOptions o;
+  o.temperature = 0.5;
+  const BoundsReport inner = compute_bounds(f, L, y, o);
+  CHECK(inner.all_hold());
+  CHECK(inner.b3_max_excess <= 1e-12);
+  o.reading = PrototypeReading::cosine;
+  const BoundsReport cos = compute_bounds(f, L, y, o);
+  CHECK(cos.b1_violations_covered == 0);
+  CHECK(cos.b2_violations == 0);
+  CHECK(cos.exact_bounds_hold());
+  CHECK_FALSE(cos.all_hold());
+  CHECK(cos.b3_violations == 2);  // rows 0 and 2 (image 0's views) as anchors
+  CHECK(cos.b3_max_excess == doctest::Approx((1 - std::sqrt(0.5)) / 0.5).epsilon(1e-12));
+  // ceiling max_x ‖m̂_x − μ_x‖/τ: image 1: ‖(1,1)/√2 − (½,½)‖ = 1 − 1/√2
+  CHECK(cos.b3_excess_ceiling == doctest::Approx((1 - std::sqrt(0.5)) / 0.5).epsilon(1e-12));
+  CHECK(format_bounds(cos).find("B3 not guaranteed under this reading") != std::string::npos);
+
+  // Random and clustered batches with heterogeneous norms: the exact bounds hold under both
+  // readings; the cosine (B3) excess stays under its ceiling.
+  for (std::uint64_t seed = 0; seed < 12; ++seed) {
+    const std::int64_t N = 10, V = 2 + static_cast<std::int64_t>(seed % 3), C = 3;
+    const ViewLayout Lb = ViewLayout::for_rows(N * V, V, "t");
+    Generator g(200 + seed);
+    std::vector<std::int64_t> yv(N);
+    for (std::int64_t x = 0; x < N; ++x) yv[x] = x < C ? x : static_cast<std::int64_t>(g.below(C));
+    Tensor fb = seed % 2 ? clustered_embeddings(Lb, 5, seed, 0.8) : random_embeddings(N * V, 5, seed);
+    fb = fb * (Tensor::rand({N * V, 1}, g, DType::f64) * 4.0 + 0.1);  // norms spread over 40×
+    for (auto rd : {PrototypeReading::inner_product, PrototypeReading::cosine}) {
+      BoundsOptions ob;
+      ob.reading = rd;
+      ob.temperature = seed % 2 ? 0.2 : 0.5;
+      const BoundsReport R = compute_bounds(fb, Lb, Tensor::from_vector(yv, {N}), ob);
+      CHECK(R.exact_bounds_hold());
+      CHECK(R.b3_max_excess <= R.b3_excess_ceiling + 1e-12);
+      if (rd == PrototypeReading::inner_product) CHECK(R.all_hold());
+    }
+  }
+}
+
+TEST_CASE("bounds on a trained encoder's head outputs (fixture): exact bounds hold, cosine B3 measured") {
+  // K = 8 augmented test views of 32 Fashion-MNIST images through the projection head of a
+  // short Fashion-MNIST-LT run (tools/embed --head --views 8 --augment; see docs/derivation.md §8).
+  const Tensor f = load_npy(source_root() + "/tests/contrastive/fixtures/trained_head_views.npy");
+  const Tensor y = load_npy(source_root() + "/tests/contrastive/fixtures/trained_head_labels.npy");
+  const std::int64_t K = 8;
+  REQUIRE(f.size(0) == K * y.size(0));
+  const ViewLayout L = ViewLayout::for_rows(f.size(0), K, "fixture");
+  for (double tau : {0.2, 0.5}) {
+    BoundsOptions o;
+    o.temperature = tau;
+    const BoundsReport inner = compute_bounds(f, L, y, o);
+    CHECK(inner.all_hold());
+    o.reading = PrototypeReading::cosine;
+    const BoundsReport cos = compute_bounds(f, L, y, o);
+    CHECK(cos.exact_bounds_hold());
+    CHECK(cos.b3_max_excess <= cos.b3_excess_ceiling + 1e-12);
+    MESSAGE("trained head, τ = " << tau << ": cosine-reading (B3) fails on " << cos.b3_violations << "/"
+                                 << cos.rows.size() << " rows, max excess " << cos.b3_max_excess
+                                 << " (ceiling " << cos.b3_excess_ceiling << "), mean positive excess "
+                                 << cos.b3_mean_positive_excess << "; inner-product (B3) slack mean "
+                                 << inner.mean_b3_lhs - inner.mean_b3_rhs);
+  }
+}
+
 // ---- PRB -----------------------------------------------------------------------------------
 
 TEST_CASE("PRB: hand example, image- vs class-weighted, raw vs normalised, both layouts") {
@@ -570,6 +701,16 @@ TEST_CASE("PRB: hand example, image- vs class-weighted, raw vs normalised, both 
   CHECK(Rc.K == 2);
   // scaling the embeddings changes nothing (z̄ = f/‖f‖)
   CHECK(prototype_representation_bias(scale(f, 3.0), 2, y).raw == doctest::Approx(R.raw));
+  // cosine reading (means of the unnormalised f): with unit rows it equals the normalised bias;
+  // scaling image 0's views by 3 moves m_{class 0} = ((3,0) + (0,1))/2 but not μ:
+  // δ_c(0)² = ‖(3,1)/√10 − (1,0)‖² = 2 − 6/√10
+  CHECK(R.per_image_cosine[0] == doctest::Approx(R.per_image_normalised[0]).epsilon(1e-14));
+  const Tensor f3 = Tensor::from_vector(std::vector<double>{3, 0, 0, 1, 1, 0, 3, 0, 0, 1, 0, 1}, {6, 2});
+  const PrbReport R3 = prototype_representation_bias(f3, 2, y);
+  CHECK(R3.per_image_cosine[0] == doctest::Approx(std::sqrt(2 - 6 / std::sqrt(10.0))).epsilon(1e-14));
+  CHECK(R3.per_image_raw[0] == doctest::Approx(R.per_image_raw[0]).epsilon(1e-14));
+  CHECK(R3.cosine == doctest::Approx(R3.cosine_image_weighted));
+  CHECK(format_prb(R3).find("cosine") != std::string::npos);
   // views that cancel make the normalised bias undefined
   const Tensor g = Tensor::from_vector(std::vector<double>{1, 0, 0, 1, -1, 0, 0, 1}, {4, 2});
   check_error([&] { prototype_representation_bias(g, 2, Tensor::from_vector(std::vector<std::int64_t>{0, 1}, {2})); },

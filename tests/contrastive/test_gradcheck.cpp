@@ -182,6 +182,34 @@ TEST_CASE("gradcheck: prototypes (S1, S3, S4) and the smooth max (B2)") {
               {input(random_embeddings(4, 6, 80))});
 }
 
+TEST_CASE("gradcheck: the cosine prototype reading (m = mean of f, score z̄·m/‖m‖)") {
+  const auto cos = PrototypeReading::cosine;
+  for (std::int64_t V : {2, 3}) {
+    const ViewLayout L = ViewLayout::for_rows(5 * V, V, "t");
+    // norms spread over ~10× so that the mean of f and the mean of z̄ point differently
+    Generator g(90 + V);
+    const Tensor f = random_embeddings(5 * V, 4, 85 + V) * (Tensor::rand({5 * V, 1}, g, DType::f64) * 3.0 + 0.3);
+    const std::string tag = " V=" + std::to_string(V);
+    const Tensor y = Tensor::from_vector(std::vector<std::int64_t>{0, 1, 2, 1, 0}, {5});
+    expect_grad("scored_prototypes (cosine)" + tag,
+                [&](const std::vector<Tensor>& x) { return scored_prototypes(instance_prototypes(x[0], L), cos); },
+                {input(f)});
+    expect_grad("instance_prototype_scores (cosine)" + tag,
+                [&](const std::vector<Tensor>& x) { return instance_prototype_scores(x[0], L, cos); }, {input(f)});
+    expect_grad("ssl_prototype_loss (S4, cosine)" + tag,
+                [&](const std::vector<Tensor>& x) { return ssl_prototype_loss(x[0], L, 1.2, cos); }, {input(f)});
+    expect_grad("supervised_prototype_loss (S1, cosine)" + tag,
+                [&](const std::vector<Tensor>& x) { return supervised_prototype_loss(x[0], L, y, 0.7, nullptr, cos); },
+                {input(f)});
+  }
+  // a label with no row (class 1 absent): its zero prototype stays out of the max, gradient finite
+  const ViewLayout L = ViewLayout::for_rows(8, 2, "t");
+  const Tensor y = Tensor::from_vector(std::vector<std::int64_t>{0, 2, 2, 0}, {4});
+  expect_grad("supervised_prototype_loss (S1, cosine, absent class)",
+              [&](const std::vector<Tensor>& x) { return supervised_prototype_loss(x[0], L, y, 0.7, nullptr, cos); },
+              {input(random_embeddings(8, 3, 95))});
+}
+
 TEST_CASE("gradcheck summary") {
   double w = 0.0;
   std::string which;
