@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# bench/openblas_threading.sh — Debian's pthread build of OpenBLAS against its OpenMP build,
+# on the fused contrastive loss (small M, where OpenBLAS's own thread pool and the engine's
+# OpenMP regions take turns on the cores) and on the train step.
+#
+# Both variants are installed side by side by Debian (libopenblas0-pthread,
+# libopenblas0-openmp); LD_LIBRARY_PATH picks one per run, without touching the system's
+# alternative. Contenders alternate A B A B; the script prints each run and the median of
+# the pairwise ratios pthread time / openmp time (> 1: the OpenMP build is faster).
+#
+#   bench/openblas_threading.sh [BUILD_DIR] [ROUNDS]
+set -euo pipefail
+build=${1:-build}
+rounds=${2:-3}
+lib=/usr/lib/x86_64-linux-gnu
+for v in pthread openmp; do
+  [ -e "$lib/openblas-$v/libopenblas.so.0" ] || { echo "missing $lib/openblas-$v (apt-get install libopenblas0-$v)"; exit 1; }
+done
+export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
+
+median() { sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
+
+"$build/bench/bench_contrastive_loss" --threads 2 --pairs 1 --sizes 256 | grep '^kernels'
+declare -A loss_ratios step_ratios
+for ((r = 1; r <= rounds; r++)); do
+  declare -A fused step
+  for v in pthread openmp; do
+    out=$(LD_LIBRARY_PATH=$lib/openblas-$v "$build/bench/bench_contrastive_loss" --threads 2 --pairs 3 --sizes 256,1024,4096)
+    # columns: M, fused ms, ...
+    fused[$v]=$(echo "$out" | awk '$1 ~ /^[0-9]+$/ {printf "%s:%s ", $1, $2}')
+    step[$v]=$(LD_LIBRARY_PATH=$lib/openblas-$v "$build/bench/bench_train_step" --batch 64 --threads 2 --steps 3 --warmup 1 2>/dev/null |
+      grep -oE 'step_ms [0-9.]+' | awk '{print $2}')
+    echo "round $r $v: fused loss ms (M:ms) ${fused[$v]}| train step ${step[$v]} ms"
+  done
+  for m in 256 1024 4096; do
+    p=$(echo "${fused[pthread]}" | tr ' ' '\n' | awk -F: -v m=$m '$1 == m {print $2}')
+    o=$(echo "${fused[openmp]}" | tr ' ' '\n' | awk -F: -v m=$m '$1 == m {print $2}')
+    loss_ratios[$m]+="$(awk -v p="$p" -v o="$o" 'BEGIN {print p / o}') "
+  done
+  step_ratios[all]+="$(awk -v p="${step[pthread]}" -v o="${step[openmp]}" 'BEGIN {print p / o}') "
+done
+for m in 256 1024 4096; do
+  echo "fused loss M=$m: median pthread/openmp time ratio $(echo ${loss_ratios[$m]} | tr ' ' '\n' | median)"
+done
+echo "train step (ResNet-18, batch 64): median pthread/openmp time ratio $(echo ${step_ratios[all]} | tr ' ' '\n' | median)"
