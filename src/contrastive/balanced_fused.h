@@ -31,6 +31,8 @@
 // Dimension letters: N images, V views, M = N·V rows, D embedding width.
 #pragma once
 
+#include <cstdint>
+
 #include "contrastive/balanced.h"
 
 namespace contra::contrastive {
@@ -51,9 +53,22 @@ struct LossTelemetry {
   double uniformity = 0.0;
 };
 
+// Which computation balanced_loss runs (same values, gradients and telemetry):
+//   full_matrix  S and G held as one (M, M) matrix (this file)
+//   blockwise    T×T similarity tiles, online log-sum-exp, tiles recomputed for the gradient:
+//                O(M·D + T²) memory (balanced_blockwise.h)
+//   automatic    blockwise when the (M, M) matrix would exceed kBlockwiseAboveBytes (and
+//                keep_logit_grad is off), full_matrix otherwise
+enum class LossAlgorithm { automatic, full_matrix, blockwise };
+
+// Measured (README, "Blockwise balanced contrastive loss"): see balanced_blockwise.h.
+constexpr double kBlockwiseAboveBytes = 256.0 * 1024 * 1024;
+
 struct FusedOptions {
   bool gradient_norms = true;   // compute the gradient (if not needed anyway) for the norms
-  bool keep_logit_grad = false; // return a copy of G = ∂L/∂Λ (an extra M×M; for inspection)
+  bool keep_logit_grad = false; // return a copy of G = ∂L/∂Λ (an extra M×M; for inspection; full_matrix only)
+  LossAlgorithm algorithm = LossAlgorithm::automatic;
+  std::int64_t tile = 0;        // blockwise tile T (rows and columns); 0 = kDefaultTile
 };
 
 struct BalancedOutput {
@@ -65,7 +80,11 @@ struct BalancedOutput {
   Tensor input_grad;       // (M, D) ∂L/∂f when it was computed (no graph)
 };
 
+// Whether balanced_loss runs the blockwise path for M rows under these options.
+bool blockwise_chosen(std::int64_t M, const FusedOptions& options);
+
 // The fused balanced loss. f (M, D) unnormalised embeddings, view-major, f32 or f64.
+// Validates f and the parameters, then runs the algorithm options.algorithm names.
 BalancedOutput balanced_loss(const Tensor& f, const ViewLayout& layout, const BalancedParams& params,
                              const FusedOptions& options = {});
 
