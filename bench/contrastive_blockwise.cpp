@@ -94,24 +94,15 @@ int main(int argc, char** argv) {
   std::string child_algo;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
-    auto next = [&]() -> std::string {
-      if (i + 1 >= argc) {
-        std::fprintf(stderr, "bench_contrastive_blockwise: %s needs a value\n", a.c_str());
-        std::exit(2);
-      }
-      return argv[++i];
-    };
+    auto next = [&] { return option_value(argc, argv, i, "bench_contrastive_blockwise"); };
     if (a == "--threads") threads = std::atoi(next().c_str());
     else if (a == "--reps") reps = std::atoi(next().c_str());
     else if (a == "--dim") D = std::atoll(next().c_str());
     else if (a == "--views") V = std::atoll(next().c_str());
     else if (a == "--tile") tile = std::atoll(next().c_str());
     else if (a == "--child") child_algo = next();
-    else if (a == "--sizes") {
-      sizes.clear();
-      std::stringstream ss(next());
-      for (std::string t; std::getline(ss, t, ',');) sizes.push_back(std::atoll(t.c_str()));
-    } else {
+    else if (a == "--sizes") sizes = int_list(next());
+    else {
       std::fprintf(stderr,
                    "usage: bench_contrastive_blockwise [--threads T] [--reps R] [--sizes a,b,c] [--dim D] [--views V] "
                    "[--tile T]\n");

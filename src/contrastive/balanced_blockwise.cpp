@@ -91,29 +91,8 @@ BalancedOutput blockwise(const Tensor& f_in, const ViewLayout& L, const Balanced
         for_each_run(
             L, i, k0, k1,
             [&](std::int64_t b0, std::int64_t b1) {
-              T bm = mx;
-              double ns = 0.0;
-              if (om) {
-#pragma omp simd reduction(max : bm) reduction(+ : ns)
-                for (std::int64_t k = b0; k < b1; ++k) {
-                  bm = om[k] > T(0) ? std::max(bm, s[k]) : bm;
-                  ns += s[k];
-                }
-              } else {
-#pragma omp simd reduction(max : bm) reduction(+ : ns)
-                for (std::int64_t k = b0; k < b1; ++k) {
-                  bm = std::max(bm, s[k]);
-                  ns += s[k];
-                }
-              }
-              mx = bm;
-              negsum += ns;
-              // uniformity: e^{−2‖z̄_i − z̄_k‖²} = e^{4 s_ik − 4}, same view, k ≠ i
-              const std::int64_t c0 = std::max(b0, u0), c1 = std::min(b1, u1);
-              double us = 0.0;
-#pragma omp simd reduction(+ : us)
-              for (std::int64_t k = c0; k < c1; ++k) us += static_cast<double>(detail::fast_exp(T(4) * s[k] - T(4)));
-              usum += us;
+              negsum += detail::negatives_max_and_sum(s, om, b0, b1, mx);
+              usum += detail::uniformity_sum(s, std::max(b0, u0), std::min(b1, u1));  // same view, k ≠ i
             },
             [&](std::int64_t c) {
               if (c == i) return;

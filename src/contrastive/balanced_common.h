@@ -13,10 +13,12 @@
 // Dimension letters: N images, V views, M = N·V rows, D embedding width.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <vector>
 
 #include "contrastive/balanced_fused.h"
+#include "contrastive/fast_exp.h"
 
 namespace contra::contrastive::detail {
 
@@ -61,6 +63,39 @@ struct RowSums {
   std::vector<double> row_sum;     // Σ_k G_ik
   std::vector<char> no_denominator;  // W_i· ≡ 0 (D_i = 0): an error once the pass is done
 };
+
+// ---- row-pass kernels (vectorised loops over one anchor row's similarities s_ik)
+// Over a run [b0, b1) of N(i) columns: folds max_{k: W_ik > 0} s_ik into mx (W_ik = ω_ik > 0,
+// or every k when om is null: no ω) and returns Σ_k s_ik (the negative-similarity telemetry).
+template <typename T>
+double negatives_max_and_sum(const T* s, const T* om, std::int64_t b0, std::int64_t b1, T& mx) {
+  T m = mx;
+  double sum = 0.0;
+  if (om) {
+#pragma omp simd reduction(max : m) reduction(+ : sum)
+    for (std::int64_t k = b0; k < b1; ++k) {
+      m = om[k] > T(0) ? std::max(m, s[k]) : m;
+      sum += s[k];
+    }
+  } else {
+#pragma omp simd reduction(max : m) reduction(+ : sum)
+    for (std::int64_t k = b0; k < b1; ++k) {
+      m = std::max(m, s[k]);
+      sum += s[k];
+    }
+  }
+  mx = m;
+  return sum;
+}
+
+// uniformity: Σ_{k∈[c0, c1)} e^{−2‖z̄_i − z̄_k‖²} = Σ e^{4 s_ik − 4}  (unit rows); 0 when c1 ≤ c0
+template <typename T>
+double uniformity_sum(const T* s, std::int64_t c0, std::int64_t c1) {
+  double us = 0.0;
+#pragma omp simd reduction(+ : us)
+  for (std::int64_t k = c0; k < c1; ++k) us += static_cast<double>(fast_exp(T(4) * s[k] - T(4)));
+  return us;
+}
 
 // Throws the "no entry with W > 0" error for the first row flagged in sums.no_denominator.
 void check_denominators(const RowSums& sums, const char* where);

@@ -61,28 +61,9 @@ BalancedOutput fused(const Tensor& f_in, const ViewLayout& L, const BalancedPara
       for (int part = 0; part < 2; ++part) {  // N(i) ∩ view v = [base, base+img) ∪ (base+img, base+N)
         const std::int64_t k0 = part == 0 ? base : base + img + 1, k1 = part == 0 ? base + img : base + N;
         T mx = std::numeric_limits<T>::lowest();
-        double ns = 0.0;
-        if (om) {
-#pragma omp simd reduction(max : mx) reduction(+ : ns)
-          for (std::int64_t k = k0; k < k1; ++k) {
-            mx = om[k] > T(0) ? std::max(mx, s[k]) : mx;
-            ns += s[k];
-          }
-        } else {
-#pragma omp simd reduction(max : mx) reduction(+ : ns)
-          for (std::int64_t k = k0; k < k1; ++k) {
-            mx = std::max(mx, s[k]);
-            ns += s[k];
-          }
-        }
+        negsum += detail::negatives_max_and_sum(s, om, k0, k1, mx);
         if (k1 > k0 && mx != std::numeric_limits<T>::lowest()) m = std::max(m, static_cast<double>(mx));
-        negsum += ns;
-        if (v == vw) {  // uniformity: e^{−2‖z̄_i − z̄_k‖²} = e^{4 s_ik − 4}, same view, k ≠ i
-          double us = 0.0;
-#pragma omp simd reduction(+ : us)
-          for (std::int64_t k = k0; k < k1; ++k) us += static_cast<double>(detail::fast_exp(T(4) * s[k] - T(4)));
-          usum += us;
-        }
+        if (v == vw) usum += detail::uniformity_sum(s, k0, k1);  // same view, k ≠ i
       }
       if (v != vw) {  // the positive of view v
         possum += static_cast<double>(s[base + img]);

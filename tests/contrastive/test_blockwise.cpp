@@ -7,6 +7,8 @@
 #include <cmath>
 #include <limits>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "autograd/grad_mode.h"
 #include "autograd/node.h"
@@ -15,17 +17,6 @@
 using namespace contra_test;
 
 namespace {
-
-template <typename F>
-void check_error(F&& fn, const std::string& needle) {
-  try {
-    fn();
-    FAIL("expected contra::Error containing \"" << needle << "\"");
-  } catch (const contra::Error& e) {
-    const std::string msg = e.what();
-    CHECK_MESSAGE(msg.find(needle) != std::string::npos, "message: " << msg);
-  }
-}
 
 FusedOptions with(LossAlgorithm algorithm, std::int64_t tile = 0) {
   FusedOptions o;
@@ -40,19 +31,23 @@ void check_close(const char* what, double x, double y, double tol) {
 }
 
 void check_telemetry(const LossTelemetry& b, const LossTelemetry& f, double tol) {
-  check_close("loss", b.loss, f.loss, tol);
-  check_close("attraction", b.attraction, f.attraction, tol);
-  check_close("repulsion", b.repulsion, f.repulsion, tol);
-  check_close("grad_norm_attraction", b.grad_norm_attraction, f.grad_norm_attraction, tol);
-  check_close("grad_norm_repulsion", b.grad_norm_repulsion, f.grad_norm_repulsion, tol);
-  check_close("grad_norm_total", b.grad_norm_total, f.grad_norm_total, tol);
-  check_close("logit_grad_norm_attraction", b.logit_grad_norm_attraction, f.logit_grad_norm_attraction, tol);
-  check_close("logit_grad_norm_repulsion", b.logit_grad_norm_repulsion, f.logit_grad_norm_repulsion, tol);
-  check_close("max_abs_row_sum", b.max_abs_row_sum, f.max_abs_row_sum, tol);
-  check_close("mean_positive_similarity", b.mean_positive_similarity, f.mean_positive_similarity, tol);
-  check_close("mean_negative_similarity", b.mean_negative_similarity, f.mean_negative_similarity, tol);
-  check_close("alignment", b.alignment, f.alignment, tol);
-  check_close("uniformity", b.uniformity, f.uniformity, tol);
+  using Field = double LossTelemetry::*;
+  const std::pair<const char*, Field> fields[] = {
+      {"loss", &LossTelemetry::loss},
+      {"attraction", &LossTelemetry::attraction},
+      {"repulsion", &LossTelemetry::repulsion},
+      {"grad_norm_attraction", &LossTelemetry::grad_norm_attraction},
+      {"grad_norm_repulsion", &LossTelemetry::grad_norm_repulsion},
+      {"grad_norm_total", &LossTelemetry::grad_norm_total},
+      {"logit_grad_norm_attraction", &LossTelemetry::logit_grad_norm_attraction},
+      {"logit_grad_norm_repulsion", &LossTelemetry::logit_grad_norm_repulsion},
+      {"max_abs_row_sum", &LossTelemetry::max_abs_row_sum},
+      {"mean_positive_similarity", &LossTelemetry::mean_positive_similarity},
+      {"mean_negative_similarity", &LossTelemetry::mean_negative_similarity},
+      {"alignment", &LossTelemetry::alignment},
+      {"uniformity", &LossTelemetry::uniformity},
+  };
+  for (const auto& [name, field] : fields) check_close(name, b.*field, f.*field, tol);
 }
 
 // Blockwise (tile T) against full-matrix, both in dtype dt: loss, ℓ_i, log D_i, ∂L/∂f through
@@ -93,37 +88,7 @@ void sweep(const Tensor& f, const ViewLayout& L, const BalancedParams& p) {
 }  // namespace
 
 TEST_CASE("blockwise equals the full-matrix fused loss: values, gradients, telemetry (f64 1e-12, f32 1e-5)") {
-  for (std::int64_t V : {2, 3}) {
-    const std::int64_t N = 13, M = N * V;
-    const ViewLayout L = ViewLayout::for_rows(M, V, "t");
-    const Tensor f = clustered_embeddings(L, 9, 80 + V, 0.5);
-    BalancedParams p;
-    p.temperature = 0.3;
-    SUBCASE("defaults (NT-Xent for V = 2)") { sweep(f, L, p); }
-    SUBCASE("w_a ≠ w_r, w_p = 0 (D1)") {
-      p.attract = 0.7;
-      p.repel = 1.6;
-      p.positive_weight = 0.0;
-      sweep(f, L, p);
-    }
-    SUBCASE("w_p = 1, per-pair ω (M, M), per-anchor α, w_a ≠ w_r") {
-      Generator g(90 + V);
-      p.attract = 1.2;
-      p.repel = 0.9;
-      p.positive_weight = 1.0;
-      p.pair_weights = Tensor::rand({M, M}, g, DType::f64) * 2.0;
-      p.anchor_weights = Tensor::rand({M}, g, DType::f64) + 0.1;
-      sweep(f, L, p);
-    }
-    SUBCASE("ω per negative (M,), the first columns zero, w_p = 0: rows start with W ≡ 0 tiles") {
-      std::vector<double> w(static_cast<size_t>(M));
-      for (std::int64_t k = 0; k < M; ++k) w[k] = k < 5 || k % 4 == 0 ? 0.0 : 0.5 + 0.1 * static_cast<double>(k % 3);
-      p.pair_weights = Tensor::from_vector(w, {M});
-      p.positive_weight = 0.0;
-      p.attract = 0.5;
-      sweep(f, L, p);
-    }
-  }
+  for_each_balanced_case(13, 9, 0.3, 80, sweep);  // M = 26 and 39: not multiples of the tiles 4 and 7
 }
 
 TEST_CASE("blockwise: extreme temperature stays finite (the online log-sum-exp rescales)") {
@@ -143,13 +108,7 @@ TEST_CASE("blockwise node: one node, backward twice with retain_graph, nothing r
   const ViewLayout L = ViewLayout::for_rows(10, 2, "t");
   const Tensor f = requires_grad_copy(random_embeddings(10, 3, 61));
   const FusedOptions o = with(LossAlgorithm::blockwise, 3);
-  const Tensor loss = balanced_loss_blockwise(f, L, {}, o).loss;
-  REQUIRE(loss.grad_fn() != nullptr);
-  CHECK(loss.grad_fn()->name() == "balanced_loss_blockwise");
-  contra::backward(loss, Tensor(), true);
-  const Tensor g1 = f.grad().clone();
-  contra::backward(scale(loss, 1.0), Tensor(), false);
-  CHECK(max_abs_diff(f.grad(), scale(g1, 2.0)) < 1e-15);
+  check_single_node(f, balanced_loss_blockwise(f, L, {}, o).loss, "balanced_loss_blockwise");
   {
     autograd::NoGradGuard ng;
     FusedOptions quiet = o;
@@ -169,47 +128,54 @@ TEST_CASE("blockwise node: one node, backward twice with retain_graph, nothing r
 }
 
 TEST_CASE("blockwise: the degenerate inputs the fused loss refuses, refused with the same messages") {
-  const FusedOptions o = with(LossAlgorithm::blockwise, 2);
-  BalancedParams p;
-  const Tensor f1 = random_embeddings(2, 3, 1);
-  check_error([&] { balanced_loss_blockwise(f1, ViewLayout::for_rows(2, 2, "t"), p, o); }, "no negatives");
-  check_error([&] { balanced_loss_blockwise(random_embeddings(4, 3, 1), ViewLayout::for_rows(4, 1, "t"), p, o); },
-              "needs V ≥ 2");
-  check_error([&] { balanced_loss_blockwise(random_embeddings(6, 3, 2), ViewLayout::for_rows(4, 2, "t"), p, o); },
-              "M = N·V = 4");
-  const ViewLayout L = ViewLayout::for_rows(6, 2, "t");
-  Tensor f = random_embeddings(6, 3, 3);
-  f.set_at({2, 0}, 0.0);
-  f.set_at({2, 1}, 0.0);
-  f.set_at({2, 2}, 0.0);
-  check_error([&] { balanced_loss_blockwise(f, L, p, o); }, "zero-norm embedding: row 2");
-  Tensor g = random_embeddings(6, 3, 4);
-  g.set_at({1, 2}, std::numeric_limits<double>::quiet_NaN());
-  check_error([&] { balanced_loss_blockwise(g, L, p, o); }, "non-finite input: embedding row 1, column 2");
+  struct Case {
+    const char* needle;
+    Tensor f;
+    ViewLayout layout;
+    BalancedParams params;
+  };
+  const ViewLayout L6 = ViewLayout::for_rows(6, 2, "t");
+  std::vector<Case> cases;
+  cases.push_back({"no negatives", random_embeddings(2, 3, 1), ViewLayout::for_rows(2, 2, "t"), {}});
+  cases.push_back({"needs V ≥ 2", random_embeddings(4, 3, 1), ViewLayout::for_rows(4, 1, "t"), {}});
+  cases.push_back({"M = N·V = 4", random_embeddings(6, 3, 2), ViewLayout::for_rows(4, 2, "t"), {}});
+  Tensor zero_row = random_embeddings(6, 3, 3);
+  for (std::int64_t d = 0; d < 3; ++d) zero_row.set_at({2, d}, 0.0);
+  cases.push_back({"zero-norm embedding: row 2", zero_row, L6, {}});
+  Tensor nan_entry = random_embeddings(6, 3, 4);
+  nan_entry.set_at({1, 2}, std::numeric_limits<double>::quiet_NaN());
+  cases.push_back({"non-finite input: embedding row 1, column 2", nan_entry, L6, {}});
   const Tensor h = random_embeddings(6, 3, 5);
   BalancedParams q;
   q.temperature = 0.0;
-  check_error([&] { balanced_loss_blockwise(h, L, q, o); }, "temperature τ must be finite and > 0");
+  cases.push_back({"temperature τ must be finite and > 0", h, L6, q});
   q = {};
   q.positive_weight = 1.5;
-  check_error([&] { balanced_loss_blockwise(h, L, q, o); }, "w_p must lie in [0, 1]");
+  cases.push_back({"w_p must lie in [0, 1]", h, L6, q});
   q = {};
-  q.positive_weight = 0.0;  // row 0: its negatives (images 1, 2) all have ω = 0
+  q.positive_weight = 0.0;  // row 0: its negatives (images 1, 2 in both views) all have ω = 0
   std::vector<double> w(36, 1.0);
   for (std::int64_t k : {1, 2, 4, 5}) w[k] = 0.0;
   q.pair_weights = Tensor::from_vector(w, {6, 6});
-  check_error([&] { balanced_loss_blockwise(h, L, q, o); }, "anchor row 0 has no entry with W > 0");
+  cases.push_back({"anchor row 0 has no entry with W > 0", h, L6, q});
   w[1] = -1.0;
   q.pair_weights = Tensor::from_vector(w, {6, 6});
-  check_error([&] { balanced_loss_blockwise(h, L, q, o); }, "pair weights ω must be finite and ≥ 0");
+  cases.push_back({"pair weights ω must be finite and ≥ 0", h, L6, q});
   q = {};
   q.anchor_weights = Tensor::zeros({6}, DType::f64);
-  check_error([&] { balanced_loss_blockwise(h, L, q, o); }, "anchor weights α sum to 0");
+  cases.push_back({"anchor weights α sum to 0", h, L6, q});
+  for (const Case& c : cases) {
+    CAPTURE(c.needle);
+    check_error([&] { balanced_loss(c.f, c.layout, c.params, with(LossAlgorithm::full_matrix)); }, c.needle);
+    check_error([&] { balanced_loss(c.f, c.layout, c.params, with(LossAlgorithm::blockwise, 2)); }, c.needle);
+    check_error([&] { balanced_loss_blockwise(c.f, c.layout, c.params, with(LossAlgorithm::blockwise, 2)); },
+                "balanced_loss (blockwise)");
+  }
   // blockwise-only rules
-  FusedOptions keep = o;
+  FusedOptions keep = with(LossAlgorithm::blockwise, 2);
   keep.keep_logit_grad = true;
-  check_error([&] { balanced_loss_blockwise(h, L, p, keep); }, "keep_logit_grad needs the (M, M) logit gradient");
-  check_error([&] { balanced_loss_blockwise(h, L, p, with(LossAlgorithm::blockwise, -1)); }, "tile must be ≥ 0");
+  check_error([&] { balanced_loss_blockwise(h, L6, {}, keep); }, "keep_logit_grad needs the (M, M) logit gradient");
+  check_error([&] { balanced_loss_blockwise(h, L6, {}, with(LossAlgorithm::blockwise, -1)); }, "tile must be ≥ 0");
 }
 
 TEST_CASE("automatic choice: blockwise above kBlockwiseAboveBytes of (M, M) f32, overridable") {
