@@ -8,12 +8,15 @@
 // embeddings f (M, D) and the libraries). "peak MB" is the whole child's VmHWM; "loss MB" =
 // VmHWM − that baseline, the loss's own high-water mark (its buffers, the gradient, the
 // allocator's cache, BLAS workspaces).
-// Time: median of --reps forward+backward runs after one warm-up, in the same child.
+// Time: median of --reps forward+backward runs after one warm-up, in the same child: wall time,
+// and the process's CPU time (all threads), which a time-sliced shared host disturbs less; the
+// ratio column compares CPU times.
 //
 //   bench_contrastive_blockwise [--threads T] [--reps R] [--sizes 1024,4096,16384] [--dim D]
 //                               [--views V] [--tile T]
 #include <cstdio>
 #include <cstdlib>
+#include <ctime>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -41,7 +44,13 @@ double status_mb(const std::string& field) {
   return -1.0;
 }
 
-// The child: one contender at one size. Prints "ms peak_mb baseline_mb".
+double cpu_seconds() {
+  timespec t{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+  return static_cast<double>(t.tv_sec) + 1e-9 * static_cast<double>(t.tv_nsec);
+}
+
+// The child: one contender at one size. Prints "wall_ms cpu_ms peak_mb baseline_mb".
 int child(const std::string& algo, std::int64_t M, std::int64_t D, std::int64_t V, std::int64_t tile, int reps) {
   const ViewLayout L = ViewLayout::for_rows(M, V, "bench");
   Generator g(static_cast<std::uint64_t>(M));
@@ -54,20 +63,24 @@ int child(const std::string& algo, std::int64_t M, std::int64_t D, std::int64_t 
   Tensor f = f0.clone();
   f.set_requires_grad(true);
   const double baseline = status_mb("VmRSS");
-  std::vector<double> times;
+  std::vector<double> times, cpu;
   for (int r = 0; r <= reps; ++r) {  // r = 0: warm-up
     f.set_grad(Tensor());
     const auto t0 = Clock::now();
+    const double c0 = cpu_seconds();
     const Tensor loss = balanced_loss(f, L, p, o).loss;
     contra::backward(loss);
-    if (r > 0) times.push_back(seconds_since(t0));
+    if (r > 0) {
+      times.push_back(seconds_since(t0));
+      cpu.push_back(cpu_seconds() - c0);
+    }
   }
-  std::printf("%.3f %.1f %.1f\n", 1e3 * median(times), status_mb("VmHWM"), baseline);
+  std::printf("%.3f %.3f %.1f %.1f\n", 1e3 * median(times), 1e3 * median(cpu), status_mb("VmHWM"), baseline);
   return 0;
 }
 
 struct Measured {
-  double ms = 0, peak = 0, baseline = 0;
+  double ms = 0, cpu_ms = 0, peak = 0, baseline = 0;
 };
 
 Measured run_child(const std::string& self, const std::string& algo, std::int64_t M, std::int64_t D, std::int64_t V,
@@ -77,7 +90,7 @@ Measured run_child(const std::string& self, const std::string& algo, std::int64_
       << " --threads " << threads << " --reps " << reps;
   FILE* pipe = popen(cmd.str().c_str(), "r");
   Measured m;
-  if (!pipe || std::fscanf(pipe, "%lf %lf %lf", &m.ms, &m.peak, &m.baseline) != 3) {
+  if (!pipe || std::fscanf(pipe, "%lf %lf %lf %lf", &m.ms, &m.cpu_ms, &m.peak, &m.baseline) != 4) {
     std::fprintf(stderr, "bench_contrastive_blockwise: the child `%s` failed\n", cmd.str().c_str());
     std::exit(1);
   }
@@ -118,14 +131,17 @@ int main(int argc, char** argv) {
               "%d threads, median of %d runs; one process per cell (peak = VmHWM)\n",
               static_cast<long long>(D), static_cast<long long>(V),
               static_cast<long long>(tile > 0 ? tile : kDefaultTile), threads, reps);
-  std::printf("%6s %12s %12s %12s %12s | %12s %12s %12s %12s | %9s\n", "M", "full ms", "full peak MB",
-              "full loss MB", "(M,M) MB", "blockwise ms", "blk peak MB", "blk loss MB", "blk/full t", "auto");
+  std::printf("%6s %9s %9s %10s %10s %9s | %9s %9s %10s %10s | %10s | %9s\n", "M", "full ms", "full cpu",
+              "full peak", "full loss", "(M,M)", "blk ms", "blk cpu", "blk peak", "blk loss", "blk/full", "auto");
+  std::printf("%6s %9s %9s %10s %10s %9s | %9s %9s %10s %10s | %10s | %9s\n", "", "wall", "ms", "MB", "MB", "MB",
+              "wall", "ms", "MB", "MB", "cpu time", "picks");
   for (std::int64_t M : sizes) {
     const Measured full = run_child(self, "full", M, D, V, tile, threads, reps);
     const Measured blk = run_child(self, "blockwise", M, D, V, tile, threads, reps);
-    std::printf("%6lld %12.1f %12.1f %12.1f %12.1f | %12.1f %12.1f %12.1f %12.2f | %9s\n", static_cast<long long>(M),
-                full.ms, full.peak, full.peak - full.baseline, 4.0 * M * M / (1024.0 * 1024.0), blk.ms, blk.peak,
-                blk.peak - blk.baseline, blk.ms / full.ms, blockwise_chosen(M, {}) ? "blockwise" : "full");
+    std::printf("%6lld %9.1f %9.1f %10.1f %10.1f %9.1f | %9.1f %9.1f %10.1f %10.1f | %10.2f | %9s\n",
+                static_cast<long long>(M), full.ms, full.cpu_ms, full.peak, full.peak - full.baseline,
+                4.0 * M * M / (1024.0 * 1024.0), blk.ms, blk.cpu_ms, blk.peak, blk.peak - blk.baseline,
+                blk.cpu_ms / full.cpu_ms, blockwise_chosen(M, {}) ? "blockwise" : "full");
     std::fflush(stdout);
   }
   return 0;

@@ -15,6 +15,11 @@
 //      Since L is a scalar, df is formed in the forward and the recorded node's backward
 //      is  g ↦ g · df.  M×M memory: S only (G overwrites it).
 //
+// balanced_loss runs this full-matrix path, or the blockwise one (balanced_blockwise.h: the same
+// values, gradients and telemetry from T×T tiles, O(M·D + T²) memory, ~1.2–1.4× the time) when
+// the (M, M) f32 matrix would exceed kBlockwiseAboveBytes; FusedOptions::algorithm overrides.
+// The weights, the normalisation backward and the telemetry sums are shared (balanced_common.h).
+//
 // Rows of G sum to a_i (w_r − w_a): zero when w_a = w_r (docs/derivation.md §6, "balanced").
 // Double backward through this node is not supported (use the reference composition).
 // ω and α are constants. Works for any V ≥ 2, f32 (double accumulators) and f64.
@@ -61,7 +66,9 @@ struct LossTelemetry {
 //                keep_logit_grad is off), full_matrix otherwise
 enum class LossAlgorithm { automatic, full_matrix, blockwise };
 
-// Measured (README, "Blockwise balanced contrastive loss"): see balanced_blockwise.h.
+// Above this many bytes of (M, M) f32 matrix (M > 8192), automatic picks blockwise. Measured
+// (README, "Blockwise balanced contrastive loss"): blockwise is never faster on CPU (it computes
+// S twice), but at M = 16384 the full path peaks at ~1.1 GB against ~55 MB.
 constexpr double kBlockwiseAboveBytes = 256.0 * 1024 * 1024;
 
 struct FusedOptions {

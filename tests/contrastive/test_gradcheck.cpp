@@ -118,7 +118,7 @@ TEST_CASE("gradcheck: balanced steps on logits, V = 2 and V = 3, with and withou
   }
 }
 
-TEST_CASE("gradcheck: balanced loss, step-by-step, fused and blockwise, V = 2 and V = 3, with and without weights") {
+TEST_CASE("gradcheck: balanced loss, step-by-step and fused, V = 2 and V = 3, with and without weights") {
   FusedOptions tiles;  // blockwise in tiles of 3: many tiles, partial edge tiles
   tiles.algorithm = LossAlgorithm::blockwise;
   tiles.tile = 3;
