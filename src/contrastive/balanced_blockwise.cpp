@@ -148,7 +148,8 @@ BalancedOutput blockwise(const Tensor& f_in, const ViewLayout& L, const Balanced
       }
     }
   }
-  // log D_i = m_i/τ + log D̃_i;   ℓ_i = − w_a/|P| Σ_p Λ_ip + w_r log D_i;   ‖Gᴿ_i‖² = (a_i w_r/D̃_i)² Σ_k e_ik²
+  // log D_i = m_i/τ + log D̃_i;   ℓ_i = − w_a/|P| Σ_p Λ_ip + w_r log D_i;
+  // ‖Gᴿ_i‖² = (a_i w_r/D̃_i)² Σ_k e_ik²
   for (std::int64_t i = 0; i < M; ++i) {
     if (run_max[i] == ninf) {  // W_i· ≡ 0: D_i = 0
       sums.no_denominator[i] = 1;
@@ -202,16 +203,16 @@ BalancedOutput blockwise(const Tensor& f_in, const ViewLayout& L, const Balanced
             },
             [&](std::int64_t c) {
               // G_ii = 0;  G_ip = a_i w_r Q_ip − a_i w_a/|P|
-              g[c] = c == i ? T(0)
-                            : static_cast<T>(static_cast<double>(cR * (wpT * detail::fast_exp(std::min(g[c] * itau - mT, T(0))))) - cA);
+              const T gR = cR * (wpT * detail::fast_exp(std::min(g[c] * itau - mT, T(0))));
+              g[c] = c == i ? T(0) : static_cast<T>(static_cast<double>(gR) - cA);
               rs += static_cast<double>(g[c]);
             });
         row_sum[i] += rs;
       }
       // dZ̄_I += G_IK Z̄_K / τ;   dZ̄_K += G_IKᵀ Z̄_I / τ                          (ni, D), (nk, D)
       be.matmul(G, rows_of(k0, nk), dz.as_strided({1, ni, D}, {M * D, D, 1}, i0 * D), inv_tau, 1.0);
-      be.matmul(G.as_strided({1, nk, ni}, {ni * nk, 1, nk}, 0), rows_of(i0, ni), dz.as_strided({1, nk, D}, {M * D, D, 1}, k0 * D),
-                inv_tau, 1.0);
+      be.matmul(G.as_strided({1, nk, ni}, {ni * nk, 1, nk}, 0), rows_of(i0, ni),
+                dz.as_strided({1, nk, D}, {M * D, D, 1}, k0 * D), inv_tau, 1.0);
     }
   }
   sums.row_sum = row_sum;
