@@ -20,10 +20,11 @@ namespace {
 
 constexpr const char* kWhere = "balanced_loss (blockwise)";
 
-// Columns [k0, k1) of anchor row i, split by kind. The anchor's image sits at columns
-// c_v = v·N + image(i), v = 0..V−1: c_v = i is the diagonal (W = 0), the others are P(i)
-// (W = w_p); every other column is in N(i) (W = ω_ik, or 1). Calls negatives(a, b) for each
-// maximal run [a, b) of N(i) columns and own_image(c) for each c_v in [k0, k1).
+// Columns [k0, k1) of anchor row i, split by kind, as tile offsets j = k − k0. The anchor's
+// image sits at columns c_v = v·N + image(i), v = 0..V−1: c_v = i is the diagonal (W = 0), the
+// others are P(i) (W = w_p); every other column is in N(i) (W = ω_ik, or 1). Calls
+// negatives(j0, j1) for each maximal run of N(i) columns [k0 + j0, k0 + j1), and
+// own_image(j, diagonal) for each c_v = k0 + j in [k0, k1).
 template <typename Negatives, typename OwnImage>
 void for_each_run(const ViewLayout& L, std::int64_t i, std::int64_t k0, std::int64_t k1, Negatives&& negatives,
                   OwnImage&& own_image) {
@@ -33,11 +34,11 @@ void for_each_run(const ViewLayout& L, std::int64_t i, std::int64_t k0, std::int
     const std::int64_t c = v * L.N + img;
     if (c < k0) continue;
     if (c >= k1) break;
-    if (c > a) negatives(a, c);
-    own_image(c);
+    if (c > a) negatives(a - k0, c - k0);
+    own_image(c - k0, c == i);
     a = c + 1;
   }
-  if (k1 > a) negatives(a, k1);
+  if (k1 > a) negatives(a - k0, k1 - k0);
 }
 
 template <typename T>
@@ -82,22 +83,23 @@ BalancedOutput blockwise(const Tensor& f_in, const ViewLayout& L, const Balanced
 #pragma omp parallel for schedule(static) if (ni * nk >= kParallelGrain)
       for (std::int64_t r = 0; r < ni; ++r) {
         const std::int64_t i = i0 + r;
-        const T* s = ps + r * nk - k0;  // s[k] = s_ik for k ∈ [k0, k1)
+        const T* s = ps + r * nk;  // s[j] = s_ik, k = k0 + j
         const T* om = omega.row(i);
-        const std::int64_t u0 = L.view(i) * N, u1 = u0 + N;  // the anchor's view: uniformity pairs
+        if (om) om += k0;          // om[j] = ω_ik
+        const std::int64_t u0 = L.view(i) * N - k0, u1 = u0 + N;  // the anchor's view, as tile offsets
         // pass 1: the tile's max over W_ik > 0, and the telemetry sums
         T mx = std::numeric_limits<T>::lowest();
         double possum = 0.0, negsum = 0.0, usum = 0.0;
         for_each_run(
             L, i, k0, k1,
-            [&](std::int64_t b0, std::int64_t b1) {
-              negsum += detail::negatives_max_and_sum(s, om, b0, b1, mx);
-              usum += detail::uniformity_sum(s, std::max(b0, u0), std::min(b1, u1));  // same view, k ≠ i
+            [&](std::int64_t j0, std::int64_t j1) {
+              negsum += detail::negatives_max_and_sum(s, om, j0, j1, mx);
+              usum += detail::uniformity_sum(s, std::max(j0, u0), std::min(j1, u1));  // same view, k ≠ i
             },
-            [&](std::int64_t c) {
-              if (c == i) return;
-              possum += static_cast<double>(s[c]);  // the positive of view c div N
-              if (wp > 0.0) mx = std::max(mx, s[c]);
+            [&](std::int64_t j, bool diagonal) {
+              if (diagonal) return;
+              possum += static_cast<double>(s[j]);  // a positive
+              if (wp > 0.0) mx = std::max(mx, s[j]);
             });
         sums.pos_sum[i] += possum;
         sums.neg_sum[i] += negsum;
@@ -117,19 +119,19 @@ BalancedOutput blockwise(const Tensor& f_in, const ViewLayout& L, const Balanced
         double e1 = 0.0, e2 = 0.0;
         for_each_run(
             L, i, k0, k1,
-            [&](std::int64_t b0, std::int64_t b1) {
+            [&](std::int64_t j0, std::int64_t j1) {
               double b1s = 0.0, b2s = 0.0;
               if (om) {
 #pragma omp simd reduction(+ : b1s, b2s)
-                for (std::int64_t k = b0; k < b1; ++k) {
-                  const T e = om[k] * detail::fast_exp(std::min(s[k] * itau - mT, T(0)));
+                for (std::int64_t j = j0; j < j1; ++j) {
+                  const T e = om[j] * detail::fast_exp(std::min(s[j] * itau - mT, T(0)));
                   b1s += static_cast<double>(e);
                   b2s += static_cast<double>(e) * static_cast<double>(e);
                 }
               } else {
 #pragma omp simd reduction(+ : b1s, b2s)
-                for (std::int64_t k = b0; k < b1; ++k) {
-                  const T e = detail::fast_exp(std::min(s[k] * itau - mT, T(0)));
+                for (std::int64_t j = j0; j < j1; ++j) {
+                  const T e = detail::fast_exp(std::min(s[j] * itau - mT, T(0)));
                   b1s += static_cast<double>(e);
                   b2s += static_cast<double>(e) * static_cast<double>(e);
                 }
@@ -137,9 +139,9 @@ BalancedOutput blockwise(const Tensor& f_in, const ViewLayout& L, const Balanced
               e1 += b1s;
               e2 += b2s;
             },
-            [&](std::int64_t c) {
-              if (c == i) return;
-              const T e = wpT * detail::fast_exp(std::min(s[c] * itau - mT, T(0)));
+            [&](std::int64_t j, bool diagonal) {
+              if (diagonal) return;
+              const T e = wpT * detail::fast_exp(std::min(s[j] * itau - mT, T(0)));
               e1 += static_cast<double>(e);
               e2 += static_cast<double>(e) * static_cast<double>(e);
             });
@@ -176,36 +178,37 @@ BalancedOutput blockwise(const Tensor& f_in, const ViewLayout& L, const Balanced
 #pragma omp parallel for schedule(static) if (ni * nk >= kParallelGrain)
       for (std::int64_t r = 0; r < ni; ++r) {
         const std::int64_t i = i0 + r;
-        T* g = pg + r * nk - k0;  // g[k] = s_ik, then G_ik, for k ∈ [k0, k1)
+        T* g = pg + r * nk;  // g[j] = s_ik, then G_ik, k = k0 + j
         const T* om = omega.row(i);
+        if (om) om += k0;    // om[j] = ω_ik
         // G_ik = c_R W_ik e^{Λ_ik − m_i/τ} − c_A 1[k∈P(i)],  c_R = a_i w_r / D̃_i,  c_A = a_i w_a/|P|
         const T mT = static_cast<T>(run_max[i] * inv_tau), cR = static_cast<T>(a[i] * wr / dsum[i]);
         const double cA = a[i] * wa / P;
         double rs = 0.0;
         for_each_run(
             L, i, k0, k1,
-            [&](std::int64_t b0, std::int64_t b1) {
+            [&](std::int64_t j0, std::int64_t j1) {
               double bs = 0.0;
               if (om) {
 #pragma omp simd reduction(+ : bs)
-                for (std::int64_t k = b0; k < b1; ++k) {
-                  g[k] = cR * (om[k] * detail::fast_exp(std::min(g[k] * itau - mT, T(0))));
-                  bs += static_cast<double>(g[k]);
+                for (std::int64_t j = j0; j < j1; ++j) {
+                  g[j] = cR * (om[j] * detail::fast_exp(std::min(g[j] * itau - mT, T(0))));
+                  bs += static_cast<double>(g[j]);
                 }
               } else {
 #pragma omp simd reduction(+ : bs)
-                for (std::int64_t k = b0; k < b1; ++k) {
-                  g[k] = cR * detail::fast_exp(std::min(g[k] * itau - mT, T(0)));
-                  bs += static_cast<double>(g[k]);
+                for (std::int64_t j = j0; j < j1; ++j) {
+                  g[j] = cR * detail::fast_exp(std::min(g[j] * itau - mT, T(0)));
+                  bs += static_cast<double>(g[j]);
                 }
               }
               rs += bs;
             },
-            [&](std::int64_t c) {
+            [&](std::int64_t j, bool diagonal) {
               // G_ii = 0;  G_ip = a_i w_r Q_ip − a_i w_a/|P|
-              const T gR = cR * (wpT * detail::fast_exp(std::min(g[c] * itau - mT, T(0))));
-              g[c] = c == i ? T(0) : static_cast<T>(static_cast<double>(gR) - cA);
-              rs += static_cast<double>(g[c]);
+              const T gR = cR * (wpT * detail::fast_exp(std::min(g[j] * itau - mT, T(0))));
+              g[j] = diagonal ? T(0) : static_cast<T>(static_cast<double>(gR) - cA);
+              rs += static_cast<double>(g[j]);
             });
         row_sum[i] += rs;
       }
