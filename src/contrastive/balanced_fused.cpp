@@ -7,11 +7,9 @@
 #include <vector>
 
 #include "autograd/grad_mode.h"
-#include "autograd/ops/record.h"
 #include "contrastive/balanced_blockwise.h"
 #include "contrastive/balanced_common.h"
 #include "contrastive/fast_exp.h"
-#include "contrastive/similarity.h"
 #include "tensor/backend.h"
 #include "tensor/error.h"
 
