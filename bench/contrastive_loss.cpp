@@ -37,22 +37,13 @@ int main(int argc, char** argv) {
   std::vector<std::int64_t> sizes{512, 1024, 4096};
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
-    auto next = [&]() -> std::string {
-      if (i + 1 >= argc) {
-        std::fprintf(stderr, "bench_contrastive_loss: %s needs a value\n", a.c_str());
-        std::exit(2);
-      }
-      return argv[++i];
-    };
+    auto next = [&] { return option_value(argc, argv, i, "bench_contrastive_loss"); };
     if (a == "--threads") threads = std::atoi(next().c_str());
     else if (a == "--pairs") pairs = std::atoi(next().c_str());
     else if (a == "--dim") D = std::atoll(next().c_str());
     else if (a == "--views") V = std::atoll(next().c_str());
-    else if (a == "--sizes") {
-      sizes.clear();
-      std::stringstream ss(next());
-      for (std::string t; std::getline(ss, t, ',');) sizes.push_back(std::atoll(t.c_str()));
-    } else {
+    else if (a == "--sizes") sizes = int_list(next());
+    else {
       std::fprintf(stderr, "usage: bench_contrastive_loss [--threads T] [--pairs P] [--sizes a,b,c] [--dim D] [--views V]\n");
       return 2;
     }
@@ -70,6 +61,8 @@ int main(int argc, char** argv) {
     const Tensor f0 = Tensor::randn({M, D}, g, DType::f32);
     BalancedParams p;
     p.temperature = 0.2;
+    FusedOptions full;  // the (M, M) matrix at every size (the cost model above); blockwise: bench_contrastive_blockwise
+    full.algorithm = LossAlgorithm::full_matrix;
     // sgemm of the same shape (M, D)·(D, M) through the backend, alternated with itself
     const Tensor a = f0.view({1, M, D});
     const Tensor at = a.as_strided({1, D, M}, {M * D, 1, D}, 0);
@@ -88,7 +81,7 @@ int main(int argc, char** argv) {
       const Tensor f = f0.clone();
       f.set_requires_grad(true);
       const auto t0 = Clock::now();
-      const Tensor loss = balanced_loss(f, L, p).loss;
+      const Tensor loss = balanced_loss(f, L, p, full).loss;
       contra::backward(loss);
       return seconds_since(t0);
     };

@@ -7,9 +7,9 @@
 #include <vector>
 
 #include "autograd/grad_mode.h"
-#include "autograd/ops/record.h"
+#include "contrastive/balanced_blockwise.h"
+#include "contrastive/balanced_common.h"
 #include "contrastive/fast_exp.h"
-#include "contrastive/similarity.h"
 #include "tensor/backend.h"
 #include "tensor/error.h"
 
@@ -28,54 +28,30 @@ BalancedOutput fused(const Tensor& f_in, const ViewLayout& L, const BalancedPara
   const bool want_grad = need_grad || o.gradient_norms;
 
   // ---- 1. z̄ = f/‖f‖                                                          (M, D)
-  const Tensor f = f_in.detach().contiguous();
-  Tensor z = Tensor::empty({M, D}, dt);
-  std::vector<double> norm(static_cast<size_t>(M));
-  {
-    const T* pf = f.data<T>();
-    T* pz = z.data<T>();
-#pragma omp parallel for schedule(static) if (M * D >= kParallelGrain)
-    for (std::int64_t i = 0; i < M; ++i) {
-      double n2 = 0.0;
-      for (std::int64_t d = 0; d < D; ++d) n2 += static_cast<double>(pf[i * D + d]) * static_cast<double>(pf[i * D + d]);
-      norm[i] = std::sqrt(n2);
-      const double inv = 1.0 / norm[i];
-      for (std::int64_t d = 0; d < D; ++d) pz[i * D + d] = static_cast<T>(static_cast<double>(pf[i * D + d]) * inv);
-    }
-  }
+  const detail::NormalizedRows rows = detail::normalize_rows<T>(f_in);
+  const Tensor& z = rows.z;
 
   // ---- 2. S = Z̄ Z̄ᵀ: one GEMM                                                 (M, M)
   Tensor S = Tensor::empty({1, M, M}, dt);
   const Tensor z3 = z.view({1, M, D});
   backend_for(z).matmul(z3, z3.as_strided({1, D, M}, {M * D, 1, D}, 0), S, 1.0, 0.0);
 
-  Tensor omega_t;
-  const T* omega = nullptr;
-  bool per_pair = false;
-  if (p.pair_weights.defined()) {
-    omega_t = p.pair_weights.detach().to(dt).contiguous();
-    omega = omega_t.data<T>();
-    per_pair = omega_t.dim() == 2;
-  }
-  std::vector<double> a(static_cast<size_t>(M), 1.0 / static_cast<double>(M));  // a_i = α_i / Σα
-  if (p.anchor_weights.defined()) {
-    const auto alpha = p.anchor_weights.to_vector<double>();
-    double total = 0.0;
-    for (double v : alpha) total += v;
-    for (std::int64_t i = 0; i < M; ++i) a[i] = alpha[i] / total;
-  }
+  const detail::PairWeights<T> omega(p, M);
+  const std::vector<double> a = detail::anchor_coefficients(p, M);  // a_i = α_i / Σα
 
   // ---- 3. the row pass: log D_i, ℓ_i, telemetry sums, and G in S's buffer
   const double inv_tau = 1.0 / p.temperature, wp = p.positive_weight, wa = p.attract, wr = p.repel;
   const double ninf = -std::numeric_limits<double>::infinity();
-  std::vector<double> ell(M), logD(M), pos_sum(M), neg_sum(M), unif(M), gR2(M), row_sum(M);
-  std::vector<char> bad(static_cast<size_t>(M), 0);
+  detail::RowSums sums(M);
+  auto &ell = sums.ell, &logD = sums.log_d, &pos_sum = sums.pos_sum, &neg_sum = sums.neg_sum,
+       &unif = sums.uniformity, &gR2 = sums.g_rep2, &row_sum = sums.row_sum;
+  auto& bad = sums.no_denominator;
   T* ps = S.data<T>();
 #pragma omp parallel for schedule(static) if (M >= 64)
   for (std::int64_t i = 0; i < M; ++i) {
     T* s = ps + i * M;                                    // row i of S, then of G
     const std::int64_t img = L.image(i), vw = L.view(i);
-    const T* om = omega ? (per_pair ? omega + i * M : omega) : nullptr;
+    const T* om = omega.row(i);
     // pass 1: m_i = max over entries with W_ik > 0 (in similarity units), telemetry sums
     double m = ninf, possum = 0.0, negsum = 0.0, usum = 0.0;
     for (std::int64_t v = 0; v < V; ++v) {
@@ -83,28 +59,9 @@ BalancedOutput fused(const Tensor& f_in, const ViewLayout& L, const BalancedPara
       for (int part = 0; part < 2; ++part) {  // N(i) ∩ view v = [base, base+img) ∪ (base+img, base+N)
         const std::int64_t k0 = part == 0 ? base : base + img + 1, k1 = part == 0 ? base + img : base + N;
         T mx = std::numeric_limits<T>::lowest();
-        double ns = 0.0;
-        if (om) {
-#pragma omp simd reduction(max : mx) reduction(+ : ns)
-          for (std::int64_t k = k0; k < k1; ++k) {
-            mx = om[k] > T(0) ? std::max(mx, s[k]) : mx;
-            ns += s[k];
-          }
-        } else {
-#pragma omp simd reduction(max : mx) reduction(+ : ns)
-          for (std::int64_t k = k0; k < k1; ++k) {
-            mx = std::max(mx, s[k]);
-            ns += s[k];
-          }
-        }
+        negsum += detail::negatives_max_and_sum(s, om, k0, k1, mx);
         if (k1 > k0 && mx != std::numeric_limits<T>::lowest()) m = std::max(m, static_cast<double>(mx));
-        negsum += ns;
-        if (v == vw) {  // uniformity: e^{−2‖z̄_i − z̄_k‖²} = e^{4 s_ik − 4}, same view, k ≠ i
-          double us = 0.0;
-#pragma omp simd reduction(+ : us)
-          for (std::int64_t k = k0; k < k1; ++k) us += static_cast<double>(detail::fast_exp(T(4) * s[k] - T(4)));
-          usum += us;
-        }
+        if (v == vw) usum += detail::uniformity_sum(s, k0, k1);  // same view, k ≠ i
       }
       if (v != vw) {  // the positive of view v
         possum += static_cast<double>(s[base + img]);
@@ -159,46 +116,11 @@ BalancedOutput fused(const Tensor& f_in, const ViewLayout& L, const BalancedPara
     gR2[i] = g2;
     row_sum[i] = rs;
   }
-  for (std::int64_t i = 0; i < M; ++i)
-    CONTRA_CHECK_HINT(!bad[i], kWhere, "give some negative of this anchor a weight ω > 0, or set w_p > 0",
-                      "anchor row ", i, " has no entry with W > 0 in its denominator D_i (log 0)");
+  detail::check_denominators(sums, kWhere);
 
   // ---- sums (serial, fixed order: deterministic for any thread count)
-  BalancedOutput out;
-  LossTelemetry& t = out.telemetry;
-  double loss = 0.0, attr = 0.0, rep = 0.0, ps_all = 0.0, ns_all = 0.0, gA2 = 0.0, gR2_all = 0.0, maxrow = 0.0;
-  for (std::int64_t i = 0; i < M; ++i) {
-    loss += a[i] * ell[i];
-    attr += a[i] * (-wa / static_cast<double>(P) * pos_sum[i] * inv_tau);
-    rep += a[i] * wr * logD[i];
-    ps_all += pos_sum[i];
-    ns_all += neg_sum[i];
-    gA2 += static_cast<double>(P) * (a[i] * wa / P) * (a[i] * wa / P);
-    gR2_all += gR2[i];
-    maxrow = std::max(maxrow, std::abs(row_sum[i]));
-  }
-  t.loss = loss;
-  t.attraction = attr;
-  t.repulsion = rep;
-  t.logit_grad_norm_attraction = std::sqrt(gA2);
-  t.logit_grad_norm_repulsion = std::sqrt(gR2_all);
-  t.max_abs_row_sum = maxrow;
-  t.mean_positive_similarity = ps_all / static_cast<double>(M * P);
-  t.mean_negative_similarity = ns_all / static_cast<double>(M * (M - V));
-  t.alignment = 2.0 - 2.0 * t.mean_positive_similarity;  // ‖z̄_i − z̄_p‖² = 2 − 2 s_ip
-  double u = 0.0;
-  for (std::int64_t v = 0; v < V; ++v) {
-    double uv = 0.0;
-    for (std::int64_t x = 0; x < N; ++x) uv += unif[v * N + x];
-    u += std::log(uv / static_cast<double>(N * (N - 1)));
-  }
-  t.uniformity = u / static_cast<double>(V);
-  t.grad_norm_attraction = t.grad_norm_repulsion = t.grad_norm_total = std::numeric_limits<double>::quiet_NaN();
-
-  out.per_anchor = Tensor::from_vector(ell, {M}).to(dt);
-  out.log_denominator = Tensor::from_vector(logD, {M}).to(dt);
+  BalancedOutput out = detail::assemble_output(sums, a, L, p, dt);
   if (o.keep_logit_grad) out.logit_grad = S.view({M, M}).clone();
-  Tensor loss_t = Tensor::scalar(loss, dt);
 
   // ---- 4. the gradient: dZ̄ = (G + Gᵀ) Z̄ / τ,  df_i = (I − z̄_i z̄_iᵀ) dz̄_i / ‖f_i‖
   if (want_grad) {
@@ -207,71 +129,26 @@ BalancedOutput fused(const Tensor& f_in, const ViewLayout& L, const BalancedPara
     Tensor dz = Tensor::empty({1, M, D}, dt);
     backend_for(z).matmul(S, z3, dz, inv_tau, 0.0);
     backend_for(z).matmul(S.as_strided({1, M, M}, {M * M, 1, M}, 0), z3, dz, inv_tau, 1.0);
-    Tensor df = Tensor::empty({M, D}, dt);
-    const T* pz = z.data<T>();
-    const T* pdz = dz.data<T>();
-    T* pdf = df.data<T>();
-    std::vector<double> nA(M), nR(M), nT(M);
-#pragma omp parallel for schedule(static) if (M * D >= kParallelGrain)
-    for (std::int64_t i = 0; i < M; ++i) {
-      const T* zi = pz + i * D;
-      const T* gi = pdz + i * D;
-      // attraction alone (sparse): dz̄ᴬ_i = (1/τ) Σ_{p∈P(i)} (Gᴬ_ip + Gᴬ_pi) z̄_p,  Gᴬ_ip = −a_i w_a/|P|
-      std::vector<double> gA(static_cast<size_t>(D), 0.0);
-      for (std::int64_t v = 0; v < V; ++v) {
-        const std::int64_t k = v * N + L.image(i);
-        if (k == i) continue;
-        const double c = -(a[i] + a[k]) * wa / static_cast<double>(P) * inv_tau;
-        for (std::int64_t d = 0; d < D; ++d) gA[d] += c * static_cast<double>(pz[k * D + d]);
-      }
-      double dot = 0.0, dotA = 0.0;
-      for (std::int64_t d = 0; d < D; ++d) {
-        dot += static_cast<double>(zi[d]) * static_cast<double>(gi[d]);
-        dotA += static_cast<double>(zi[d]) * gA[d];
-      }
-      const double inv_n = 1.0 / norm[i];
-      double sa = 0.0, sr = 0.0, st = 0.0;
-      for (std::int64_t d = 0; d < D; ++d) {
-        const double g = (static_cast<double>(gi[d]) - static_cast<double>(zi[d]) * dot) * inv_n;  // ∂L/∂f
-        const double gAd = (gA[d] - static_cast<double>(zi[d]) * dotA) * inv_n;               // ∂attraction/∂f
-        pdf[i * D + d] = static_cast<T>(g);
-        st += g * g;
-        sa += gAd * gAd;
-        sr += (g - gAd) * (g - gAd);
-      }
-      nA[i] = sa;
-      nR[i] = sr;
-      nT[i] = st;
-    }
-    double sa = 0.0, sr = 0.0, st = 0.0;
-    for (std::int64_t i = 0; i < M; ++i) {
-      sa += nA[i];
-      sr += nR[i];
-      st += nT[i];
-    }
-    t.grad_norm_attraction = std::sqrt(sa);
-    t.grad_norm_repulsion = std::sqrt(sr);
-    t.grad_norm_total = std::sqrt(st);
-    out.input_grad = df;
-    if (need_grad) {
-      // forward: L(f) scalar, ∂L/∂f = df computed above ⇒ backward: g ↦ g · df
-      loss_t = autograd::record("balanced_loss_fused", {f_in}, loss_t,
-                                [df = autograd::save(df, "balanced_loss_fused")](const Tensor& g) {
-                                  return autograd::grads({raw::binary(BinaryOp::mul, df.get(), g)});
-                                });
-    }
+    detail::finish_gradient<T>(f_in, rows, dz, a, L, p, need_grad, "balanced_loss_fused", out);
   }
-  out.loss = loss_t;
   return out;
 }
 
 }  // namespace
 
+bool blockwise_chosen(std::int64_t M, const FusedOptions& o) {
+  switch (o.algorithm) {
+    case LossAlgorithm::full_matrix: return false;
+    case LossAlgorithm::blockwise: return true;
+    case LossAlgorithm::automatic: break;
+  }
+  // the (M, M) matrix in f32 bytes; keep_logit_grad needs it whatever its size
+  return !o.keep_logit_grad && 4.0 * static_cast<double>(M) * static_cast<double>(M) > kBlockwiseAboveBytes;
+}
+
 BalancedOutput balanced_loss(const Tensor& f, const ViewLayout& L, const BalancedParams& p, const FusedOptions& o) {
-  validate(p, L, kWhere);
-  CONTRA_CHECK(f.dim() == 2 && f.size(0) == L.M(), kWhere, "embeddings must be (M, D) with M = N·V = ", L.M(),
-               ", got ", shape_str(f.shape()));
-  check_embeddings(f, kWhere);
+  if (blockwise_chosen(L.M(), o)) return balanced_loss_blockwise(f, L, p, o);
+  detail::check_loss_inputs(f, L, p, kWhere);
   return dispatch_floating(f.dtype(), kWhere, [&](auto t) { return fused<decltype(t)>(f, L, p, o); });
 }
 

@@ -15,6 +15,11 @@
 //      Since L is a scalar, df is formed in the forward and the recorded node's backward
 //      is  g ↦ g · df.  M×M memory: S only (G overwrites it).
 //
+// balanced_loss runs this full-matrix path, or the blockwise one (balanced_blockwise.h: the same
+// values, gradients and telemetry from T×T tiles, O(M·D + T²) memory, ~1.2–1.4× the time) when
+// the (M, M) f32 matrix would exceed kBlockwiseAboveBytes; FusedOptions::algorithm overrides.
+// The weights, the normalisation backward and the telemetry sums are shared (balanced_common.h).
+//
 // Rows of G sum to a_i (w_r − w_a): zero when w_a = w_r (docs/derivation.md §6, "balanced").
 // Double backward through this node is not supported (use the reference composition).
 // ω and α are constants. Works for any V ≥ 2, f32 (double accumulators) and f64.
@@ -30,6 +35,8 @@
 //
 // Dimension letters: N images, V views, M = N·V rows, D embedding width.
 #pragma once
+
+#include <cstdint>
 
 #include "contrastive/balanced.h"
 
@@ -51,9 +58,24 @@ struct LossTelemetry {
   double uniformity = 0.0;
 };
 
+// Which computation balanced_loss runs (same values, gradients and telemetry):
+//   full_matrix  S and G held as one (M, M) matrix (this file)
+//   blockwise    T×T similarity tiles, online log-sum-exp, tiles recomputed for the gradient:
+//                O(M·D + T²) memory (balanced_blockwise.h)
+//   automatic    blockwise when the (M, M) matrix would exceed kBlockwiseAboveBytes (and
+//                keep_logit_grad is off), full_matrix otherwise
+enum class LossAlgorithm { automatic, full_matrix, blockwise };
+
+// Above this many bytes of (M, M) f32 matrix (M > 8192), automatic picks blockwise. Measured
+// (README, "Blockwise balanced contrastive loss"): blockwise is never faster on CPU (it computes
+// S twice), but at M = 16384 the full path peaks at ~1.1 GB against ~55 MB.
+constexpr double kBlockwiseAboveBytes = 256.0 * 1024 * 1024;
+
 struct FusedOptions {
   bool gradient_norms = true;   // compute the gradient (if not needed anyway) for the norms
-  bool keep_logit_grad = false; // return a copy of G = ∂L/∂Λ (an extra M×M; for inspection)
+  bool keep_logit_grad = false; // return a copy of G = ∂L/∂Λ (an extra M×M; for inspection; full_matrix only)
+  LossAlgorithm algorithm = LossAlgorithm::automatic;
+  std::int64_t tile = 0;        // blockwise tile T (rows and columns); 0 = kDefaultTile
 };
 
 struct BalancedOutput {
@@ -65,7 +87,11 @@ struct BalancedOutput {
   Tensor input_grad;       // (M, D) ∂L/∂f when it was computed (no graph)
 };
 
+// Whether balanced_loss runs the blockwise path for M rows under these options.
+bool blockwise_chosen(std::int64_t M, const FusedOptions& options);
+
 // The fused balanced loss. f (M, D) unnormalised embeddings, view-major, f32 or f64.
+// Validates f and the parameters, then runs the algorithm options.algorithm names.
 BalancedOutput balanced_loss(const Tensor& f, const ViewLayout& layout, const BalancedParams& params,
                              const FusedOptions& options = {});
 

@@ -6,11 +6,13 @@
 //   losses.h          (D1), (NT), SupCon L_out                            §5c, §5d
 //   balanced.h        balanced loss, step by step; ν/β/ρ aliases        §6
 //   balanced_fused.h  balanced loss, fused node + telemetry              §6
+//   balanced_blockwise.h  the same without the (M, M) matrix (tiles)     §6
 //   prb.h             prototype representation bias                      §3
 //   bounds.h          (B1) (B2) (B3) on a labelled batch                 §4, §5
 #pragma once
 
 #include "contrastive/balanced.h"
+#include "contrastive/balanced_blockwise.h"
 #include "contrastive/balanced_fused.h"
 #include "contrastive/bounds.h"
 #include "contrastive/layout.h"

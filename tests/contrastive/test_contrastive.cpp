@@ -14,18 +14,6 @@
 using namespace contra_test;
 
 namespace {
-// Runs fn and checks that it throws contra::Error whose message contains `needle`.
-template <typename F>
-void check_error(F&& fn, const std::string& needle) {
-  try {
-    fn();
-    FAIL("expected contra::Error containing \"" << needle << "\"");
-  } catch (const contra::Error& e) {
-    const std::string msg = e.what();
-    CHECK_MESSAGE(msg.find(needle) != std::string::npos, "message: " << msg);
-  }
-}
-
 double scalar(const Tensor& t) { return t.item(); }
 }  // namespace
 
@@ -302,34 +290,7 @@ void compare_fused(const Tensor& f64, const ViewLayout& L, const BalancedParams&
 }  // namespace
 
 TEST_CASE("fused balanced loss agrees with the step-by-step composition (value and gradient)") {
-  for (std::int64_t V : {2, 3}) {
-    const std::int64_t N = 7, M = N * V;
-    const ViewLayout L = ViewLayout::for_rows(M, V, "t");
-    const Tensor f = random_embeddings(M, 9, 40 + V);
-    BalancedParams p;
-    p.temperature = 0.25;
-    SUBCASE("defaults") { compare_fused(f, L, p); }
-    SUBCASE("w_a, w_r, w_p") {
-      p.attract = 0.6;
-      p.repel = 1.4;
-      p.positive_weight = 0.35;
-      compare_fused(f, L, p);
-    }
-    SUBCASE("per-pair ω (M, M), per-anchor α") {
-      Generator g(7 + V);
-      p.positive_weight = 0.5;
-      p.pair_weights = Tensor::rand({M, M}, g, DType::f64) * 2.0;
-      p.anchor_weights = Tensor::rand({M}, g, DType::f64) + 0.1;
-      compare_fused(f, L, p);
-    }
-    SUBCASE("ω per negative (M,), some zero") {
-      std::vector<double> w(static_cast<size_t>(M));
-      for (std::int64_t k = 0; k < M; ++k) w[k] = k % 4 == 0 ? 0.0 : 0.5 + 0.1 * static_cast<double>(k % 3);
-      p.pair_weights = Tensor::from_vector(w, {M});
-      p.attract = 1.2;
-      compare_fused(f, L, p);
-    }
-  }
+  for_each_balanced_case(7, 9, 0.25, 40, compare_fused);
 }
 
 TEST_CASE("fused balanced loss: extreme temperature stays finite (stable log-sum-exp)") {
@@ -346,13 +307,7 @@ TEST_CASE("fused balanced loss: extreme temperature stays finite (stable log-sum
 TEST_CASE("fused node: one node, backward can run twice with retain_graph, no grad under NoGradGuard") {
   const ViewLayout L = ViewLayout::for_rows(8, 2, "t");
   const Tensor f = requires_grad_copy(random_embeddings(8, 3, 60));
-  const Tensor loss = balanced_loss(f, L, {}).loss;
-  REQUIRE(loss.grad_fn() != nullptr);
-  CHECK(loss.grad_fn()->name() == "balanced_loss_fused");
-  contra::backward(loss, Tensor(), true);
-  const Tensor g1 = f.grad().clone();
-  contra::backward(scale(loss, 1.0), Tensor(), false);
-  CHECK(max_abs_diff(f.grad(), scale(g1, 2.0)) < 1e-15);
+  check_single_node(f, balanced_loss(f, L, {}).loss, "balanced_loss_fused");
   {
     autograd::NoGradGuard ng;
     FusedOptions o;

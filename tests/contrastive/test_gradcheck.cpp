@@ -119,6 +119,9 @@ TEST_CASE("gradcheck: balanced steps on logits, V = 2 and V = 3, with and withou
 }
 
 TEST_CASE("gradcheck: balanced loss, step-by-step and fused, V = 2 and V = 3, with and without weights") {
+  FusedOptions tiles;  // blockwise in tiles of 3: many tiles, partial edge tiles
+  tiles.algorithm = LossAlgorithm::blockwise;
+  tiles.tile = 3;
   for (std::int64_t V : {2, 3}) {
     const std::int64_t N = 4, M = N * V;
     const ViewLayout L = ViewLayout::for_rows(M, V, "t");
@@ -130,12 +133,17 @@ TEST_CASE("gradcheck: balanced loss, step-by-step and fused, V = 2 and V = 3, wi
                   [&](const std::vector<Tensor>& x) { return balanced_loss_reference(x[0], L, p); }, {input(f)});
       expect_grad("balanced_loss (fused)" + tag,
                   [&](const std::vector<Tensor>& x) { return balanced_loss(x[0], L, p).loss; }, {input(f)});
+      expect_grad("balanced_loss (blockwise)" + tag,
+                  [&](const std::vector<Tensor>& x) { return balanced_loss(x[0], L, p, tiles).loss; }, {input(f)});
     }
     BalancedParams d1;
     d1.positive_weight = 0.0;
     d1.temperature = 0.2;
-    expect_grad("balanced_loss (fused) w_p=0 V=" + std::to_string(V),
+    d1.repel = 1.7;  // w_a ≠ w_r
+    expect_grad("balanced_loss (fused) w_p=0 w_r≠w_a V=" + std::to_string(V),
                 [&](const std::vector<Tensor>& x) { return balanced_loss(x[0], L, d1).loss; }, {input(f)});
+    expect_grad("balanced_loss (blockwise) w_p=0 w_r≠w_a V=" + std::to_string(V),
+                [&](const std::vector<Tensor>& x) { return balanced_loss(x[0], L, d1, tiles).loss; }, {input(f)});
   }
 }
 
