@@ -325,8 +325,10 @@ PretrainConfig SweepSpec::config_for(const SweepPoint& point, std::int64_t seed)
   try {
     validate(c);
   } catch (const Error& e) {
-    throw UsageError(path + ": point \"" + point.label + "\", seed " + std::to_string(seed), e.what(),
-                     "fix [set], [grid], [axes] or [baseline]");
+    // Named by the line of the point's last value (its axis or baseline key), else the file.
+    const std::string at = point.values.empty() ? path : point.values.back().source;
+    throw UsageError(at + ": point \"" + point.label + "\", seed " + std::to_string(seed), e.where() + ": " + e.detail(),
+                     e.hint().empty() ? "fix [set], [grid], [axes] or [baseline]" : e.hint());
   }
   return c;
 }

@@ -3,12 +3,15 @@
 
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <variant>
 
 #include "tensor/generator.h"
 #include "train/class_metrics.h"
 #include "train/config.h"
+#include "train/evaluation.h"
 #include "train/knn.h"
 #include "train/metrics_log.h"
 #include "train/run_setup.h"
@@ -152,6 +155,56 @@ TEST_CASE("--jitter: the help states what apply_jitter does (hue = jitter/4 for 
   data::AugmentSpec gray;
   apply_jitter(gray, 0.8, 1);
   CHECK(std::get<data::ColorJitter>(gray.ops[0]).hue == 0.0);
+}
+
+TEST_CASE("evaluate: PRB on the long-tailed pretraining images too; several few-shot counts, 5 draws by default") {
+  CHECK(EvalOptions{}.few_shot == std::vector<std::int64_t>{100, 50});  // recipes.md
+  CHECK(EvalOptions{}.few_shot_draws == 5);
+  data::DatasetOptions o;
+  o.synthetic.train_size = 300;
+  o.synthetic.test_size = 100;
+  data::DatasetSplits s = data::open_dataset("synthetic", o);
+  // A long-tailed pretraining subset: class y keeps 30 − 3y of its images.
+  std::vector<std::int64_t> idx, taken(10, 0);
+  for (std::int64_t i = 0; i < s.train.size(); ++i)
+    if (taken[s.train.labels[i]]++ < 30 - 3 * s.train.labels[i]) idx.push_back(i);
+  EvalData ed;
+  ed.train = std::make_shared<const data::Dataset>(s.train);
+  ed.test = std::make_shared<const data::Dataset>(s.test);
+  ed.pretrain = std::make_shared<const data::Dataset>(data::subset(s.train, idx, "lt"));
+  ed.stats = data::dataset_stats("synthetic", *ed.pretrain);
+  ed.augment = data::augment_preset("simclr_cifar", 3, 32, 32, ed.stats.mean, ed.stats.std);
+  PretrainConfig c;
+  apply_preset(c, "smoke");
+  Generator gen(3);
+  nn::ResNet backbone(backbone_config(c, 3), gen);
+  nn::ProjectionHead head(head_config(c, backbone.feature_dim()), gen);
+  EvalOptions eo;
+  eo.probe.epochs = 2;
+  eo.few_shot = {5, 2};
+  eo.few_shot_draws = 2;
+  eo.prb_views = 2;
+  eo.prb_images = 40;
+  eo.random_baseline = eo.pixel_baseline = false;
+  const std::string out = tmp("eval_lt");
+  std::filesystem::create_directories(out);
+  const auto r = evaluate({{"pretrained", &backbone, &head}}, ed, eo, out, [](const std::string&) {});
+  const auto& e = r["encoders"]["pretrained"];
+  REQUIRE(e["few_shot_probe"].size() == 2);
+  CHECK(e["few_shot_probe"][0]["shots_per_class"] == 5);
+  CHECK(e["few_shot_probe"][1]["shots_per_class"] == 2);
+  CHECK(e["few_shot_probe"][1]["accuracy"].size() == 2);
+  REQUIRE(e.contains("prb_pretrain"));
+  CHECK(e["prb"]["backbone"]["images"] == 40);           // class-balanced test subset: 4 per class
+  CHECK(e["prb_pretrain"]["head"]["images"] == 40);      // uniform subset of the 165 long-tailed images
+  // Uniform, so the head classes keep more images than the tail ones.
+  const auto& pc = e["prb_pretrain"]["backbone"]["per_class"];
+  CHECK(pc.front()["images"].get<int>() > pc.back()["images"].get<int>());
+  CHECK(r["protocol"]["prb_pretrain"] == true);
+  std::stringstream csv;
+  csv << std::ifstream(out + "/prb_per_class.csv").rdbuf();
+  CHECK(csv.str().find("pretrained backbone LT raw") != std::string::npos);
+  std::filesystem::remove_all(out);
 }
 
 TEST_CASE("metrics.jsonl: a torn last line and entries past the resume step are dropped") {
