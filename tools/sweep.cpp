@@ -14,6 +14,7 @@
 
 #include "train/sweep_runner.h"
 #include "train/sweep_spec.h"
+#include "train/tool_main.h"
 
 using namespace contra;
 using namespace contra::train;
@@ -37,7 +38,7 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     return app.exit(e) == 0 ? 0 : 2;
   }
-  try {
+  return run_tool([&] {
     const SweepSpec spec = SweepSpec::parse_file(spec_path);
     o.log = [](const std::string& s) { std::cout << s << std::endl; };
     SweepRunner runner(spec, o);
@@ -56,14 +57,5 @@ int main(int argc, char** argv) {
       return 0;
     }
     return runner.run();
-  } catch (const UsageError& e) {
-    std::cerr << "error: " << e.what() << "\n";
-    return 2;
-  } catch (const Error& e) {
-    std::cerr << "error: " << e.what() << "\n";
-    return 1;
-  } catch (const std::exception& e) {
-    std::cerr << "error: " << e.what() << "\n";
-    return 1;
-  }
+  });
 }

@@ -70,6 +70,16 @@ bool is_number(const std::string& s) {
 
 }  // namespace
 
+SweepRunRecord sweep_run_record(const SweepSpec& spec, size_t point, std::int64_t seed, const std::string& out) {
+  SweepRunRecord r;
+  r.point = point;
+  r.seed = seed;
+  r.name = SweepSpec::run_name(spec.points[point], seed);
+  r.dir = out + "/runs/" + r.name;
+  r.log = out + "/logs/" + r.name + ".log";
+  return r;
+}
+
 std::vector<SweepMetric> sweep_metrics(const std::vector<std::int64_t>& few_shot) {
   std::vector<SweepMetric> m = {{"knn_full", "kNN (full bank) %"}, {"knn_lt", "kNN (LT bank) %"},
                                 {"probe", "linear probe %"}};

@@ -38,6 +38,9 @@ struct SweepRunRecord {
   double seconds = 0.0;            // wall time spent in this invocation and earlier ones
 };
 
+// The record of (point, seed) in the output directory `out`: runs/<name>, logs/<name>.log.
+SweepRunRecord sweep_run_record(const SweepSpec& spec, size_t point, std::int64_t seed, const std::string& out);
+
 // A metric read from results.json: key (CSV column), label (tables), fraction (shown in %).
 struct SweepMetric {
   std::string key, label;

@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "nn/atomic_file.h"
+#include "train/signals.h"
 
 namespace contra::train {
 
@@ -27,15 +28,6 @@ volatile std::sig_atomic_t g_signals = 0, g_last_signal = 0;
 extern "C" void on_sweep_signal(int sig) {
   g_signals = g_signals + 1;
   g_last_signal = sig;
-}
-
-void install_sweep_handlers() {
-  struct sigaction sa {};
-  sa.sa_handler = on_sweep_signal;
-  sigemptyset(&sa.sa_mask);
-  sa.sa_flags = 0;
-  sigaction(SIGINT, &sa, nullptr);
-  sigaction(SIGTERM, &sa, nullptr);
 }
 
 // The configuration as recorded in the markers: what decides the result (not threads,
@@ -126,12 +118,7 @@ std::vector<SweepRunRecord> SweepRunner::scan() const {
   std::vector<SweepRunRecord> runs;
   for (size_t p = 0; p < spec_.points.size(); ++p)
     for (auto seed : spec_.seeds) {
-      SweepRunRecord r;
-      r.point = p;
-      r.seed = seed;
-      r.name = SweepSpec::run_name(spec_.points[p], seed);
-      r.dir = out_ + "/runs/" + r.name;
-      r.log = out_ + "/logs/" + r.name + ".log";
+      SweepRunRecord r = sweep_run_record(spec_, p, seed, out_);
       r.seconds = read_seconds(out_ + "/logs/" + r.name + ".seconds");
       const nlohmann::json done = read_json(r.dir + "/sweep_done.json");
       if (!done.is_null()) {
@@ -195,7 +182,7 @@ int SweepRunner::run() {
     if (runs[i].status != "finished" && runs[i].status != "failed") queue.push_back(i);
   size_t next = 0;
   std::int64_t completed = 0;
-  install_sweep_handlers();
+  install_signal_handler(on_sweep_signal);
   int forwarded = 0;
 
   auto start_stage = [&](size_t i, const std::string& stage) {

@@ -142,12 +142,8 @@ TEST_CASE("sweep report: aggregation over seeds from results.json files") {
   std::vector<SweepRunRecord> runs;
   for (size_t p = 0; p < s.points.size(); ++p)
     for (auto seed : s.seeds) {
-      SweepRunRecord r;
-      r.point = p;
-      r.seed = seed;
-      r.name = SweepSpec::run_name(s.points[p], seed);
-      r.dir = dir + "/runs/" + r.name;
-      r.log = dir + "/logs/" + r.name + ".log";
+      SweepRunRecord r = sweep_run_record(s, p, seed, dir);
+      CHECK(r.dir == dir + "/runs/" + SweepSpec::run_name(s.points[p], seed));
       r.status = (p == 2 && seed == 2) ? "failed" : "finished";
       fs::create_directories(r.dir + "/eval");
       const double acc = 0.70 + 0.05 * static_cast<double>(p) + 0.01 * static_cast<double>(seed) +

@@ -20,41 +20,22 @@
 #include <nlohmann/json.hpp>
 
 #include "train/plots.h"
+#include "tool_test_util.h"
 
 namespace fs = std::filesystem;
 
 namespace {
 
-const char* tool(const char* name) {
-  const char* p = std::getenv(name);
-  REQUIRE_MESSAGE(p != nullptr, "environment variable ", name, " (path of the tool) is not set");
-  return p;
-}
+using contra::test::tool;
+using Result = contra::test::ToolResult;
+using contra::test::run_command;
 
 std::string base_dir() {
-  static const std::string d = [] {
-    std::string p = (fs::temp_directory_path() / ("contra_sweep_e2e_" + std::to_string(::getpid()))).string();
-    fs::remove_all(p);
-    fs::create_directories(p);
-    return p;
-  }();
+  static const std::string d = contra::test::scratch_dir("contra_sweep_e2e_");
   return d;
 }
 
-struct Result {
-  int code;
-  std::string output;
-};
-
-Result run(const std::string& cmd) {
-  FILE* p = ::popen((cmd + " 2>&1").c_str(), "r");
-  REQUIRE(p != nullptr);
-  std::string out;
-  char buf[4096];
-  while (size_t n = std::fread(buf, 1, sizeof buf, p)) out.append(buf, n);
-  const int status = ::pclose(p);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status), out};
-}
+Result run(const std::string& cmd) { return run_command(cmd); }
 
 // Tiny runs: 96 synthetic images, batch 32, one epoch, width 1/16; a short evaluation.
 const char* kSpec = R"([sweep]
