@@ -185,6 +185,11 @@ void SweepReport::write(const std::string& out_dir, const nlohmann::json& comput
                            {"prb_views", spec_.evaluate.prb_views}, {"prb_images", spec_.evaluate.prb_images},
                            {"baselines", spec_.evaluate.baselines}};
   j["compute"] = compute;
+  {
+    double run_seconds = 0.0;
+    for (const auto& r : runs_) run_seconds += r.seconds;
+    j["compute"]["run_seconds_summed"] = run_seconds;
+  }
   j["runs"] = nlohmann::json::array();
   for (size_t i = 0; i < runs_.size(); ++i) {
     const auto& r = runs_[i];
@@ -385,8 +390,13 @@ void SweepReport::write(const std::string& out_dir, const nlohmann::json& comput
     d.p("Spec `" + spec_.path + "`: base " + spec_.base + (set_text.empty() ? "" : "; for every run: " + set_text) +
         (axes_text.empty() ? "" : "; axes: " + axes_text) + "; seeds " + seeds +
         (base ? "; baseline: " + base->label : "") + ".");
+    double run_seconds = 0.0;
+    for (const auto& r : runs_) run_seconds += r.seconds;
+    std::string comp;
+    for (auto& [k, v] : compute.items()) comp += (comp.empty() ? "" : ", ") + k + " " + (v.is_string() ? v.get<std::string>() : v.dump());
     d.p("Runs: " + std::to_string(finished) + " finished, " + std::to_string(failed) + " failed, " +
-        std::to_string(open) + " not finished (pending or stopped). Compute: " + compute.dump() + ".");
+        std::to_string(open) + " not finished (pending or stopped). Wall time of the runs, summed: " +
+        fixed(run_seconds / 60.0, 1) + " min. Compute: " + comp + ".");
   }
   auto table_for = [&](const std::vector<std::string>& keys, bool differences) {
     ReportTable t;
