@@ -138,11 +138,12 @@ std::vector<SweepRunRecord> SweepRunner::scan() const {
 }
 
 nlohmann::json SweepRunner::compute_json(double wall_seconds) const {
-  return {{"cpu", cpu_model()},
-          {"hardware_threads", std::thread::hardware_concurrency()},
-          {"jobs", opt_.jobs},
-          {"threads_per_job", threads_per_job_},
-          {"wall_seconds_this_invocation", wall_seconds}};
+  nlohmann::json j = {{"cpu", cpu_model()},
+                      {"hardware_threads", std::thread::hardware_concurrency()},
+                      {"jobs", opt_.jobs},
+                      {"threads_per_job", threads_per_job_}};
+  if (wall_seconds > 0) j["wall_seconds_this_invocation"] = wall_seconds;  // not for --report-only
+  return j;
 }
 
 void SweepRunner::write_report() {
