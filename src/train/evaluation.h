@@ -9,7 +9,7 @@
 //  - linear probe: on cached features of the balanced training set (full-shot), and
 //    few-shot probes on 5 seeded draws of 100 and of 50 images per class (recipes.md);
 //  - per-class accuracy and many/medium/few groups by the pretraining class counts;
-//  - PRB (method.md §3): K augmented views of a seeded, class-balanced subset of the test
+//  - PRB (docs/derivation.md §3): K augmented views of a seeded, class-balanced subset of the test
 //    set through the frozen backbone (features) and head (outputs) ("prb"); for long-tailed
 //    runs also of a seeded uniform subset of the pretraining images, so the long tail keeps
 //    its proportions ("prb_pretrain");

@@ -361,7 +361,7 @@ void SweepReport::write(const std::string& out_dir, const nlohmann::json& comput
       Figure fig;
       fig.csv = csv;
       fig.out_stem = fig_dir + "/prb_vs_accuracy";
-      fig.title = "PRB (normalised, method.md §3) against linear-probe accuracy, every run";
+      fig.title = "PRB (normalised, docs/derivation.md §3) against linear-probe accuracy, every run";
       fig.xlabel = "prototype representation bias";
       fig.ylabel = "linear-probe accuracy %";
       for (size_t k = 0; k < prb_keys.size(); ++k) {
