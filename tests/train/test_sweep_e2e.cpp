@@ -1,7 +1,8 @@
 // tools/sweep end to end on tiny synthetic runs (seconds each): a sweep runs its grid ×
 // seeds as normal run directories, a failed run is reported while the others go on,
 // SIGINT stops it cleanly (exit 130), the same command resumes it (finished runs are not
-// run again) and the report, summary and figures are written. Also the command-line side
+// run again), a run finished with another configuration is never reused, and the report,
+// summary and figures are written. Also the command-line side
 // of the loss-option rule and of the β/ρ rule in tools/pretrain.
 #include <doctest/doctest.h>
 
@@ -172,6 +173,16 @@ TEST_CASE("sweep: a bad file exits 2 naming file:line:col; --dry-run lists the r
   CHECK(r.code == 0);
   CHECK(r.output.find("/runs/repel_1.25-seed1") != std::string::npos);
   CHECK_FALSE(fs::exists(base_dir() + "/ok/runs"));
+  // A finished run recorded with another configuration is never reused: that run fails.
+  fs::create_directories(base_dir() + "/ok/runs/repel_0.8-seed0");
+  std::ofstream(base_dir() + "/ok/runs/repel_0.8-seed0/sweep_done.json") << R"({"config": {"optim": {"epochs": 99}}})";
+  r = run(sweep_cmd(ok, base_dir() + "/ok") + " --report-only");
+  CHECK(r.code == 0);
+  std::ifstream jf(base_dir() + "/ok/sweep.json");
+  const auto j = nlohmann::json::parse(jf);
+  CHECK(j["runs"][0]["status"] == "failed");
+  CHECK(j["runs"][0]["message"].get<std::string>().find("another configuration") != std::string::npos);
+  CHECK(j["runs"][1]["status"] == "pending");
 }
 
 TEST_CASE("pretrain: loss options the loss does not read, and β/ρ that disagree, exit 2 naming the option") {
