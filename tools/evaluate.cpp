@@ -2,8 +2,9 @@
 // per-class and many/medium/few accuracy, prototype representation bias, baselines.
 //
 //   evaluate RUN_DIR|CHECKPOINT [--dataset NAME] [--knn-k 200] [--knn-temperature 0.1]
-//            [--probe-epochs 100] [--few-shot 100] [--few-shot-draws 3] [--prb-views 8]
-//            [--prb-images 2000] [--no-random-baseline] [--no-pixel-baseline] [--out DIR]
+//            [--probe-epochs 100] [--few-shot 100,50] [--few-shot-draws 5] [--prb-views 8]
+//            [--prb-images 2000] [--no-prb-pretrain] [--no-random-baseline] [--no-pixel-baseline]
+//            [--out DIR]
 //
 // The model and the data construction are read from the checkpoint's run configuration
 // (written by tools/pretrain). Results go to RUN_DIR/eval (or --out): results.json,
@@ -34,18 +35,22 @@ int main(int argc, char** argv) {
   CLI::App app{"contra evaluate: kNN, linear probe, long-tailed groups and PRB of a pretrained encoder"};
   std::string target, dataset, out;
   EvalOptions eo;
-  std::int64_t threads = 0, few_shot = 100;
-  bool no_random = false, no_pixels = false;
+  std::int64_t threads = 0;
+  std::vector<std::int64_t> few_shot = eo.few_shot;
+  bool no_random = false, no_pixels = false, no_prb_pretrain = false;
   app.add_option("target", target, "run directory (newest valid checkpoint) or a checkpoint file")->required();
   app.add_option("--dataset", dataset, "evaluate on this dataset instead of the run's (same classes)");
   app.add_option("--knn-k", eo.knn.k, "k of the weighted kNN (default: the run's)")->capture_default_str()->check(CLI::Range(1, 1000000));
   app.add_option("--knn-temperature", eo.knn.temperature, "vote temperature T, weights exp(s/T) (default: the run's)")->capture_default_str()->check(CLI::Range(1e-4, 100.0));
   app.add_option("--probe-epochs", eo.probe.epochs, "linear-probe epochs (default: the run's)")->capture_default_str()->check(CLI::Range(1, 100000));
   app.add_option("--probe-lr", eo.probe.base_lr, "linear-probe base LR at batch 256")->capture_default_str()->check(CLI::Range(1e-6, 100.0));
-  app.add_option("--few-shot", few_shot, "images per class of the few-shot probe (0 = off)")->capture_default_str()->check(CLI::Range(0, 1000000));
-  app.add_option("--few-shot-draws", eo.few_shot_draws, "seeded draws of the few-shot subset")->capture_default_str()->check(CLI::Range(1, 100));
+  app.add_option("--few-shot", few_shot, "images per class of the few-shot probes, one or more (\"100,50\" or "
+                 "\"100 50\"; 0 = off)")->capture_default_str()->delimiter(',')->check(CLI::Range(0, 1000000));
+  app.add_option("--few-shot-draws", eo.few_shot_draws, "seeded draws of each few-shot subset (mean ± std over them)")->capture_default_str()->check(CLI::Range(1, 100));
   app.add_option("--prb-views", eo.prb_views, "augmented views per image for PRB (0 = off)")->capture_default_str()->check(CLI::Range(0, 256));
-  app.add_option("--prb-images", eo.prb_images, "test images (class-balanced) for PRB")->capture_default_str()->check(CLI::Range(1, 10000000));
+  app.add_option("--prb-images", eo.prb_images, "test images (class-balanced) for PRB, and at most this many "
+                 "long-tailed pretraining images (uniform)")->capture_default_str()->check(CLI::Range(1, 10000000));
+  app.add_flag("--no-prb-pretrain", no_prb_pretrain, "skip PRB on the long-tailed pretraining images");
   app.add_flag("--no-random-baseline", no_random, "skip the random-initialisation baseline");
   app.add_flag("--no-pixel-baseline", no_pixels, "skip the raw-pixel baseline");
   app.add_option("--out", out, "output directory (default RUN_DIR/eval)");
@@ -78,7 +83,8 @@ int main(int argc, char** argv) {
     if (app.count("--probe-epochs") == 0) eo.probe.epochs = c.probe_epochs;
     if (out.empty()) out = run_dir + "/eval";
     fs::create_directories(out);
-    eo.few_shot = {few_shot};
+    eo.few_shot = few_shot;
+    eo.prb_pretrain = !no_prb_pretrain;
     eo.random_baseline = !no_random;
     eo.pixel_baseline = !no_pixels;
     eo.seed = static_cast<std::uint64_t>(c.seed);

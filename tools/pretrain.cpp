@@ -43,16 +43,18 @@ int main(int argc, char** argv) {
   std::string dataset, config_file, preset;
   bool print_config = false, weights_only = false, quiet = false;
   std::map<std::string, std::string> values;
-  std::optional<double> nu, beta, rho;
+  PaperAliasOptions aliases;
   app.add_option("dataset", dataset, "dataset (overrides data.dataset); its preset is the default preset");
   app.add_option("--config", config_file, "TOML file (sections [data] [model] [loss] [optim] [eval] [run])");
   app.add_option("--preset", preset, "named preset (see above)");
   app.add_flag("--print-config", print_config, "print the resolved configuration as TOML and exit");
   app.add_flag("--weights-only", weights_only, "with --resume PATH: load the weights only and start a new run");
   app.add_flag("--quiet", quiet, "no progress line");
-  app.add_option("--nu", nu, "ν, the attraction weight as we read the paper (= --attract)");
-  app.add_option("--beta", beta, "β, the repulsion weight as we read the paper (= --repel)");
-  app.add_option("--rho", rho, "ρ = β/ν as we read the paper: sets --repel to ρ·attract");
+  app.add_option("--nu", aliases.nu, "ν, the attraction weight as we read the paper (= --attract); --loss balanced only");
+  app.add_option("--beta", aliases.beta, "β, the repulsion weight as we read the paper (= --repel); --loss balanced only");
+  app.add_option("--rho", aliases.rho, "ρ = β/ν as we read the paper: sets --repel to ρ·attract; with --beta they must "
+                 "agree (β = ρ·ν); --loss balanced only");
+  app.footer("Loss options: " + loss_option_rule() + ".");
   auto fields = config_fields(defaults);
   for (const auto& f : fields) {
     if (f.key == "data.dataset" || f.key == "run.preset") continue;
@@ -87,10 +89,7 @@ int main(int argc, char** argv) {
       auto it = values.find(f.key);
       if (it != values.end() && app.count(f.flag) > 0) set_field_from_string(f, it->second, f.flag);
     }
-    if (nu) c.attract = *nu;
-    if (beta) c.repel = *beta;
-    if (rho) c.repel = *rho * c.attract;
-    if ((nu || beta || rho) && c.loss == "nt_xent") c.loss = "balanced";
+    apply_paper_aliases(c, aliases);
     validate(c);
     if (print_config) {
       std::cout << to_toml(c);

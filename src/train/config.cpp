@@ -7,6 +7,7 @@
 
 #include <toml++/toml.h>
 
+#include "contrastive/balanced.h"
 #include "data/dataset_registry.h"
 #include "tensor/error.h"
 
@@ -69,11 +70,13 @@ std::vector<ConfigField> config_fields(PretrainConfig& c) {
         "shuffle), sdclr (45k split), step", &c.lt_convention, {"ldam", "sdclr", "step"}),
       I("data.max_train_images", "--max-train-images", "use a seeded subset of this many training images (0 = all)",
         &c.max_train_images, 0, 1e9),
+      I("data.split_seed", "--split-seed", "seed of the data construction (long-tailed subset, --max-train-images "
+        "subset, synthetic images); fixed so that --seed varies only the training", &c.split_seed, 0, 9.2e18),
       S("data.augment", "--augment", "augmentation preset (auto: from the dataset)", &c.augment,
         {"auto", "simclr_cifar", "fashion_mnist", "none"}),
       D("data.crop_min_scale", "--crop-min-scale", "RandomResizedCrop lower area fraction", &c.crop_min_scale, 0.01, 1),
       D("data.jitter", "--jitter", "colour jitter strength: brightness = contrast (= saturation for RGB) = jitter, "
-        "hue 0.1·jitter for RGB, applied with p 0.8 (−1 = the preset's own)", &c.jitter, -1, 1),
+        "hue = jitter/4 for RGB (SimCLR's 0.8/0.8/0.8/0.2 at 1), applied with p 0.8 (−1 = the preset's own)", &c.jitter, -1, 1),
       I("data.workers", "--workers", "loader threads", &c.workers, 1, 64),
       S("model.arch", "--arch", "backbone", &c.arch, {"resnet18", "resnet34", "resnet50"}),
       S("model.stem", "--stem", "cifar: 3×3/1 conv, no max-pool; imagenet: 7×7/2 + max-pool", &c.stem, {"cifar", "imagenet"}),
@@ -84,11 +87,14 @@ std::vector<ConfigField> config_fields(PretrainConfig& c) {
       S("loss.type", "--loss", "objective (docs/derivation.md: NT, §6, D1, S1, SupCon)", &c.loss,
         {"nt_xent", "balanced", "derived", "supervised", "supcon"}),
       D("loss.temperature", "--temperature", "τ", &c.temperature, 1e-4, 100),
-      D("loss.attract", "--attract", "attraction weight w_a (ν as we read the paper; alias --nu)", &c.attract, 0, 1e3),
-      D("loss.repel", "--repel", "repulsion weight w_r (β as we read the paper; alias --beta)", &c.repel, 0, 1e3),
-      D("loss.positive_weight", "--positive-weight", "w_p: weight of the positive in the denominator (1 = NT-Xent, 0 = D1)",
-        &c.positive_weight, 0, 1),
-      D("loss.lambda", "--lambda", "λ of the supervised prototype objective (S1)", &c.lambda, 0, 1e3),
+      D("loss.attract", "--attract", "attraction weight w_a (ν as we read the paper; alias --nu); --loss balanced only",
+        &c.attract, 0, 1e3),
+      D("loss.repel", "--repel", "repulsion weight w_r (β as we read the paper; alias --beta); --loss balanced only",
+        &c.repel, 0, 1e3),
+      D("loss.positive_weight", "--positive-weight", "w_p: weight of the positive in the denominator (1 = NT-Xent, "
+        "0 = D1); --loss balanced only", &c.positive_weight, 0, 1),
+      D("loss.lambda", "--lambda", "λ of the supervised prototype objective (S1) and of D1; --loss derived or supervised only",
+        &c.lambda, 0, 1e3),
       I("loss.views", "--views", "views per image V", &c.views, 2, 16),
       S("optim.optimizer", "--optimizer", "optimizer", &c.optimizer, {"sgd", "lars", "adamw"}),
       D("optim.lr", "--lr", "base learning rate at batch 256 (effective = lr · batch / 256)", &c.lr, 0, 1e6),
@@ -351,12 +357,67 @@ void validate(const PretrainConfig& c_in) {
     if (f.type == 'i') check_range(f, static_cast<double>(*static_cast<std::int64_t*>(f.target)), src);
     if (f.type == 'd') check_range(f, *static_cast<double*>(f.target), src);
   }
+  // The loss-option rule: an option the chosen loss does not read must keep its default.
+  {
+    const PretrainConfig d;
+    struct LossOption {
+      const char* flag;
+      const char* key;
+      double value, neutral;
+      std::vector<std::string> used_by;
+    };
+    const LossOption options[] = {
+        {"--attract", "loss.attract", c.attract, d.attract, {"balanced"}},
+        {"--repel", "loss.repel", c.repel, d.repel, {"balanced"}},
+        {"--positive-weight", "loss.positive_weight", c.positive_weight, d.positive_weight, {"balanced"}},
+        {"--lambda", "loss.lambda", c.lambda, d.lambda, {"derived", "supervised"}},
+    };
+    for (const auto& o : options) {
+      bool used = false;
+      for (const auto& l : o.used_by) used = used || l == c.loss;
+      if (used || o.value == o.neutral) continue;
+      std::ostringstream v;
+      v << o.value;
+      std::ostringstream n;
+      n << o.neutral;
+      throw UsageError(o.flag, std::string(o.key) + " = " + v.str() + " is read only by --loss " + join(o.used_by, " or ") +
+                                   ", but this run's loss is " + c.loss + ": it would be recorded and not used",
+                       "add --loss " + o.used_by.front() + " ([loss] type = \"" + o.used_by.front() + "\"), or leave " +
+                           o.key + " at " + n.str() + " (" + loss_option_rule() + ")");
+    }
+  }
   if (!(c.attract > 0 || c.repel > 0))
     throw UsageError("loss", "attraction and repulsion weights are both 0: the loss is constant",
                      "set --attract or --repel above 0");
   if (!(c.min_lr <= c.lr * c.batch_size / 256.0 || c.lr == 0))
     throw UsageError("optim.min_lr", "the cosine floor " + std::to_string(c.min_lr) +
                      " is above the effective learning rate " + std::to_string(c.lr * c.batch_size / 256.0), "lower --min-lr");
+}
+
+std::string loss_option_rule() {
+  return "a loss option is accepted only with the loss that reads it: --attract --repel --positive-weight "
+         "(and --nu --beta --rho) with --loss balanced, --lambda with derived or supervised; otherwise the run "
+         "is refused (exit 2); no option changes --loss";
+}
+
+void apply_paper_aliases(PretrainConfig& c, const PaperAliasOptions& a) {
+  if (!a.nu && !a.beta && !a.rho) return;
+  const char* flag = a.nu ? "--nu" : a.beta ? "--beta" : "--rho";
+  if (c.loss != "balanced")
+    throw UsageError(flag, std::string(flag) + " is read only by --loss balanced, but this run's loss is " + c.loss,
+                     "add --loss balanced (" + loss_option_rule() + ")");
+  contrastive::BalancedParams p;
+  p.attract = c.attract;
+  p.repel = c.repel;
+  try {
+    p = contrastive::with_paper_aliases(p, contrastive::PaperAliases{a.nu, a.beta, a.rho});
+  } catch (const UsageError&) {
+    throw;
+  } catch (const Error& e) {
+    throw UsageError(flag, e.detail(), e.hint());
+  }
+  c.attract = p.attract;
+  c.repel = p.repel;
 }
 
 nlohmann::json to_json(const PretrainConfig& c_in) {
@@ -404,7 +465,7 @@ std::string to_toml(const PretrainConfig& c_in) {
 }
 
 std::vector<std::string> resume_critical_keys() {
-  return {"data.dataset", "data.imbalance_ratio", "data.lt_convention", "data.max_train_images", "model.arch",
+  return {"data.dataset", "data.imbalance_ratio", "data.lt_convention", "data.max_train_images", "data.split_seed", "model.arch",
           "model.stem", "model.width", "model.head_hidden", "model.head_out", "model.head_layers", "loss.views",
           "optim.optimizer", "optim.batch_size", "optim.epochs", "run.seed"};
 }

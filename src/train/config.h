@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -30,10 +31,14 @@ struct PretrainConfig {
   double imbalance_ratio = 100;         // for *_lt datasets: n_max / n_min
   std::string lt_convention = "ldam";   // ldam | sdclr | step
   std::int64_t max_train_images = 0;    // 0 = all (a seeded subset otherwise; for smoke runs)
+  std::int64_t split_seed = 0;          // seed of the data construction (LT subset, max_train_images
+                                        // subset, synthetic images): fixed, so run.seed varies only
+                                        // the training
   std::string augment = "auto";         // auto | simclr_cifar | fashion_mnist | none
   double crop_min_scale = 0.08;
   double jitter = -1;                   // ColorJitter strength: brightness = contrast (= saturation
-                                        // for RGB) = jitter, p = 0.8; −1 keeps the preset's
+                                        // for RGB) = jitter, hue = jitter/4 for RGB, p = 0.8;
+                                        // −1 keeps the preset's
   std::int64_t workers = 2;             // loader threads
 
   // [model]
@@ -47,10 +52,13 @@ struct PretrainConfig {
   // [loss]
   std::string loss = "nt_xent";         // nt_xent | balanced | derived | supervised | supcon
   double temperature = 0.5;
+  // Loss options are accepted only with the loss that reads them (validate(), rule in
+  // loss_option_rule()): attract, repel, positive_weight with "balanced"; lambda with
+  // "derived" and "supervised". Elsewhere they must keep these defaults.
   double attract = 1.0;                 // w_a (ν, as we read the paper)
   double repel = 1.0;                   // w_r (β, as we read the paper)
   double positive_weight = 1.0;         // w_p: positive inside the denominator (1 = NT-Xent)
-  double lambda = 1.0;                  // λ of the supervised objective (S1)
+  double lambda = 1.0;                  // λ of the supervised objective (S1) and of D1 ("derived")
   std::int64_t views = 2;
 
   // [optim]
@@ -92,7 +100,21 @@ void apply_preset(PretrainConfig& c, const std::string& name);
 void apply_toml_file(PretrainConfig& c, const std::string& path);
 void apply_toml_string(PretrainConfig& c, const std::string& text, const std::string& source_name);
 // Validates ranges and choices (after flags were applied); throws on the first problem.
+// Also enforces the loss-option rule: a run never records a loss setting it did not use.
 void validate(const PretrainConfig& c);
+
+// The rule for loss options, one sentence for --help and the README: an option of a loss
+// other than the chosen one is refused (exit 2, naming the option); no option changes
+// --loss by itself.
+std::string loss_option_rule();
+
+// The paper's names for the balanced loss (--nu, --beta, --rho, as we read the paper):
+// applied to attract/repel with contrastive::with_paper_aliases (the one place that rules
+// on β vs ρ), and refused unless the loss is "balanced". Throws UsageError naming the flag.
+struct PaperAliasOptions {
+  std::optional<double> nu, beta, rho;
+};
+void apply_paper_aliases(PretrainConfig& c, const PaperAliasOptions& a);
 
 nlohmann::json to_json(const PretrainConfig& c);
 std::string to_toml(const PretrainConfig& c);  // the resolved config, as a file users can reuse

@@ -151,6 +151,7 @@ nlohmann::json evaluate(const std::vector<Encoder>& encoders, const EvalData& da
                                           {"probe_lr", opt.probe.base_lr}, {"probe_on", "cached backbone features"},
                                           {"few_shot", opt.few_shot}, {"few_shot_draws", opt.few_shot_draws},
                                           {"prb_views", opt.prb_views}, {"prb_images", opt.prb_images},
+                                          {"prb_pretrain", long_tailed && opt.prb_pretrain},
                                           {"seed", opt.seed}}},
                             {"encoders", nlohmann::json::object()}};
 
@@ -186,24 +187,45 @@ nlohmann::json evaluate(const std::vector<Encoder>& encoders, const EvalData& da
     return j;
   };
 
-  // PRB views: a class-balanced seeded subset of the test set, K augmented views each.
-  const std::int64_t per_class = std::max<std::int64_t>(1, opt.prb_images / std::max(C, 1));
-  const auto prb_idx = per_class_draw(test.labels, C, per_class, opt.seed + 99);
-  auto prb_set = std::make_shared<data::Dataset>(data::subset(test, prb_idx, test.name + "/prb"));
-  Tensor prb_images, prb_labels;
-  if (opt.prb_views > 0) {
+  // PRB views: K augmented views of every image of a subset.
+  struct PrbViews {
+    std::string key, description;
+    std::int64_t images = 0;
+    Tensor pixels, labels;  // (K·n, C, H, W) view-major, (n,)
+  };
+  auto prb_views_of = [&](const data::Dataset& d, const std::vector<std::int64_t>& idx, const std::string& key,
+                          const std::string& description) {
+    auto set = std::make_shared<data::Dataset>(data::subset(d, idx, d.name + "/prb"));
     data::LoaderOptions lo;
-    lo.batch_size = prb_set->size();
+    lo.batch_size = set->size();
     lo.views = opt.prb_views;
     lo.num_workers = opt.workers;
     lo.shuffle = false;
     lo.drop_last = false;
     lo.seed = opt.seed + 7;
-    data::Loader loader(prb_set, data::Augment(data.augment), lo);
+    data::Loader loader(set, data::Augment(data.augment), lo);
     auto b = loader.next();
     CONTRA_ASSERT(b.has_value());
-    prb_images = b->images;  // (K·n, C, H, W) view-major
-    prb_labels = b->labels;
+    return PrbViews{key, description, set->size(), b->images, b->labels};
+  };
+  std::vector<PrbViews> prb_sets;
+  if (opt.prb_views > 0) {
+    // The balanced test subset: class-balanced, seeded.
+    const std::int64_t per_class = std::max<std::int64_t>(1, opt.prb_images / std::max(C, 1));
+    prb_sets.push_back(prb_views_of(test, per_class_draw(test.labels, C, per_class, opt.seed + 99), "prb",
+                                    "balanced test images"));
+    // The long-tailed pretraining images: a uniform seeded subset (the tail keeps its share).
+    if (long_tailed && opt.prb_pretrain) {
+      const data::Dataset& pre = *data.pretrain;
+      std::vector<std::int64_t> idx(static_cast<size_t>(pre.size()));
+      std::iota(idx.begin(), idx.end(), 0);
+      Generator gen(opt.seed + 101);
+      for (std::int64_t i = static_cast<std::int64_t>(idx.size()) - 1; i > 0; --i)
+        std::swap(idx[i], idx[gen.below(static_cast<std::uint64_t>(i + 1))]);
+      idx.resize(static_cast<size_t>(std::min<std::int64_t>(opt.prb_images, pre.size())));
+      std::sort(idx.begin(), idx.end());
+      prb_sets.push_back(prb_views_of(pre, idx, "prb_pretrain", "long-tailed pretraining images"));
+    }
   }
 
   for (const auto& enc : encoders) {
@@ -213,15 +235,15 @@ nlohmann::json evaluate(const std::vector<Encoder>& encoders, const EvalData& da
     const Tensor pre_f = long_tailed ? extract_features(*enc.backbone, data.pretrain, data.stats, opt.batch_size, opt.workers) : Tensor();
     save_npy(out_dir + "/features_" + (enc.name == "pretrained" ? std::string("pretrained") : std::string("random_init")) + "_test.npy", test_f);
     nlohmann::json j = measure(train_f, test_f, pre_f);
-    if (prb_images.defined()) {
+    for (const auto& ps : prb_sets) {
       log("  prototype representation bias (" + std::to_string(opt.prb_views) + " views × " +
-          std::to_string(prb_set->size()) + " test images)");
+          std::to_string(ps.images) + " " + ps.description + ")");
       EvalMode bm(enc.backbone), hm(enc.head);
-      const Tensor feats = chunked(prb_images, opt.batch_size, [&](const Tensor& x) { return enc.backbone->forward_features(x); });
-      j["prb"]["backbone"] = prb_json(contrastive::prototype_representation_bias(feats, opt.prb_views, prb_labels));
+      const Tensor feats = chunked(ps.pixels, opt.batch_size, [&](const Tensor& x) { return enc.backbone->forward_features(x); });
+      j[ps.key]["backbone"] = prb_json(contrastive::prototype_representation_bias(feats, opt.prb_views, ps.labels));
       if (enc.head) {
         const Tensor outs = chunked(feats, opt.batch_size, [&](const Tensor& x) { return enc.head->forward(x); });
-        j["prb"]["head"] = prb_json(contrastive::prototype_representation_bias(outs, opt.prb_views, prb_labels));
+        j[ps.key]["head"] = prb_json(contrastive::prototype_representation_bias(outs, opt.prb_views, ps.labels));
       }
     }
     results["encoders"][enc.name] = j;
@@ -291,17 +313,24 @@ nlohmann::json evaluate(const std::vector<Encoder>& encoders, const EvalData& da
   {
     std::ofstream f(out_dir + "/prb_per_class.csv");
     f << "class,name";
-    std::vector<std::pair<std::string, std::string>> cols;
+    // Columns "<encoder> <where>" for the test subset, "<encoder> <where> LT" for the
+    // pretraining images.
+    struct PrbColumn {
+      std::string encoder, key, where, label;
+    };
+    std::vector<PrbColumn> cols;
     for (auto& [name, e] : results["encoders"].items())
-      if (e.contains("prb"))
-        for (auto& [where, r] : e["prb"].items()) cols.push_back({name, where});
-    for (auto& [n, w] : cols) f << "," << n << " " << w << " raw," << n << " " << w << " normalised";
+      for (const char* key : {"prb", "prb_pretrain"})
+        if (e.contains(key))
+          for (auto& [where, r] : e[key].items())
+            cols.push_back({name, key, where, name + " " + where + (std::string(key) == "prb" ? "" : " LT")});
+    for (const auto& col : cols) f << "," << col.label << " raw," << col.label << " normalised";
     f << "\n";
     for (int c = 0; c < C; ++c) {
       f << c << "," << train.class_names[c];
-      for (auto& [n, w] : cols) {
+      for (const auto& col : cols) {
         std::string raw = "nan", nor = "nan";
-        for (const auto& pc : results["encoders"][n]["prb"][w]["per_class"])
+        for (const auto& pc : results["encoders"][col.encoder][col.key][col.where]["per_class"])
           if (pc["label"] == c) {
             raw = fmt(pc["raw"].get<double>(), 5);
             nor = fmt(pc["normalised"].get<double>(), 5);
@@ -321,7 +350,7 @@ nlohmann::json evaluate(const std::vector<Encoder>& encoders, const EvalData& da
       fig.boxes = true;
       fig.xtics_column = "2";
       for (size_t i = 0; i < cols.size(); ++i)
-        fig.series.push_back({cols[i].first + " (" + cols[i].second + ")", static_cast<int>(4 + 2 * i)});
+        fig.series.push_back({cols[i].label, static_cast<int>(4 + 2 * i)});
       draw(fig);
     }
   }

@@ -7,10 +7,12 @@
 //  - kNN: cosine, k = 200, votes exp(s / 0.1); bank = the balanced training set
 //    ("full bank") and, for long-tailed runs, the pretraining subset ("LT bank");
 //  - linear probe: on cached features of the balanced training set (full-shot), and
-//    few-shot probes on seeded draws of `few_shot` images per class;
+//    few-shot probes on 5 seeded draws of 100 and of 50 images per class (recipes.md);
 //  - per-class accuracy and many/medium/few groups by the pretraining class counts;
 //  - PRB (docs/derivation.md §3): K augmented views of a seeded, class-balanced subset of the test
-//    set through the frozen backbone (features) and head (outputs);
+//    set through the frozen backbone (features) and head (outputs) ("prb"); for long-tailed
+//    runs also of a seeded uniform subset of the pretraining images, so the long tail keeps
+//    its proportions ("prb_pretrain");
 //  - baselines: the same architecture at its random initialisation, and raw pixels.
 #pragma once
 
@@ -44,10 +46,12 @@ struct EvalData {
 struct EvalOptions {
   KnnOptions knn;
   LinearProbeOptions probe;
-  std::vector<std::int64_t> few_shot = {100};  // images per class (0 entries are skipped)
-  int few_shot_draws = 3;
+  std::vector<std::int64_t> few_shot = {100, 50};  // images per class (0 entries are skipped)
+  int few_shot_draws = 5;
   int prb_views = 8;
-  std::int64_t prb_images = 2000;               // test images (class-balanced, seeded)
+  std::int64_t prb_images = 2000;               // test images (class-balanced, seeded), and at most
+                                                // this many pretraining images (uniform, seeded)
+  bool prb_pretrain = true;                     // PRB on the long-tailed pretraining images too
   bool random_baseline = true;
   bool pixel_baseline = true;
   std::uint64_t seed = 0;

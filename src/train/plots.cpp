@@ -51,8 +51,11 @@ std::string script_for(const Figure& f, const std::string& terminal, const std::
       if (i == 0 && !f.xtics_column.empty()) g << ":xtic(" << f.xtics_column << ")";
       g << " title " << quote(s.title);
     } else {
-      g << quote(f.csv) << " using " << f.x_column << ":" << s.column << " with " << s.style << " lw 2 title "
-        << quote(s.title);
+      g << quote(s.csv.empty() ? f.csv : s.csv) << " using " << (s.x_column > 0 ? s.x_column : f.x_column) << ":"
+        << s.column;
+      if (s.err_column > 0) g << ":" << s.err_column;
+      if (!f.xtics_column.empty()) g << ":xtic(" << f.xtics_column << ")";
+      g << " with " << s.style << (s.style.rfind("points", 0) == 0 ? " ps 1.5" : " lw 2") << " title " << quote(s.title);
       if (s.right_axis) g << " axes x1y2";
     }
   }

@@ -6,15 +6,21 @@
 #pragma once
 
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace contra::train {
 
 struct Series {
+  Series(std::string t, int col, std::string sty = "lines", bool right = false)
+      : title(std::move(t)), column(col), style(std::move(sty)), right_axis(right) {}
   std::string title;
   int column;          // 1-based CSV column for y
-  std::string style = "lines";
+  std::string style = "lines";  // gnuplot style; with err_column: "yerrorlines" or "yerrorbars"
   bool right_axis = false;
+  int err_column = 0;  // 1-based column of ± y errors (0 = none)
+  int x_column = 0;    // 1-based column for x (0 = the figure's)
+  std::string csv;     // data file of this series ("" = the figure's)
 };
 
 struct Figure {
@@ -25,7 +31,8 @@ struct Figure {
   std::vector<Series> series;
   bool logx = false;
   bool boxes = false;          // bar chart over the x column
-  std::string xtics_column;    // column index (as text) whose labels name the x tics, for bars
+  std::string xtics_column;    // column index (as text) whose labels name the x tics (bars, or
+                               // lines over an ordinal x)
 };
 
 // Draws a figure as PNG and SVG; returns false (and writes nothing) when gnuplot is absent.

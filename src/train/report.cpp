@@ -9,6 +9,7 @@
 
 #include "train/metrics_log.h"
 #include "train/plots.h"
+#include "train/report_doc.h"
 
 namespace contra::train {
 
@@ -38,59 +39,6 @@ nlohmann::json read_json(const std::string& path) {
   auto j = nlohmann::json::parse(f, nullptr, false);
   return j.is_discarded() ? nlohmann::json(nullptr) : j;
 }
-
-// A table kept as rows so it can be written as Markdown and as HTML.
-struct Table {
-  std::vector<std::string> header;
-  std::vector<std::vector<std::string>> rows;
-  std::string md() const {
-    std::ostringstream os;
-    os << "|";
-    for (auto& h : header) os << " " << h << " |";
-    os << "\n|";
-    for (size_t i = 0; i < header.size(); ++i) os << "---|";
-    os << "\n";
-    for (auto& r : rows) {
-      os << "|";
-      for (auto& c : r) os << " " << c << " |";
-      os << "\n";
-    }
-    return os.str();
-  }
-  std::string html() const {
-    std::ostringstream os;
-    os << "<table><tr>";
-    for (auto& h : header) os << "<th>" << h << "</th>";
-    os << "</tr>";
-    for (auto& r : rows) {
-      os << "<tr>";
-      for (auto& c : r) os << "<td>" << c << "</td>";
-      os << "</tr>";
-    }
-    os << "</table>\n";
-    return os.str();
-  }
-};
-
-struct Doc {
-  std::ostringstream md, html;
-  void h(int level, const std::string& t) {
-    md << std::string(level, '#') << " " << t << "\n\n";
-    html << "<h" << level << ">" << t << "</h" << level << ">\n";
-  }
-  void p(const std::string& t) {
-    md << t << "\n\n";
-    html << "<p>" << t << "</p>\n";
-  }
-  void table(const Table& t) {
-    md << t.md() << "\n";
-    html << t.html();
-  }
-  void image(const std::string& rel_png, const std::string& alt) {
-    md << "![" << alt << "](" << rel_png << ")\n\n";
-    html << "<p><img src=\"" << rel_png << "\" alt=\"" << alt << "\" style=\"max-width:100%\"></p>\n";
-  }
-};
 
 }  // namespace
 
@@ -140,11 +88,11 @@ std::string write_report(const std::string& run_dir) {
     draw(k);
   }
 
-  Doc d;
+  ReportDoc d;
   d.h(1, "contra run report: " + fs::path(run_dir).filename().string());
   if (!manifest.is_null()) {
     const auto& cfg = manifest["config"];
-    Table t{{"setting", "value"}, {}};
+    ReportTable t{{"setting", "value"}, {}};
     auto add = [&](const std::string& k, const nlohmann::json& v) {
       t.rows.push_back({k, v.is_string() ? v.get<std::string>() : v.dump()});
     };
@@ -169,14 +117,15 @@ std::string write_report(const std::string& run_dir) {
   }
   if (!results.is_null()) {
     d.h(2, "Evaluation (balanced test set)");
-    Table t{{"encoder", "kNN (full bank) %", "kNN (LT bank) %", "linear probe %", "few-shot probe %",
+    ReportTable t{{"encoder", "kNN (full bank) %", "kNN (LT bank) %", "linear probe %", "few-shot probe %",
              "probe many / medium / few %", "group std"}, {}};
     for (auto& [name, e] : results["encoders"].items()) {
-      std::string few = "–";
-      if (e.contains("few_shot_probe") && !e["few_shot_probe"].empty()) {
-        const auto& f = e["few_shot_probe"][0];
-        few = pct(f["mean"]) + " ± " + pct(f["std"]) + " (" + std::to_string(f["shots_per_class"].get<int>()) + "/class)";
-      }
+      std::string few;
+      if (e.contains("few_shot_probe"))
+        for (const auto& f : e["few_shot_probe"])
+          few += std::string(few.empty() ? "" : "; ") + pct(f["mean"]) + " ± " + pct(f["std"]) + " (" +
+                 std::to_string(f["shots_per_class"].get<int>()) + "/class)";
+      if (few.empty()) few = "–";
       const auto& lp = e["linear_probe"];
       t.rows.push_back({name, pct(e["knn_full_bank"]["overall"]),
                         e.contains("knn_lt_bank") ? pct(e["knn_lt_bank"]["overall"]) : "–", pct(lp["overall"]), few,
@@ -187,12 +136,14 @@ std::string write_report(const std::string& run_dir) {
     d.p("many / medium / few: mean per-class accuracy over terciles of the pretraining class counts (SDCLR "
         "convention). The probe is trained on cached backbone features of the balanced training set.");
     d.image("eval/per_class_accuracy.png", "per-class accuracy");
-    Table prb{{"encoder", "where", "PRB raw", "PRB normalised", "views × images"}, {}};
+    ReportTable prb{{"encoder", "where", "PRB raw", "PRB normalised", "views × images"}, {}};
     for (auto& [name, e] : results["encoders"].items())
-      if (e.contains("prb"))
-        for (auto& [where, r] : e["prb"].items())
-          prb.rows.push_back({name, where, num(r["raw"]), num(r["normalised"]),
-                              std::to_string(r["views"].get<int>()) + " × " + std::to_string(r["images"].get<int>())});
+      for (const char* key : {"prb", "prb_pretrain"})
+        if (e.contains(key))
+          for (auto& [where, r] : e[key].items())
+            prb.rows.push_back({name, where + (std::string(key) == "prb" ? " (balanced test)" : " (LT pretraining)"),
+                                num(r["raw"]), num(r["normalised"]),
+                                std::to_string(r["views"].get<int>()) + " × " + std::to_string(r["images"].get<int>())});
     if (!prb.rows.empty()) {
       d.h(2, "Prototype representation bias (docs/derivation.md §3)");
       d.table(prb);
@@ -203,11 +154,7 @@ std::string write_report(const std::string& run_dir) {
   }
   const std::string md_path = run_dir + "/report.md";
   std::ofstream(md_path) << d.md.str();
-  std::ofstream(run_dir + "/report.html")
-      << "<!doctype html><html><head><meta charset=\"utf-8\"><title>contra report</title><style>"
-         "body{font-family:sans-serif;max-width:1000px;margin:auto}table{border-collapse:collapse}"
-         "td,th{border:1px solid #ccc;padding:3px 8px}</style></head><body>\n"
-      << d.html.str() << "</body></html>\n";
+  std::ofstream(run_dir + "/report.html") << d.html_page("contra report");
   return md_path;
 }
 

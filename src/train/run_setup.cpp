@@ -12,10 +12,12 @@ data::DatasetOptions dataset_options(const PretrainConfig& c) {
   data::DatasetOptions o;
   o.root = c.data_root;
   o.long_tail.ratio = c.imbalance_ratio;
-  o.long_tail.seed = static_cast<std::uint64_t>(c.seed);
+  // The data construction follows data.split_seed, never run.seed: runs that differ only in
+  // their seed train on the same images.
+  o.long_tail.seed = static_cast<std::uint64_t>(c.split_seed);
   if (c.lt_convention == "step") o.long_tail.profile = data::LtProfile::step;
   else o.long_tail.convention = data::parse_lt_convention(c.lt_convention);
-  o.synthetic.seed = static_cast<std::uint64_t>(c.seed);
+  o.synthetic.seed = static_cast<std::uint64_t>(c.split_seed);
   return o;
 }
 
@@ -30,7 +32,7 @@ RunData open_run_data(const PretrainConfig& c, bool with_balanced_train) {
     // A seeded subset (for smoke runs and tests), in ascending index order.
     std::vector<std::int64_t> order(static_cast<size_t>(r.pretrain->size()));
     std::iota(order.begin(), order.end(), 0);
-    Generator g(static_cast<std::uint64_t>(c.seed) + 31);
+    Generator g(static_cast<std::uint64_t>(c.split_seed) + 31);
     for (std::int64_t i = static_cast<std::int64_t>(order.size()) - 1; i > 0; --i)
       std::swap(order[i], order[g.below(static_cast<std::uint64_t>(i + 1))]);
     order.resize(static_cast<size_t>(c.max_train_images));

@@ -16,7 +16,8 @@
 
 namespace contra::train {
 
-// Dataset root, long-tailed construction and synthetic seed of a run.
+// Dataset root, long-tailed construction and synthetic seed of a run (all from
+// data.split_seed, so that run.seed varies only the training).
 data::DatasetOptions dataset_options(const PretrainConfig& c);
 
 // The data of a run: the pretraining set (long-tailed construction and the seeded

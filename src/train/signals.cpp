@@ -20,9 +20,11 @@ extern "C" void on_stop_signal(int sig) {
 }
 }  // namespace
 
-void install_stop_handlers() {
+void install_stop_handlers() { install_signal_handler(on_stop_signal); }
+
+void install_signal_handler(void (*handler)(int)) {
   struct sigaction sa {};
-  sa.sa_handler = on_stop_signal;
+  sa.sa_handler = handler;
   sigemptyset(&sa.sa_mask);
   sa.sa_flags = 0;
   sigaction(SIGINT, &sa, nullptr);

@@ -9,6 +9,8 @@
 namespace contra::train {
 
 void install_stop_handlers();
+// Installs `handler` for SIGINT and SIGTERM (no SA_RESTART: a blocking call returns EINTR).
+void install_signal_handler(void (*handler)(int));
 bool stop_requested();
 int stop_signal();        // the signal number received (0 if none)
 int stop_exit_code();     // 128 + signal

@@ -20,11 +20,18 @@ PretrainConfig run_config_from_checkpoint(const nn::Checkpoint& ck) {
                      "for plain weight files use tools/embed with --arch/--stem/--width");
   PretrainConfig c;
   const auto& full = ck.training->config["full"];
+  // A field the checkpoint predates keeps its default, except data.split_seed: runs from
+  // before it drew their data with run.seed.
+  bool has_split_seed = false;
   for (const auto& f : config_fields(c)) {
     const auto dot = f.key.find('.');
-    const auto& v = full[f.key.substr(0, dot)][f.key.substr(dot + 1)];
+    const std::string sec = f.key.substr(0, dot), key = f.key.substr(dot + 1);
+    if (!full.contains(sec) || !full[sec].contains(key)) continue;
+    has_split_seed = has_split_seed || f.key == "data.split_seed";
+    const auto& v = full[sec][key];
     set_field_from_string(f, v.is_string() ? v.get<std::string>() : v.dump(), ck.path);
   }
+  if (!has_split_seed) c.split_seed = c.seed;
   return c;
 }
 

@@ -25,25 +25,17 @@
 
 #include "nn/checkpoint.h"
 #include "train/metrics_log.h"
+#include "tool_test_util.h"
 
 namespace fs = std::filesystem;
 using contra::train::JsonlLog;
 
 namespace {
 
-const char* tool(const char* name) {
-  const char* p = std::getenv(name);
-  REQUIRE_MESSAGE(p != nullptr, "environment variable ", name, " (path of the tool) is not set");
-  return p;
-}
+using contra::test::tool;
 
 std::string base_dir() {
-  static const std::string d = [] {
-    std::string p = (fs::temp_directory_path() / ("contra_e2e_" + std::to_string(::getpid()))).string();
-    fs::remove_all(p);
-    fs::create_directories(p);
-    return p;
-  }();
+  static const std::string d = contra::test::scratch_dir("contra_e2e_");
   return d;
 }
 
@@ -54,21 +46,9 @@ std::string common_flags() {
          base_dir();
 }
 
-struct Result {
-  int code;
-  std::string output;
-};
+using Result = contra::test::ToolResult;
 
-Result run(const std::string& args) {
-  const std::string cmd = std::string(tool("CONTRA_PRETRAIN")) + " " + args + " 2>&1";
-  FILE* p = ::popen(cmd.c_str(), "r");
-  REQUIRE(p != nullptr);
-  std::string out;
-  char buf[4096];
-  while (size_t n = std::fread(buf, 1, sizeof buf, p)) out.append(buf, n);
-  const int status = ::pclose(p);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status), out};
-}
+Result run(const std::string& args) { return contra::test::run_command(std::string(tool("CONTRA_PRETRAIN")) + " " + args); }
 
 std::vector<double> losses(const std::string& run_dir) {
   std::vector<double> v;

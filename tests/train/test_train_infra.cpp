@@ -3,13 +3,18 @@
 
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
+#include <sstream>
+#include <variant>
 
 #include "tensor/generator.h"
 #include "train/class_metrics.h"
 #include "train/config.h"
+#include "train/evaluation.h"
 #include "train/knn.h"
 #include "train/metrics_log.h"
+#include "train/run_setup.h"
 
 using namespace contra;
 using namespace contra::train;
@@ -59,6 +64,147 @@ TEST_CASE("config: errors name file:line:col, the key, the value and what is all
       CHECK_THROWS_WITH_AS(set_field_from_string(f, "0", "--epochs"), doctest::Contains("out of range"), Error);
     }
   CHECK_THROWS_WITH_AS(apply_toml_file(c, "/nonexistent.toml"), doctest::Contains("cannot read"), Error);
+}
+
+TEST_CASE("config: a loss option the chosen loss does not read is refused, naming the option") {
+  // nt_xent with a repulsion weight would train NT-Xent and record repel = 0.8.
+  PretrainConfig c;
+  apply_preset(c, "fashion_mnist_lt_small");
+  c.repel = 0.8;
+  CHECK_THROWS_WITH_AS(validate(c), doctest::Contains("--repel"), UsageError);
+  CHECK_THROWS_WITH_AS(validate(c), doctest::Contains("read only by --loss balanced"), UsageError);
+  c.loss = "balanced";
+  CHECK_NOTHROW(validate(c));
+  c.positive_weight = 0.0;
+  CHECK_NOTHROW(validate(c));
+  // λ under balanced, w_a under derived, w_p under supcon.
+  c.lambda = 2.0;
+  CHECK_THROWS_WITH_AS(validate(c), doctest::Contains("--lambda"), UsageError);
+  c.loss = "derived";
+  c.repel = 1.0;
+  c.positive_weight = 1.0;
+  CHECK_NOTHROW(validate(c));
+  c.attract = 0.5;
+  CHECK_THROWS_WITH_AS(validate(c), doctest::Contains("--attract"), UsageError);
+  c.attract = 1.0;
+  c.lambda = 1.0;
+  c.loss = "supcon";
+  c.positive_weight = 0.5;
+  CHECK_THROWS_WITH_AS(validate(c), doctest::Contains("--positive-weight"), UsageError);
+  // The same rule through a config file.
+  PretrainConfig f;
+  apply_toml_string(f, "[loss]\nrepel = 1.25\n", "nt.toml");
+  CHECK_THROWS_AS(validate(f), UsageError);
+  CHECK(loss_option_rule().find("no option changes --loss") != std::string::npos);
+}
+
+TEST_CASE("config: the paper aliases follow with_paper_aliases (β vs ρ) and need --loss balanced") {
+  PretrainConfig c;
+  PaperAliasOptions a;
+  a.rho = 0.8;
+  CHECK_THROWS_WITH_AS(apply_paper_aliases(c, a), doctest::Contains("--rho"), UsageError);  // nt_xent
+  c.loss = "balanced";
+  c.attract = 2.0;
+  apply_paper_aliases(c, a);
+  CHECK(c.repel == doctest::Approx(1.6));  // w_r = ρ · w_a
+  // β and ρ that disagree: refused (before, ρ won silently in tools/pretrain).
+  a.beta = 3.0;
+  CHECK_THROWS_WITH_AS(apply_paper_aliases(c, a), doctest::Contains("disagrees with ρ·ν"), UsageError);
+  // β and ρ that agree: accepted.
+  c.attract = 1.0;
+  a.beta = 0.8;
+  a.nu = 1.0;
+  apply_paper_aliases(c, a);
+  CHECK(c.repel == doctest::Approx(0.8));
+}
+
+TEST_CASE("data.split_seed: the training seed varies only the training, never the data") {
+  PretrainConfig c;
+  apply_preset(c, "smoke");
+  c.max_train_images = 200;
+  CHECK(to_json(c)["data"]["split_seed"] == 0);  // recorded with the configuration
+  auto signature = [](const PretrainConfig& cfg) {
+    const RunData d = open_run_data(cfg, false);
+    std::vector<std::int64_t> s = d.pretrain->labels;
+    for (std::int64_t i = 0; i < d.pretrain->size(); i += 17) s.push_back(d.pretrain->image(i)[5]);
+    return s;
+  };
+  const auto seed0 = signature(c);
+  c.seed = 1;
+  CHECK(signature(c) == seed0);  // same split, other training seed
+  c.split_seed = 1;
+  CHECK(signature(c) != seed0);  // another split
+  CHECK(dataset_options(c).long_tail.seed == 1);
+  bool critical = false;
+  for (const auto& k : resume_critical_keys()) critical = critical || k == "data.split_seed";
+  CHECK(critical);
+}
+
+TEST_CASE("--jitter: the help states what apply_jitter does (hue = jitter/4 for RGB)") {
+  PretrainConfig c;
+  std::string help;
+  for (const auto& f : config_fields(c))
+    if (f.key == "data.jitter") help = f.help;
+  CHECK(help.find("hue = jitter/4") != std::string::npos);
+  data::AugmentSpec spec;
+  apply_jitter(spec, 0.8, 3);
+  REQUIRE(spec.ops.size() == 1);
+  const auto& j = std::get<data::ColorJitter>(spec.ops[0]);
+  CHECK(j.brightness == 0.8);
+  CHECK(j.hue == doctest::Approx(0.8 / 4));
+  data::AugmentSpec gray;
+  apply_jitter(gray, 0.8, 1);
+  CHECK(std::get<data::ColorJitter>(gray.ops[0]).hue == 0.0);
+}
+
+TEST_CASE("evaluate: PRB on the long-tailed pretraining images too; several few-shot counts, 5 draws by default") {
+  CHECK(EvalOptions{}.few_shot == std::vector<std::int64_t>{100, 50});  // recipes.md
+  CHECK(EvalOptions{}.few_shot_draws == 5);
+  data::DatasetOptions o;
+  o.synthetic.train_size = 300;
+  o.synthetic.test_size = 100;
+  data::DatasetSplits s = data::open_dataset("synthetic", o);
+  // A long-tailed pretraining subset: class y keeps 30 − 3y of its images.
+  std::vector<std::int64_t> idx, taken(10, 0);
+  for (std::int64_t i = 0; i < s.train.size(); ++i)
+    if (taken[s.train.labels[i]]++ < 30 - 3 * s.train.labels[i]) idx.push_back(i);
+  EvalData ed;
+  ed.train = std::make_shared<const data::Dataset>(s.train);
+  ed.test = std::make_shared<const data::Dataset>(s.test);
+  ed.pretrain = std::make_shared<const data::Dataset>(data::subset(s.train, idx, "lt"));
+  ed.stats = data::dataset_stats("synthetic", *ed.pretrain);
+  ed.augment = data::augment_preset("simclr_cifar", 3, 32, 32, ed.stats.mean, ed.stats.std);
+  PretrainConfig c;
+  apply_preset(c, "smoke");
+  Generator gen(3);
+  nn::ResNet backbone(backbone_config(c, 3), gen);
+  nn::ProjectionHead head(head_config(c, backbone.feature_dim()), gen);
+  EvalOptions eo;
+  eo.probe.epochs = 2;
+  eo.few_shot = {5, 2};
+  eo.few_shot_draws = 2;
+  eo.prb_views = 2;
+  eo.prb_images = 40;
+  eo.random_baseline = eo.pixel_baseline = false;
+  const std::string out = tmp("eval_lt");
+  std::filesystem::create_directories(out);
+  const auto r = evaluate({{"pretrained", &backbone, &head}}, ed, eo, out, [](const std::string&) {});
+  const auto& e = r["encoders"]["pretrained"];
+  REQUIRE(e["few_shot_probe"].size() == 2);
+  CHECK(e["few_shot_probe"][0]["shots_per_class"] == 5);
+  CHECK(e["few_shot_probe"][1]["shots_per_class"] == 2);
+  CHECK(e["few_shot_probe"][1]["accuracy"].size() == 2);
+  REQUIRE(e.contains("prb_pretrain"));
+  CHECK(e["prb"]["backbone"]["images"] == 40);           // class-balanced test subset: 4 per class
+  CHECK(e["prb_pretrain"]["head"]["images"] == 40);      // uniform subset of the 165 long-tailed images
+  // Uniform, so the head classes keep more images than the tail ones.
+  const auto& pc = e["prb_pretrain"]["backbone"]["per_class"];
+  CHECK(pc.front()["images"].get<int>() > pc.back()["images"].get<int>());
+  CHECK(r["protocol"]["prb_pretrain"] == true);
+  std::stringstream csv;
+  csv << std::ifstream(out + "/prb_per_class.csv").rdbuf();
+  CHECK(csv.str().find("pretrained backbone LT raw") != std::string::npos);
+  std::filesystem::remove_all(out);
 }
 
 TEST_CASE("metrics.jsonl: a torn last line and entries past the resume step are dropped") {
