@@ -16,7 +16,8 @@ lib=/usr/lib/x86_64-linux-gnu
 for v in pthread openmp; do
   [ -e "$lib/openblas-$v/libopenblas.so.0" ] || { echo "missing $lib/openblas-$v (apt-get install libopenblas0-$v)"; exit 1; }
 done
-export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
+# The environment is left as users have it (OMP_WAIT_POLICY unset = GNU OpenMP spins a while
+# after each parallel region); set OMP_WAIT_POLICY=PASSIVE to compare without spinning.
 
 median() { sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
 
