@@ -19,17 +19,20 @@
 #include "nn/projection_head.h"
 #include "nn/resnet.h"
 #include "tensor/backend.h"
+#include "tensor/system.h"
 #include "train/config.h"
 #include "train/evaluation.h"
 #include "train/pretrainer.h"
 #include "train/report.h"
 #include "train/run_setup.h"
+#include "train/signals.h"
 
 using namespace contra;
 using namespace contra::train;
 namespace fs = std::filesystem;
 
 int main(int argc, char** argv) {
+  ignore_file_size_signal();
   CLI::App app{"contra evaluate: kNN, linear probe, long-tailed groups and PRB of a pretrained encoder"};
   std::string target, dataset, out;
   EvalOptions eo;
@@ -55,7 +58,11 @@ int main(int argc, char** argv) {
     return app.exit(e) == 0 ? 0 : 2;
   }
   try {
-    if (threads > 0) set_num_threads(static_cast<int>(threads));
+    if (threads > 0) {
+      std::string warning;
+      set_num_threads(cap_threads(static_cast<int>(threads), &warning));
+      if (!warning.empty()) std::cerr << "warning: " << warning << "\n";
+    }
     std::optional<nn::Checkpoint> ck;
     std::string run_dir;
     if (fs::is_directory(target)) {
@@ -77,7 +84,9 @@ int main(int argc, char** argv) {
       const auto& full = ck->training->config["full"];
       for (const auto& f : config_fields(c)) {
         const auto dot = f.key.find('.');
-        const auto& v = full[f.key.substr(0, dot)][f.key.substr(dot + 1)];
+        const std::string section = f.key.substr(0, dot), key = f.key.substr(dot + 1);
+        if (!full.contains(section) || !full[section].contains(key)) continue;  // older run: the default
+        const auto& v = full[section][key];
         set_field_from_string(f, v.is_string() ? v.get<std::string>() : v.dump(), ck->path);
       }
     }

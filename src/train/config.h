@@ -30,6 +30,7 @@ struct PretrainConfig {
   double imbalance_ratio = 100;         // for *_lt datasets: n_max / n_min
   std::string lt_convention = "ldam";   // ldam | sdclr | step
   std::int64_t max_train_images = 0;    // 0 = all (a seeded subset otherwise; for smoke runs)
+  std::int64_t image_size = 0;          // image folders: shorter side → S, centre crop S×S (0 = keep)
   std::string augment = "auto";         // auto | simclr_cifar | fashion_mnist | none
   double crop_min_scale = 0.08;
   double jitter = -1;                   // ColorJitter strength: brightness = contrast (= saturation
