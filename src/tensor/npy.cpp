@@ -27,7 +27,8 @@ struct NpyHeader {
 // "" when the key is missing. A hand scanner: std::regex recurses per character and a long
 // header would exhaust the stack.
 bool dict_value(std::string_view h, std::string_view key, std::string_view& out) {
-  const std::string quoted = "'" + std::string(key) + "'";
+  std::string quoted(1, '\'');  // built piecewise: gcc 12 warns (-Wrestrict) on "'" + key + "'"
+  quoted.append(key).push_back('\'');
   const auto k = h.find(quoted);
   if (k == std::string_view::npos) return false;
   std::size_t i = k + quoted.size();

@@ -23,6 +23,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "e2e_util.h"
 #include "nn/checkpoint.h"
 #include "train/metrics_log.h"
 
@@ -31,19 +32,10 @@ using contra::train::JsonlLog;
 
 namespace {
 
-const char* tool(const char* name) {
-  const char* p = std::getenv(name);
-  REQUIRE_MESSAGE(p != nullptr, "environment variable ", name, " (path of the tool) is not set");
-  return p;
-}
+using contra_e2e::tool;
 
 std::string base_dir() {
-  static const std::string d = [] {
-    std::string p = (fs::temp_directory_path() / ("contra_e2e_" + std::to_string(::getpid()))).string();
-    fs::remove_all(p);
-    fs::create_directories(p);
-    return p;
-  }();
+  static const std::string d = contra_e2e::fresh_temp_dir("contra_e2e_");
   return d;
 }
 
