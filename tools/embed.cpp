@@ -20,21 +20,29 @@
 // through the eval-mode backbone (and head, with --head). F is (K·N, D) float32 view-major
 // (row k·N + x = view k of image x), the labels (N,) int64: the input of
 // `inspect_loss --embeddings F.npy --views K --labels y.npy` (bounds and PRB, docs/derivation.md §8).
-// Exit codes: 0 success, 1 runtime error (file, shape, checkpoint), 2 bad command line.
+//
+// NaN or ±inf in the checkpoint's tensors or in the input images is refused, naming the
+// tensor or the image (reliability.md S5); features are never written from them.
+// Exit codes: 0 success, 1 runtime error (file, shape, checkpoint, non-finite values), 2 bad
+// command line (also: --output naming the checkpoint or the input).
 #include <CLI/CLI.hpp>
 
 #include <algorithm>
+#include <csignal>
 #include <cstdio>
+#include <filesystem>
 #include <iostream>
 
 #include "autograd/grad_mode.h"
 #include "autograd/ops.h"
+#include "nn/checkpoint.h"
 #include "nn/resnet.h"
 #include "nn/safetensors.h"
 #include "tensor/backend.h"
 #include "tensor/error.h"
 #include "tensor/npy.h"
 #include "train/view_embeddings.h"
+#include "tensor/system.h"
 
 using namespace contra;
 
@@ -52,9 +60,29 @@ int embed_views_main(const std::string& checkpoint, const train::ViewEmbeddingOp
                o.split.c_str(), labels_out.empty() ? "" : "; labels to ", labels_out.c_str());
   return 0;
 }
+
+// True when `a` and `b` name the same file (or would: equal absolute, normalised paths).
+bool same_file(const std::string& a, const std::string& b) {
+  std::error_code ec;
+  if (std::filesystem::equivalent(a, b, ec)) return true;
+  const auto na = std::filesystem::weakly_canonical(a, ec), nb = std::filesystem::weakly_canonical(b, ec);
+  return !ec && na == nb;
+}
+
+// Refuses images holding NaN or ±inf, naming the image and pixel (S5).
+void check_finite_images(const Tensor& x, const std::string& path) {
+  const auto bad = nn::find_non_finite({{"images", x}});
+  if (!bad) return;
+  const std::int64_t C = x.size(1), H = x.size(2), W = x.size(3), i = bad->index;
+  throw Error(path, detail::concat(bad->count, " non-finite pixel value(s); the first, ", bad->value, ", is image ",
+                                   i / (C * H * W), " channel ", i / (H * W) % C, " at (", i / W % H, ", ", i % W, ")"),
+              "fix or drop those images; embed never turns NaN into features");
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  std::signal(SIGXFSZ, SIG_IGN);  // past `ulimit -f`, writing fails with EFBIG and is reported
   CLI::App app{"embed: eval-mode ResNet backbone features (N, D) for a float32 NCHW .npy batch"};
   std::string checkpoint, input, output, arch = "resnet18", stem = "cifar", prefix;
   double width = 1.0;
@@ -115,8 +143,18 @@ int main(int argc, char** argv) {
                          "reads the run's dataset; choose the images with --split, --images, --seed)\n");
     return 2;
   }
+  if (same_file(output, checkpoint) || (!input.empty() && same_file(output, input))) {
+    std::fprintf(stderr, "embed: error: --output %s is the %s: it would be overwritten (hint: write the features "
+                 "to another file)\n", output.c_str(), same_file(output, checkpoint) ? "checkpoint" : "input");
+    return 2;
+  }
+
   try {
-    if (threads > 0) set_num_threads(threads);
+    if (threads > 0) {
+      std::string warning;
+      set_num_threads(cap_threads(threads, &warning));
+      if (!warning.empty()) std::fprintf(stderr, "embed: warning: %s\n", warning.c_str());
+    }
     std::fprintf(stderr, "embed: kernels: %s\n", kernel_report().c_str());
     if (views_mode) {
       vo.batch_size = batch_size;
@@ -141,14 +179,20 @@ int main(int argc, char** argv) {
     } catch (const Error& e) {
       throw Error(checkpoint, e.detail(), "check --arch, --stem, --width and --in-channels against the training run");
     }
+    nn::check_finite(weights, checkpoint);
     net.eval();
 
+    const NpyInfo info = read_npy_info(input);  // the dtype as written: int32 is loaded as i64
+    CONTRA_CHECK_HINT(info.descr == "<f4" || info.descr == "<f8", input,
+                      "convert the images to float32 (and normalise them)", "expected float32 images, got ",
+                      info.dtype, " ('", abbreviate(info.descr), "')");
     Tensor x = load_npy(input);
     CONTRA_CHECK_HINT(x.dim() == 4 && x.size(1) == in_channels, input, "pass --in-channels to match the images",
                       "expected images (N, ", in_channels, ", H, W), got ", shape_str(x.shape()));
     CONTRA_CHECK_HINT(is_floating(x.dtype()), input, "convert the images to float32 (and normalise them)",
                       "expected float32 images, got ", dtype_name(x.dtype()));
     x = x.to(DType::f32);
+    check_finite_images(x, input);
     const std::int64_t N = x.size(0);
 
     autograd::NoGradGuard no_grad;
@@ -159,6 +203,7 @@ int main(int argc, char** argv) {
     }
     Tensor features = parts.empty() ? Tensor::zeros({0, cfg.feature_dim()})
                                     : (parts.size() == 1 ? parts[0] : cat(parts, 0));  // (N, D)
+    nn::check_finite({{"features", features}}, "embed");  // never written from non-finite values
     save_npy(output, features.contiguous());
     std::fprintf(stderr, "embed: wrote %s (%lld, %lld) from %s\n", output.c_str(), static_cast<long long>(N),
                  static_cast<long long>(cfg.feature_dim()), checkpoint.c_str());

@@ -20,18 +20,21 @@
 #include "nn/projection_head.h"
 #include "nn/resnet.h"
 #include "tensor/backend.h"
+#include "tensor/system.h"
 #include "train/config.h"
 #include "train/evaluation.h"
 #include "train/pretrainer.h"
 #include "train/report.h"
 #include "train/run_setup.h"
 #include "train/view_embeddings.h"
+#include "train/signals.h"
 
 using namespace contra;
 using namespace contra::train;
 namespace fs = std::filesystem;
 
 int main(int argc, char** argv) {
+  ignore_file_size_signal();
   CLI::App app{"contra evaluate: kNN, linear probe, long-tailed groups and PRB of a pretrained encoder"};
   std::string target, dataset, out;
   EvalOptions eo;
@@ -61,7 +64,11 @@ int main(int argc, char** argv) {
     return app.exit(e) == 0 ? 0 : 2;
   }
   try {
-    if (threads > 0) set_num_threads(static_cast<int>(threads));
+    if (threads > 0) {
+      std::string warning;
+      set_num_threads(cap_threads(static_cast<int>(threads), &warning));
+      if (!warning.empty()) std::cerr << "warning: " << warning << "\n";
+    }
     std::cout << "kernels: " << kernel_report() << std::endl;
     std::optional<nn::Checkpoint> ck;
     std::string run_dir;

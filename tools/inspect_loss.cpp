@@ -206,7 +206,9 @@ int main(int argc, char** argv) {
   app.add_option("--balance-figure", balance_stem,
                  "write STEM_anchor.csv/.png and STEM_rows.csv/.png: rows of G for w_a = w_r/2, w_r, 3w_r/2 (gnuplot)");
   app.add_option("--anchor", anchor, "--balance-figure: the anchor row drawn")->capture_default_str();
-  app.add_option("--temperature", temperature, "τ > 0")->capture_default_str();
+  // τ below 1e-4 makes Λ = S/τ overflow the exponentials (−inf loss, NaN gradients):
+  // refused, like pretrain's loss.temperature range.
+  app.add_option("--temperature", temperature, "τ in [1e-4, 100]")->check(CLI::Range(1e-4, 100.0))->capture_default_str();
   app.add_option("--attract", attract, "balanced: attraction weight w_a")->capture_default_str();
   app.add_option("--repel", repel, "balanced: repulsion weight w_r")->capture_default_str();
   app.add_option("--positive-weight", positive_weight, "balanced: w_p ∈ [0,1] (1 = NT-Xent, 0 = D1)")
@@ -228,10 +230,11 @@ int main(int argc, char** argv) {
     // ---- the batch
     Tensor f;
     if (!embeddings.empty()) {
+      const NpyInfo info = read_npy_info(embeddings);  // the dtype as written (int32 loads as i64)
+      CONTRA_CHECK(info.shape.size() == 2 && (info.descr == "<f4" || info.descr == "<f8"), "inspect_loss --embeddings",
+                   embeddings, ": expected a float32/float64 (M, D) array, got ", info.dtype, " ",
+                   shape_str(info.shape));
       f = load_npy(embeddings);
-      CONTRA_CHECK(f.dim() == 2 && is_floating(f.dtype()), "inspect_loss --embeddings",
-                   embeddings, ": expected a float32/float64 (M, D) array, got ", dtype_name(f.dtype()), " ",
-                   shape_str(f.shape()));
     } else {
       Generator g(seed);
       f = Tensor::randn({images * views, dim}, g, DType::f64).to(dtype_name_opt == "f32" ? DType::f32 : DType::f64);

@@ -5,15 +5,20 @@
 // Resolution: preset (by default the one matching DATASET, or fashion_mnist_lt_small) →
 // config file → command-line options. `--help` lists every option with its default;
 // `--print-config` prints the resolved configuration as TOML and exits.
-// Exit codes: 0 ok, 1 runtime error, 2 bad usage/config, 3 non-finite loss, 130/143 signal.
+// Exit codes: 0 ok, 1 runtime error (also: the step does not fit in memory, no checkpoint
+// loads under --resume auto), 2 bad usage/config (also: the run directory is locked by
+// another process), 3 non-finite loss, 130/143 signal.
 #include <CLI/CLI.hpp>
 
 #include <iostream>
 #include <map>
+#include <new>
 
 #include "tensor/error.h"
+#include "tensor/system.h"
 #include "train/config.h"
 #include "train/pretrainer.h"
+#include "train/signals.h"
 
 using namespace contra;
 using namespace contra::train;
@@ -31,6 +36,7 @@ std::string preset_for_dataset(const std::string& d) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  ignore_file_size_signal();  // past `ulimit -f`, writes fail with EFBIG and are reported
   PretrainConfig defaults;
   apply_preset(defaults, "fashion_mnist_lt_small");
   CLI::App app{"contra pretrain: self-supervised contrastive pretraining (arXiv:2510.10572).\n"
@@ -41,7 +47,7 @@ int main(int argc, char** argv) {
                }()};
   app.get_formatter()->column_width(34);
   std::string dataset, config_file, preset;
-  bool print_config = false, weights_only = false, quiet = false;
+  bool print_config = false, weights_only = false, quiet = false, start_over = false;
   std::map<std::string, std::string> values;
   PaperAliasOptions aliases;
   app.add_option("dataset", dataset, "dataset (overrides data.dataset); its preset is the default preset");
@@ -49,6 +55,9 @@ int main(int argc, char** argv) {
   app.add_option("--preset", preset, "named preset (see above)");
   app.add_flag("--print-config", print_config, "print the resolved configuration as TOML and exit");
   app.add_flag("--weights-only", weights_only, "with --resume PATH: load the weights only and start a new run");
+  app.add_flag("--start-over", start_over,
+               "with --resume auto: when no checkpoint of the run loads, move them and the logs to "
+               "<run>/set-aside-<time>/ and start from step 0 (without it: refused, exit 1)");
   app.add_flag("--quiet", quiet, "no progress line");
   app.add_option("--nu", aliases.nu, "ν, the attraction weight as we read the paper (= --attract); --loss balanced only");
   app.add_option("--beta", aliases.beta, "β, the repulsion weight as we read the paper (= --repel); --loss balanced only");
@@ -96,13 +105,21 @@ int main(int argc, char** argv) {
       return 0;
     }
     std::cout << "contra pretrain — resolved configuration (preset " << c.preset << "):\n" << to_toml(c) << std::endl;
-    Pretrainer p(c, {weights_only, quiet});
+    PretrainOptions po;
+    po.weights_only = weights_only;
+    po.quiet = quiet;
+    po.start_over = start_over;
+    Pretrainer p(c, po);
     return p.run();
   } catch (const UsageError& e) {
     std::cerr << "error: " << e.what() << "\n";
     return 2;
   } catch (const Error& e) {
     std::cerr << "error: " << e.what() << "\n";
+    return 1;
+  } catch (const std::bad_alloc&) {
+    std::cerr << "error: out of memory: an allocation failed; the run needs more than it can get, "
+              << memory_available_text() << " (hint: lower --batch-size or --width)\n";
     return 1;
   } catch (const std::exception& e) {
     std::cerr << "error: " << e.what() << "\n";

@@ -78,6 +78,22 @@ bool looks_like_html(const std::string& path) {
   return s.find("<!doctype html") != std::string::npos || s.find("<html") != std::string::npos;
 }
 
+// libarchive's message for the last error; it may be NULL (found by fuzz/fuzz_archive: a
+// std::string built from it crashed).
+std::string archive_error_text(struct archive* a) {
+  const char* s = archive_error_string(a);
+  return s ? abbreviate(s, 300) : "unknown error (libarchive gave no message)";
+}
+
+// A member's path without "." components and without a trailing slash: "./top/b" → "top/b",
+// "top/./b/" → "top/b", "." or "./" → "" (the archive's root, nothing to create).
+fs::path member_relative_path(const std::string& name) {
+  fs::path out;
+  for (const auto& part : fs::path(name))
+    if (!part.empty() && part != ".") out /= part;
+  return out;
+}
+
 void fsync_dir(const fs::path& dir) {
   const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY);
   if (fd >= 0) { ::fsync(fd); ::close(fd); }
@@ -187,7 +203,7 @@ void extract_archive(const std::string& archive_path, const std::string& dest_di
   archive_read_support_format_gnutar(a.get());
   archive_read_support_format_zip(a.get());
   if (archive_read_open_filename(a.get(), archive_path.c_str(), 1 << 16) != ARCHIVE_OK)
-    throw Error(where, archive_path + ": cannot open archive: " + archive_error_string(a.get()));
+    throw Error(where, archive_path + ": cannot open archive: " + archive_error_text(a.get()));
   std::uint64_t total = 0, members = 0;
   std::vector<fs::path> top_level;
   archive_entry* e = nullptr;
@@ -196,7 +212,7 @@ void extract_archive(const std::string& archive_path, const std::string& dest_di
     const int r = archive_read_next_header(a.get(), &e);
     if (r == ARCHIVE_EOF) break;
     if (r != ARCHIVE_OK && r != ARCHIVE_WARN)
-      throw Error(where, archive_path + ": corrupt archive: " + archive_error_string(a.get()),
+      throw Error(where, archive_path + ": corrupt archive: " + archive_error_text(a.get()),
                   "delete the archive and download it again");
     const char* raw = archive_entry_pathname(e);
     const std::string name = raw ? raw : "";
@@ -205,20 +221,19 @@ void extract_archive(const std::string& archive_path, const std::string& dest_di
     // Path checks (I4): relative, no `..`, no empty names.
     CONTRA_CHECK_HINT(!name.empty() && name[0] != '/', where, "the archive is unsafe; do not use it",
                       archive_path, ": member '", name, "' has an absolute or empty path");
-    fs::path rel(name);
-    for (const auto& part : rel)
+    for (const auto& part : fs::path(name))
       CONTRA_CHECK_HINT(part != "..", where, "the archive is unsafe; do not use it", archive_path,
                         ": member '", name, "' escapes the data folder with '..'");
+    // "./top/b" (as `tar -C dir .` writes) is "top/b"; "." and "./" name the root itself.
+    const fs::path rel = member_relative_path(name);
+    if (rel.empty()) continue;
     const auto type = archive_entry_filetype(e);
     CONTRA_CHECK_HINT((type == AE_IFREG || type == AE_IFDIR) && archive_entry_hardlink(e) == nullptr,
                       where, "only regular files and folders are extracted", archive_path,
                       ": member '", name, "' is a link or special file");
-    const fs::path out = staging / rel.relative_path();
-    if (!rel.empty() && rel.begin() != rel.end()) {
-      const fs::path first = *rel.begin();
-      if (first != "." && std::find(top_level.begin(), top_level.end(), first) == top_level.end())
-        top_level.push_back(first);
-    }
+    const fs::path out = staging / rel;
+    const fs::path first = *rel.begin();
+    if (std::find(top_level.begin(), top_level.end(), first) == top_level.end()) top_level.push_back(first);
     if (type == AE_IFDIR) {
       fs::create_directories(out, ec);
       continue;
@@ -237,7 +252,7 @@ void extract_archive(const std::string& archive_path, const std::string& dest_di
       if (n < 0) {
         ::close(fd);
         throw Error(where, archive_path + ": corrupt data in member '" + name +
-                               "': " + archive_error_string(a.get()),
+                               "': " + archive_error_text(a.get()),
                     "delete the archive and download it again");
       }
       member_bytes += static_cast<std::uint64_t>(n);
@@ -273,19 +288,21 @@ void extract_archive(const std::string& archive_path, const std::string& dest_di
 
 void ensure_archive(const RemoteArchive& a, const std::string& root, const DownloadOptions& o) {
   std::error_code ec;
-  auto all_present = [&] {
+  // The first required file that is missing ("" when all are present).
+  auto first_missing = [&]() -> std::string {
     for (const auto& f : a.required_files)
-      if (!fs::is_regular_file(fs::path(root) / f, ec)) return false;
-    return true;
+      if (!fs::is_regular_file(fs::path(root) / f, ec)) return f;
+    return "";
   };
-  if (!a.required_files.empty() && all_present()) return;
+  const std::string missing = first_missing();
+  if (!a.required_files.empty() && missing.empty()) return;
   const std::string archive_path = (fs::path(root) / a.file_name).string();
   const std::string hint = manual_hint(a, root);
   if (!fs::exists(archive_path, ec)) {
     const bool allowed = o.allow_download && !offline_env();
     if (!allowed)
       throw Error(kWhere,
-                  "missing " + (fs::path(root) / (a.required_files.empty() ? a.file_name : a.required_files[0])).string() +
+                  "missing " + (fs::path(root) / (missing.empty() ? a.file_name : missing)).string() +
                       " and downloading is disabled" + (offline_env() ? " (CONTRA_OFFLINE is set)" : ""),
                   hint);
     if (o.progress) std::fprintf(stderr, "downloading %s to %s\n", a.url.c_str(), archive_path.c_str());

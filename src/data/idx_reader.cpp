@@ -3,6 +3,7 @@
 
 #include <zlib.h>
 
+#include <algorithm>
 #include <cstring>
 #include <filesystem>
 #include <memory>
@@ -40,6 +41,28 @@ void read_exact(gzFile f, void* dst, std::size_t n, const std::string& path, con
     done += static_cast<std::size_t>(got);
   }
 }
+
+// Reads `n` data bytes into `out`, growing it chunk by chunk as bytes arrive, so a header
+// that promises more than the stream holds never makes the buffer bigger than the data.
+void read_data_growing(gzFile f, std::vector<std::uint8_t>& out, std::uint64_t n, const std::string& path) {
+  constexpr std::uint64_t kChunk = 16u << 20;
+  out.clear();
+  while (out.size() < n) {
+    const std::size_t at = out.size();
+    const auto ask = static_cast<unsigned>(std::min<std::uint64_t>(n - at, kChunk));
+    out.resize(at + ask);
+    std::size_t done = 0;
+    while (done < ask) {
+      const int got = gzread(f, out.data() + at + done, ask - static_cast<unsigned>(done));
+      if (got <= 0)
+        throw Error("IDX reader",
+                    detail::concat(path, ": truncated or corrupt while reading the data: got ", at + done, " of ", n,
+                                   " bytes (", gz_error_text(f), ")"),
+                    "the file is damaged; reinstall it (dataset-fashion-mnist) or download it again");
+      done += static_cast<std::size_t>(got);
+    }
+  }
+}
 }  // namespace
 
 IdxArray read_idx(const std::string& path, int expected_rank) {
@@ -74,8 +97,22 @@ IdxArray read_idx(const std::string& path, int expected_rank) {
   // Limit checked from the header before allocating (I2, I8).
   CONTRA_CHECK(expected_rank <= 3, where, "rank ", expected_rank, " is not supported");
   checked_image_bytes(where + " (" + path + ")", padded[0], 1, padded[1], padded[2]);
-  a.bytes.resize(static_cast<std::size_t>(total));
-  read_exact(f.get(), a.bytes.data(), a.bytes.size(), path, "the data");
+  const auto data_bytes = static_cast<std::uint64_t>(total);
+  // A plain file must hold exactly what its header declares: compared before allocating.
+  // A gzip stream's size is only known as it is read, so its buffer grows with the bytes
+  // actually decompressed, never with the header's promise alone (I2).
+  if (gzdirect(f.get())) {
+    const std::uint64_t header_bytes = 4 + 4 * static_cast<std::uint64_t>(expected_rank);
+    const std::uint64_t file_bytes = fs::file_size(path, ec);
+    CONTRA_CHECK_HINT(!ec, where, "check permissions", "cannot stat ", path, ": ", ec.message());
+    CONTRA_CHECK_HINT(file_bytes == header_bytes + data_bytes, where,
+                      "the file is damaged or does not match its header; reinstall it (dataset-fashion-mnist) "
+                      "or download it again",
+                      path, ": the header declares ", data_bytes, " data bytes but the file has ",
+                      file_bytes < header_bytes ? 0 : file_bytes - header_bytes, " after its ", header_bytes,
+                      "-byte header");
+  }
+  read_data_growing(f.get(), a.bytes, data_bytes, path);
   std::uint8_t extra;
   const int more = gzread(f.get(), &extra, 1);
   CONTRA_CHECK_HINT(more == 0, where, "the file does not match its header", path,

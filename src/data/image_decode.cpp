@@ -4,7 +4,9 @@
 
 #include <turbojpeg.h>
 
+#include <algorithm>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <memory>
 
@@ -52,6 +54,16 @@ DecodedImage decode_jpeg(const std::uint8_t* bytes, std::size_t size, int channe
 DecodedImage decode_png(const std::uint8_t* bytes, std::size_t size, int channels,
                         const std::string& src, int max_side) {
   CONTRA_CHECK(size < (1u << 31), kWhere, src, ": PNG of ", size, " bytes is too large");
+  max_side = std::min(max_side, kMaxImageSide);  // stb_image's STBI_MAX_DIMENSIONS
+  // The size from the IHDR chunk (bytes 16..23, big-endian), checked before stb_image sees
+  // the file: stb refuses sides over its own limit with a generic "unknown image type".
+  if (size >= 24 && std::memcmp(bytes + 12, "IHDR", 4) == 0) {
+    auto be32 = [&](std::size_t at) {
+      return std::uint32_t(bytes[at]) << 24 | std::uint32_t(bytes[at + 1]) << 16 | std::uint32_t(bytes[at + 2]) << 8 |
+             std::uint32_t(bytes[at + 3]);
+    };
+    check_dims(src, static_cast<long>(be32(16)), static_cast<long>(be32(20)), channels, max_side);
+  }
   int w = 0, h = 0, comp = 0;
   if (!stbi_info_from_memory(bytes, static_cast<int>(size), &w, &h, &comp))
     throw Error(kWhere, src + ": bad PNG header: " + std::string(stbi_failure_reason()),

@@ -43,7 +43,9 @@ void AtomicWriter::write_all(const void* data, std::size_t n) {
       if (errno == EINTR) continue;
       throw Error("write_file_atomically", "writing " + path_ + " failed after " + std::to_string(written_) +
                                                " bytes: " + errno_text(),
-                  errno == ENOSPC ? "the disk is full; free space or choose another directory" : "");
+                  errno == ENOSPC ? "the disk is full; free space or choose another directory"
+                  : errno == EFBIG ? "the file is over the file-size limit (ulimit -f); raise it or write elsewhere"
+                                   : "");
     }
     p += w;
     n -= static_cast<std::size_t>(w);

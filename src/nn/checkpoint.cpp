@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cinttypes>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <regex>
@@ -35,13 +36,14 @@ std::map<std::string, Generator::State> rng_from_json(const json& j, const std::
   std::map<std::string, Generator::State> out;
   CONTRA_CHECK(j.is_object(), path, "metadata contra.rng must be an object");
   for (auto it = j.begin(); it != j.end(); ++it) {
-    CONTRA_CHECK(it.value().is_array() && it.value().size() == 4, path, "contra.rng entry '", it.key(),
+    CONTRA_CHECK(it.value().is_array() && it.value().size() == 4, path, "contra.rng entry '", abbreviate(it.key()),
                  "' must hold 4 words");
     Generator::State st{};
     for (int i = 0; i < 4; ++i) {
       const auto& w = it.value()[i];
-      CONTRA_CHECK(w.is_string() && w.get<std::string>().size() == 16, path, "contra.rng entry '", it.key(),
-                   "' word ", i, " must be 16 hex digits");
+      const bool hex = w.is_string() && w.get_ref<const std::string&>().size() == 16 &&
+                       w.get_ref<const std::string&>().find_first_not_of("0123456789abcdefABCDEF") == std::string::npos;
+      CONTRA_CHECK(hex, path, "contra.rng entry '", abbreviate(it.key()), "' word ", i, " must be 16 hex digits");
       st[i] = std::stoull(w.get<std::string>(), nullptr, 16);
     }
     out[it.key()] = st;
@@ -52,13 +54,11 @@ std::map<std::string, Generator::State> rng_from_json(const json& j, const std::
 json parse_meta(const Metadata& m, const char* key, const std::string& path) {
   auto it = m.find(key);
   if (it == m.end()) return json();
-  try {
-    return json::parse(it->second);
-  } catch (const json::exception& e) {
-    throw Error(path, std::string("metadata ") + key + " is not valid JSON: " + e.what(),
-                "the checkpoint is corrupt; use an earlier one");
-  }
+  return parse_json_bounded(it->second, path, std::string("metadata ") + key);
 }
+
+// A config value for a message (the saved side comes from a file: never printed whole).
+std::string shown(const json& v) { return abbreviate(v.dump(), 120); }
 
 void diff_into(const json& a, const json& b, const std::string& prefix, std::vector<std::string>& out) {
   if (a.is_object() && b.is_object()) {
@@ -68,13 +68,13 @@ void diff_into(const json& a, const json& b, const std::string& prefix, std::vec
       if (!a.contains(it.key())) keys.push_back(it.key());
     for (const auto& k : keys) {
       const std::string name = prefix.empty() ? k : prefix + "." + k;
-      if (!a.contains(k)) out.push_back(name + ": (absent) → " + b[k].dump());
-      else if (!b.contains(k)) out.push_back(name + ": " + a[k].dump() + " → (absent)");
+      if (!a.contains(k)) out.push_back(abbreviate(name) + ": (absent) → " + shown(b[k]));
+      else if (!b.contains(k)) out.push_back(abbreviate(name) + ": " + shown(a[k]) + " → (absent)");
       else diff_into(a[k], b[k], name, out);
     }
     return;
   }
-  if (a != b) out.push_back((prefix.empty() ? std::string("(root)") : prefix) + ": " + a.dump() + " → " + b.dump());
+  if (a != b) out.push_back((prefix.empty() ? std::string("(root)") : abbreviate(prefix)) + ": " + shown(a) + " → " + shown(b));
 }
 
 std::int64_t step_of_name(const std::string& name) {
@@ -85,6 +85,29 @@ std::int64_t step_of_name(const std::string& name) {
 }
 
 }  // namespace
+
+std::optional<NonFinite> find_non_finite(const StateDict& tensors) {
+  for (const auto& [name, t] : tensors) {
+    if (!t.defined() || !is_floating(t.dtype())) continue;
+    const std::vector<double> v = t.to_vector<double>();  // a host read, once per load
+    std::optional<NonFinite> bad;
+    for (std::size_t i = 0; i < v.size(); ++i) {
+      if (std::isfinite(v[i])) continue;
+      if (!bad) bad = NonFinite{name, 0, static_cast<std::int64_t>(i), v[i]};
+      ++bad->count;
+    }
+    if (bad) return bad;
+  }
+  return std::nullopt;
+}
+
+void check_finite(const StateDict& tensors, const std::string& source) {
+  if (const auto bad = find_non_finite(tensors))
+    throw Error(source,
+                detail::concat("tensor '", abbreviate(bad->name), "' holds ", bad->count, " non-finite value(s) (",
+                               bad->value, " at flat index ", bad->index, ")"),
+                "the weights are corrupt or diverged; use an earlier checkpoint");
+}
 
 void save_checkpoint(const std::string& path, const StateDict& model, const Optimizer* optimizer,
                      const TrainingState& state) {
@@ -119,6 +142,8 @@ Checkpoint load_checkpoint(const std::string& path) {
     if (k.rfind(prefix, 0) == 0) c.optimizer_tensors.emplace_back(k.substr(prefix.size()), t);
     else c.model.emplace_back(k, t);
   }
+  check_finite(c.model, path);
+  check_finite(c.optimizer_tensors, path + " (optimizer state)");
   c.optimizer = parse_meta(f.metadata, "contra.optimizer", path);
   CONTRA_CHECK(c.optimizer_tensors.empty() || !c.optimizer.is_null(), path,
                "has optimizer tensors but no contra.optimizer metadata");
@@ -128,9 +153,9 @@ Checkpoint load_checkpoint(const std::string& path) {
     try {
       std::size_t used = 0;
       st.step = std::stoll(step, &used);
-      CONTRA_CHECK(used == step.size() && st.step >= 0, path, "metadata contra.step '", step, "' is not a step");
+      CONTRA_CHECK(used == step.size() && st.step >= 0, path, "metadata contra.step '", abbreviate(step), "' is not a step");
     } catch (const std::logic_error&) {
-      throw Error(path, "metadata contra.step '" + step + "' is not a step number");
+      throw Error(path, "metadata contra.step '" + abbreviate(step) + "' is not a step number");
     }
     st.config = parse_meta(f.metadata, "contra.config", path);
     st.data_cursor = parse_meta(f.metadata, "contra.data_cursor", path);

@@ -50,10 +50,23 @@ struct Checkpoint {
 
 inline constexpr const char* kOptimizerPrefix = "optimizer.state.";
 
+// The first floating tensor (in order) holding a NaN or an infinity: its name, how many
+// such values it holds, the first one's flat index and value. nullopt when all are finite.
+struct NonFinite {
+  std::string name;
+  std::int64_t count = 0, index = 0;
+  double value = 0;
+};
+std::optional<NonFinite> find_non_finite(const StateDict& tensors);
+// Throws contra::Error naming `source` and the tensor when one holds a non-finite value
+// (reliability.md S5): "<source>: tensor 'layer2.0.conv1.weight' holds 1 non-finite value(s)
+// (nan at flat index 17)".
+void check_finite(const StateDict& tensors, const std::string& source);
+
 void save_checkpoint(const std::string& path, const StateDict& model, const Optimizer* optimizer,
                      const TrainingState& state);
 // Loads and validates (safetensors.h); metadata JSON that does not parse is an error naming
-// the file and the key.
+// the file and the key, and so is a model or optimizer tensor holding NaN or ±inf.
 Checkpoint load_checkpoint(const std::string& path);
 
 // Keys (dotted paths) whose values differ between two configs, including keys present in

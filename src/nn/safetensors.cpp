@@ -105,14 +105,55 @@ std::string le64(std::uint64_t v) {
   return s;
 }
 
+// A JSON value from a file, for a message: its text, cut to a readable length.
+std::string shown_json(const nlohmann::json& v) {
+  if (v.is_string()) return "\"" + abbreviate(v.get_ref<const std::string&>()) + "\"";
+  if (v.is_primitive()) return abbreviate(v.dump());
+  bool flat = v.size() <= 16;
+  for (const auto& x : v) flat = flat && x.is_primitive();
+  if (flat) return abbreviate(v.dump(), 200);
+  return std::string(v.type_name()) + " of " + std::to_string(v.size()) + " element(s)";
+}
+
 // Reads a JSON value that must be a non-negative integer.
 std::uint64_t as_u64(const nlohmann::json& v, const std::string& source, const std::string& name, const char* field) {
   CONTRA_CHECK(v.is_number_unsigned() || (v.is_number_integer() && v.get<std::int64_t>() >= 0), source,
-               "tensor '", name, "': ", field, " must hold non-negative integers, got ", v.dump());
+               "tensor '", abbreviate(name), "': ", field, " must hold non-negative integers, got ", shown_json(v));
   return v.get<std::uint64_t>();
 }
 
 }  // namespace
+
+void check_json_depth(std::string_view text, int max_depth, const std::string& source, const std::string& what) {
+  int depth = 0;
+  bool in_string = false;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (in_string) {
+      if (c == '\\') ++i;  // skip the escaped character
+      else if (c == '"') in_string = false;
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      if (++depth > max_depth)
+        throw Error(source, detail::concat(what, " nests arrays or objects more than ", max_depth,
+                                           " levels deep (at byte ", i, ")"),
+                    "the file is corrupt or hostile; use another one");
+    } else if (c == ']' || c == '}') {
+      --depth;
+    }
+  }
+}
+
+nlohmann::json parse_json_bounded(std::string_view text, const std::string& source, const std::string& what) {
+  check_json_depth(text, kMaxJsonDepth, source, what);
+  try {
+    return nlohmann::json::parse(text);
+  } catch (const nlohmann::json::exception& e) {
+    throw Error(source, what + " is not valid JSON: " + abbreviate(e.what(), 200),
+                "the file is corrupt; use another one");
+  }
+}
 
 std::uint32_t crc32_of(const void* data, std::size_t n) {
   uLong crc = ::crc32(0L, Z_NULL, 0);
@@ -159,6 +200,8 @@ SafetensorsFile safetensors_parse(std::string_view bytes, const std::string& sou
   const std::string_view header = bytes.substr(8, n);
   const std::string_view buffer = bytes.substr(8 + n);
 
+  // Nesting is bounded before parsing: the parser and the error paths stay off deep recursion (I9).
+  check_json_depth(header, kMaxJsonDepth, source, "the header");
   // Parse, rejecting duplicate keys in the top-level object and in __metadata__.
   std::vector<std::set<std::string>> keys_at_depth(4);
   std::string duplicate;
@@ -173,9 +216,9 @@ SafetensorsFile safetensors_parse(std::string_view bytes, const std::string& sou
       return true;
     });
   } catch (const nlohmann::json::exception& e) {
-    throw Error(source, std::string("header is not valid JSON: ") + e.what(), hint);
+    throw Error(source, "header is not valid JSON: " + abbreviate(e.what(), 200), hint);
   }
-  CONTRA_CHECK_HINT(duplicate.empty(), source, hint, "duplicate name '", duplicate, "' in the header");
+  CONTRA_CHECK_HINT(duplicate.empty(), source, hint, "duplicate name '", abbreviate(duplicate), "' in the header");
   CONTRA_CHECK_HINT(h.is_object(), source, hint, "header must be a JSON object, got ", h.type_name());
 
   SafetensorsFile out;
@@ -192,24 +235,25 @@ SafetensorsFile safetensors_parse(std::string_view bytes, const std::string& sou
     if (name == "__metadata__") {
       CONTRA_CHECK_HINT(v.is_object(), source, hint, "__metadata__ must be an object of strings");
       for (auto m = v.begin(); m != v.end(); ++m) {
-        CONTRA_CHECK_HINT(m.value().is_string(), source, hint, "__metadata__ entry '", m.key(),
+        CONTRA_CHECK_HINT(m.value().is_string(), source, hint, "__metadata__ entry '", abbreviate(m.key()),
                           "' must be a string, got ", m.value().type_name());
         out.metadata[m.key()] = m.value().get<std::string>();
       }
       continue;
     }
     CONTRA_CHECK_HINT(!name.empty(), source, hint, "empty tensor name");
+    const std::string shown = abbreviate(name);
     CONTRA_CHECK_HINT(v.is_object() && v.size() == 3 && v.contains("dtype") && v.contains("shape") &&
                           v.contains("data_offsets"),
-                      source, hint, "tensor '", name, "' must have exactly dtype, shape and data_offsets, got ",
-                      v.dump().substr(0, 200));
+                      source, hint, "tensor '", shown, "' must have exactly dtype, shape and data_offsets, got ",
+                      shown_json(v));
     Entry e{name, DType::f32, {}, 0, 0};
-    CONTRA_CHECK_HINT(v["dtype"].is_string(), source, hint, "tensor '", name, "': dtype must be a string");
+    CONTRA_CHECK_HINT(v["dtype"].is_string(), source, hint, "tensor '", shown, "': dtype must be a string");
     const std::string dt = v["dtype"].get<std::string>();
-    CONTRA_CHECK(!known_unsupported_dtype(dt), source, "tensor '", name, "' has dtype ", dt,
+    CONTRA_CHECK(!known_unsupported_dtype(dt), source, "tensor '", shown, "' has dtype ", dt,
                  ", which contra does not support (F32, F64, I64, U8)");
-    CONTRA_CHECK_HINT(parse_dtype(dt, e.dtype), source, hint, "tensor '", name, "' has unknown dtype '", dt, "'");
-    CONTRA_CHECK_HINT(v["shape"].is_array() && v["shape"].size() <= 16, source, hint, "tensor '", name,
+    CONTRA_CHECK_HINT(parse_dtype(dt, e.dtype), source, hint, "tensor '", shown, "' has unknown dtype '", abbreviate(dt), "'");
+    CONTRA_CHECK_HINT(v["shape"].is_array() && v["shape"].size() <= 16, source, hint, "tensor '", shown,
                       "': shape must be an array of at most 16 sizes");
     std::uint64_t count = 1;
     bool overflow = false;
@@ -220,18 +264,18 @@ SafetensorsFile safetensors_parse(std::string_view bytes, const std::string& sou
     }
     std::uint64_t nbytes = 0;
     overflow |= __builtin_mul_overflow(count, static_cast<std::uint64_t>(dtype_size(e.dtype)), &nbytes);
-    CONTRA_CHECK_HINT(!overflow && count <= static_cast<std::uint64_t>(INT64_MAX), source, hint, "tensor '", name,
-                      "': shape ", v["shape"].dump(), " overflows");
+    CONTRA_CHECK_HINT(!overflow && count <= static_cast<std::uint64_t>(INT64_MAX), source, hint, "tensor '", shown,
+                      "': shape ", shown_json(v["shape"]), " overflows");
     const auto& off = v["data_offsets"];
-    CONTRA_CHECK_HINT(off.is_array() && off.size() == 2, source, hint, "tensor '", name,
+    CONTRA_CHECK_HINT(off.is_array() && off.size() == 2, source, hint, "tensor '", shown,
                       "': data_offsets must be [begin, end]");
     e.begin = as_u64(off[0], source, name, "data_offsets");
     e.end = as_u64(off[1], source, name, "data_offsets");
-    CONTRA_CHECK_HINT(e.begin <= e.end, source, hint, "tensor '", name, "': data_offsets [", e.begin, ", ", e.end,
+    CONTRA_CHECK_HINT(e.begin <= e.end, source, hint, "tensor '", shown, "': data_offsets [", e.begin, ", ", e.end,
                       "] are reversed");
-    CONTRA_CHECK_HINT(e.end <= buffer.size(), source, hint, "tensor '", name, "': data_offsets [", e.begin, ", ",
+    CONTRA_CHECK_HINT(e.end <= buffer.size(), source, hint, "tensor '", shown, "': data_offsets [", e.begin, ", ",
                       e.end, "] run past the end of the data (", buffer.size(), " bytes)");
-    CONTRA_CHECK_HINT(e.end - e.begin == nbytes, source, hint, "tensor '", name, "': shape ", v["shape"].dump(),
+    CONTRA_CHECK_HINT(e.end - e.begin == nbytes, source, hint, "tensor '", shown, "': shape ", shown_json(v["shape"]),
                       " × ", dt, " is ", nbytes, " bytes but data_offsets span ", e.end - e.begin);
     entries.push_back(std::move(e));
   }
@@ -241,9 +285,9 @@ SafetensorsFile safetensors_parse(std::string_view bytes, const std::string& sou
             [](const Entry& a, const Entry& b) { return a.begin != b.begin ? a.begin < b.begin : a.end < b.end; });
   std::uint64_t expected = 0;
   for (const auto& e : entries) {
-    CONTRA_CHECK_HINT(e.begin >= expected, source, hint, "tensor '", e.name, "': data_offsets [", e.begin, ", ",
+    CONTRA_CHECK_HINT(e.begin >= expected, source, hint, "tensor '", abbreviate(e.name), "': data_offsets [", e.begin, ", ",
                       e.end, "] overlap the previous tensor (which ends at ", expected, ")");
-    CONTRA_CHECK_HINT(e.begin == expected, source, hint, "tensor '", e.name, "': data_offsets [", e.begin, ", ",
+    CONTRA_CHECK_HINT(e.begin == expected, source, hint, "tensor '", abbreviate(e.name), "': data_offsets [", e.begin, ", ",
                       e.end, "] leave a gap after byte ", expected);
     expected = e.end;
   }
@@ -253,15 +297,11 @@ SafetensorsFile safetensors_parse(std::string_view bytes, const std::string& sou
   // Checksums, when this file carries them.
   std::map<std::string, std::string> sums;
   if (auto it = out.metadata.find(kChecksumKey); it != out.metadata.end()) {
-    try {
-      const auto j = nlohmann::json::parse(it->second);
-      CONTRA_CHECK_HINT(j.is_object(), source, hint, "metadata ", kChecksumKey, " must be a JSON object");
-      for (auto s = j.begin(); s != j.end(); ++s) {
-        CONTRA_CHECK_HINT(s.value().is_string(), source, hint, "checksum of '", s.key(), "' must be a string");
-        sums[s.key()] = s.value().get<std::string>();
-      }
-    } catch (const nlohmann::json::exception& e) {
-      throw Error(source, std::string("metadata contra.crc32 is not valid JSON: ") + e.what(), hint);
+    const auto j = parse_json_bounded(it->second, source, std::string("metadata ") + kChecksumKey);
+    CONTRA_CHECK_HINT(j.is_object(), source, hint, "metadata ", kChecksumKey, " must be a JSON object");
+    for (auto s = j.begin(); s != j.end(); ++s) {
+      CONTRA_CHECK_HINT(s.value().is_string(), source, hint, "checksum of '", abbreviate(s.key()), "' must be a string");
+      sums[s.key()] = s.value().get<std::string>();
     }
     CONTRA_CHECK_HINT(sums.size() == entries.size(), source, hint, "metadata lists ", sums.size(),
                       " checksums for ", entries.size(), " tensors");
@@ -273,10 +313,10 @@ SafetensorsFile safetensors_parse(std::string_view bytes, const std::string& sou
     const std::size_t nbytes = static_cast<std::size_t>(e.end - e.begin);
     if (out.checksummed) {
       auto s = sums.find(e.name);
-      CONTRA_CHECK_HINT(s != sums.end(), source, hint, "no checksum stored for tensor '", e.name, "'");
+      CONTRA_CHECK_HINT(s != sums.end(), source, hint, "no checksum stored for tensor '", abbreviate(e.name), "'");
       const std::string actual = hex32(crc32_of(data, nbytes));
-      CONTRA_CHECK_HINT(s->second == actual, source, hint, "checksum mismatch in tensor '", e.name,
-                        "': stored crc32 ", s->second, ", computed ", actual);
+      CONTRA_CHECK_HINT(s->second == actual, source, hint, "checksum mismatch in tensor '", abbreviate(e.name),
+                        "': stored crc32 ", abbreviate(s->second), ", computed ", actual);
     }
     Tensor t = Tensor::empty(e.shape, e.dtype);
     if (nbytes) std::memcpy(t.raw_data(), data, nbytes);

@@ -21,6 +21,8 @@
 #include <string>
 #include <string_view>
 
+#include <nlohmann/json.hpp>
+
 #include "nn/module.h"
 
 namespace contra::nn {
@@ -40,6 +42,14 @@ SafetensorsFile safetensors_parse(std::string_view bytes, const std::string& sou
 
 void save_safetensors(const std::string& path, const StateDict& tensors, const Metadata& metadata = {});
 SafetensorsFile load_safetensors(const std::string& path);
+
+// JSON from files is parsed only after its nesting was measured by a byte scan (strings and
+// escapes skipped): deeper than `max_depth` throws naming `source` and `what` (I9).
+inline constexpr int kMaxJsonDepth = 64;
+void check_json_depth(std::string_view text, int max_depth, const std::string& source, const std::string& what);
+// check_json_depth, then nlohmann::json::parse; errors name `source` and `what`, and quote
+// at most a short excerpt of the text.
+nlohmann::json parse_json_bounded(std::string_view text, const std::string& source, const std::string& what);
 
 // CRC-32 (zlib polynomial) of a byte range.
 std::uint32_t crc32_of(const void* data, std::size_t n);

@@ -8,7 +8,9 @@
 
 #include <sstream>
 #include <stdexcept>
+#include <algorithm>
 #include <string>
+#include <string_view>
 #include <utility>
 
 namespace contra {
@@ -32,6 +34,16 @@ class Error : public std::runtime_error {
   }
   std::string where_, what_, hint_;
 };
+
+// Untrusted text (a name, a value or a token from a file) as it may appear in a message:
+// at most `max` bytes, control bytes shown as '?', and "… (N bytes)" when it was cut.
+inline std::string abbreviate(std::string_view s, std::size_t max = 80) {
+  std::string out(s.substr(0, std::min(s.size(), max)));
+  for (char& c : out)
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = '?';
+  if (s.size() > max) out += "… (" + std::to_string(s.size()) + " bytes)";
+  return out;
+}
 
 namespace detail {
 [[noreturn]] void invariant_failed(const char* expr, const char* file, int line, const std::string& msg);

@@ -1,6 +1,11 @@
 #include "train/config.h"
 
+#include <algorithm>
+#include <cctype>
 #include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <limits>
 #include <sstream>
@@ -16,10 +21,35 @@ namespace contra::train {
 namespace {
 constexpr double kInf = std::numeric_limits<double>::infinity();
 
+// A TOML basic string: quotes, backslashes and control characters escaped (a --name or
+// --out holding them once made config.toml unreadable).
+std::string toml_quote(const std::string& v) {
+  std::string out = "\"";
+  for (const char ch : v) {
+    const auto c = static_cast<unsigned char>(ch);
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\t': out += "\\t"; break;
+      case '\r': out += "\\r"; break;
+      default:
+        if (c < 0x20 || c == 0x7f) {
+          char buf[8];
+          std::snprintf(buf, sizeof buf, "\\u%04X", c);
+          out += buf;
+        } else {
+          out += ch;
+        }
+    }
+  }
+  return out + "\"";
+}
+
 std::string format_default(const ConfigField& f) {
   std::ostringstream os;
   switch (f.type) {
-    case 's': os << '"' << *static_cast<std::string*>(f.target) << '"'; break;
+    case 's': os << toml_quote(*static_cast<std::string*>(f.target)); break;
     case 'i': os << *static_cast<std::int64_t*>(f.target); break;
     case 'd': os << *static_cast<double*>(f.target); break;
     case 'b': os << (*static_cast<bool*>(f.target) ? "true" : "false"); break;
@@ -33,17 +63,25 @@ std::string join(const std::vector<std::string>& v, const char* sep = ", ") {
   return s;
 }
 
+// A value or bound as the user writes it: integers without a fraction, numbers in %g style.
+std::string number_text(const ConfigField& f, double v) {
+  std::ostringstream os;
+  if (f.type == 'i' && std::abs(v) < 9.3e18) os << static_cast<long long>(v);
+  else os << v;
+  return os.str();
+}
+
 void check_range(const ConfigField& f, double v, const std::string& source) {
   if (!(v >= f.lo && v <= f.hi))
-    throw UsageError(source, f.key + " = " + std::to_string(v) + " is out of range",
-                     "allowed range: [" + std::to_string(f.lo) + ", " + std::to_string(f.hi) + "]");
+    throw UsageError(source, f.key + " = " + number_text(f, v) + " is out of range",
+                     "allowed range: [" + number_text(f, f.lo) + ", " + number_text(f, f.hi) + "]");
 }
 
 void check_choice(const ConfigField& f, const std::string& v, const std::string& source) {
   if (f.choices.empty()) return;
   for (const auto& c : f.choices)
     if (c == v) return;
-  throw UsageError(source, f.key + " = \"" + v + "\" is not a valid choice", "valid: " + join(f.choices));
+  throw UsageError(source, f.key + " = \"" + abbreviate(v) + "\" is not a valid choice", "valid: " + join(f.choices));
 }
 
 }  // namespace
@@ -72,6 +110,8 @@ std::vector<ConfigField> config_fields(PretrainConfig& c) {
         &c.max_train_images, 0, 1e9),
       I("data.split_seed", "--split-seed", "seed of the data construction (long-tailed subset, --max-train-images "
         "subset, synthetic images); fixed so that --seed varies only the training", &c.split_seed, 0, 9.2e18),
+      I("data.image_size", "--image-size", "image folders: resize the shorter side to this and centre-crop to a "
+        "square (0 = keep; the images must then share one size)", &c.image_size, 0, 8192),
       S("data.augment", "--augment", "augmentation preset (auto: from the dataset)", &c.augment,
         {"auto", "simclr_cifar", "fashion_mnist", "none"}),
       D("data.crop_min_scale", "--crop-min-scale", "RandomResizedCrop lower area fraction", &c.crop_min_scale, 0.01, 1),
@@ -132,7 +172,8 @@ std::vector<std::pair<std::string, std::string>> preset_descriptions() {
                        "batch 512, 10 warm-up epochs + cosine, 1000 epochs, τ=0.5"},
       {"sdclr_cifar10_lt", "SDCLR CIFAR-10-LT setting: ResNet-18, batch 512, τ=0.2, 2000 epochs, SDCLR split (45k, "
                            "ratio 100), SGD lr 0.5 wd 1e-4 cosine (optimizer as in the SDCLR code as we read it)"},
-      {"smoke", "a few seconds on synthetic data: tiny ResNet, 2 epochs (for tests)"},
+      {"smoke", "about 20 seconds on 2 cores (a minute on a busy machine): 320 synthetic images, tiny ResNet, "
+                "2 epochs, the full evaluation (for tests)"},
   };
 }
 
@@ -200,6 +241,7 @@ void apply_preset(PretrainConfig& c, const std::string& name) {
   } else if (name == "smoke") {
     c = PretrainConfig();
     c.dataset = "synthetic";
+    c.max_train_images = 320;  // 10 steps per epoch: --help promises about 20 seconds
     c.augment = "simclr_cifar";
     c.crop_min_scale = 0.5;
     c.arch = "resnet18";
@@ -255,7 +297,7 @@ void set_field_from_string(const ConfigField& f, const std::string& value, const
     throw;
   } catch (const std::exception&) {
     const char* want = f.type == 'i' ? "an integer" : f.type == 'd' ? "a number" : "true or false";
-    throw UsageError(source, f.key + " = \"" + value + "\" is not " + want);
+    throw UsageError(source, f.key + " = \"" + abbreviate(value) + "\" is not " + want);
   }
 }
 
@@ -313,7 +355,76 @@ void apply_table(PretrainConfig& c, const toml::table& root, const std::string& 
   }
 }
 
+// What toml++ 3.3 must not see (each found by fuzz/fuzz_config; it asserts in debug builds
+// and has undefined behaviour in release ones):
+//  - a table header whose key does not start with a key character, "[[[1]]]" or "[\x1b"
+//    (TOML_ASSERT_ASSUME in parse_key; fixed upstream in toml++ PR 301);
+//  - a non-ASCII character where whitespace may stand, "a·b = 1" (TOML_UNREACHABLE in
+//    is_non_ascii_horizontal_whitespace for U+00A1–U+0499).
+// Both are errors in TOML 1.0 anyway: outside strings and comments only ASCII is allowed,
+// and no control character but tab. So the text is scanned first (strings and comments are
+// followed, non-ASCII inside them is fine) and refused with file:line:col.
+void check_toml_text(const std::string& text, const std::string& source_name) {
+  enum class State { normal, basic, literal, ml_basic, ml_literal, comment } st = State::normal;
+  std::size_t line = 1, line_start = 0;
+  bool at_line_start = true;
+  auto fail = [&](std::size_t at, const std::string& what) {
+    throw UsageError(source_name + ":" + std::to_string(line) + ":" + std::to_string(at - line_start + 1),
+                     "malformed TOML: " + what);
+  };
+  auto starts = [&](std::size_t at, const char* s) { return text.compare(at, std::strlen(s), s) == 0; };
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const unsigned char c = static_cast<unsigned char>(text[i]);
+    if (c == '\n') {
+      ++line;
+      line_start = i + 1;
+      at_line_start = true;
+      if (st == State::basic || st == State::literal || st == State::comment) st = State::normal;
+      continue;
+    }
+    switch (st) {
+      case State::normal:
+        if (c >= 0x80) fail(i, "a character outside a string or comment that is not ASCII");
+        if ((c < 0x20 && c != '\t' && c != '\r') || c == 0x7f) fail(i, "a control character");
+        if (at_line_start && c != ' ' && c != '\t') {
+          at_line_start = false;
+          if (c == '[') {  // a [table] or [[array]] header: its key must start like a key
+            std::size_t k = i + 1;
+            if (k < text.size() && text[k] == '[') ++k;
+            while (k < text.size() && (text[k] == ' ' || text[k] == '\t')) ++k;
+            const unsigned char d = k < text.size() ? static_cast<unsigned char>(text[k]) : 0;
+            if (!(std::isalnum(d) || d == '_' || d == '-' || d == '"' || d == '\''))
+              fail(i, "a [table] header must start with a key");
+          }
+        }
+        if (c == '#') st = State::comment;
+        else if (starts(i, "\"\"\"")) st = State::ml_basic, i += 2;
+        else if (starts(i, "'''")) st = State::ml_literal, i += 2;
+        else if (c == '"') st = State::basic;
+        else if (c == '\'') st = State::literal;
+        break;
+      case State::basic:
+        if (c == '\\') ++i;  // the escaped character (a newline is left to toml++)
+        else if (c == '"') st = State::normal;
+        break;
+      case State::literal:
+        if (c == '\'') st = State::normal;
+        break;
+      case State::ml_basic:
+        if (c == '\\') ++i;
+        else if (starts(i, "\"\"\"")) st = State::normal, i += 2;
+        break;
+      case State::ml_literal:
+        if (starts(i, "'''")) st = State::normal, i += 2;
+        break;
+      case State::comment:
+        break;
+    }
+  }
+}
+
 toml::table parse_or_throw(const std::string& text, const std::string& source_name) {
+  check_toml_text(text, source_name);
   try {
     return toml::parse(text, source_name);
   } catch (const toml::parse_error& e) {
@@ -333,6 +444,9 @@ void apply_toml_string(PretrainConfig& c, const std::string& text, const std::st
 }
 
 void apply_toml_file(PretrainConfig& c, const std::string& path) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec))
+    throw UsageError("--config", path + " is a directory, not a TOML file", "pass the path of a .toml file");
   std::ifstream f(path);
   if (!f.good()) throw UsageError("--config", "cannot read config file " + path, "check the path");
   std::stringstream ss;
@@ -465,7 +579,8 @@ std::string to_toml(const PretrainConfig& c_in) {
 }
 
 std::vector<std::string> resume_critical_keys() {
-  return {"data.dataset", "data.imbalance_ratio", "data.lt_convention", "data.max_train_images", "data.split_seed", "model.arch",
+  return {"data.dataset", "data.imbalance_ratio", "data.lt_convention", "data.max_train_images", "data.split_seed",
+          "data.image_size", "model.arch",
           "model.stem", "model.width", "model.head_hidden", "model.head_out", "model.head_layers", "loss.views",
           "optim.optimizer", "optim.batch_size", "optim.epochs", "run.seed"};
 }

@@ -34,6 +34,7 @@ struct PretrainConfig {
   std::int64_t split_seed = 0;          // seed of the data construction (LT subset, max_train_images
                                         // subset, synthetic images): fixed, so run.seed varies only
                                         // the training
+  std::int64_t image_size = 0;          // image folders: shorter side → S, centre crop S×S (0 = keep)
   std::string augment = "auto";         // auto | simclr_cifar | fashion_mnist | none
   double crop_min_scale = 0.08;
   double jitter = -1;                   // ColorJitter strength: brightness = contrast (= saturation

@@ -13,6 +13,7 @@
 #include "tensor/generator.h"
 #include "tensor/npy.h"
 #include "train/plots.h"
+#include "train/signals.h"
 
 namespace contra::train {
 
@@ -21,8 +22,10 @@ namespace {
 // Runs `f` on `x` in chunks of `chunk` rows and concatenates the results (no graph).
 Tensor chunked(const Tensor& x, std::int64_t chunk, const std::function<Tensor(const Tensor&)>& f) {
   std::vector<Tensor> parts;
-  for (std::int64_t r = 0; r < x.size(0); r += chunk)
+  for (std::int64_t r = 0; r < x.size(0); r += chunk) {
+    stop_point();
     parts.push_back(f(slice(x, 0, r, std::min(x.size(0), r + chunk)).contiguous()));
+  }
   return parts.size() == 1 ? parts[0] : cat(parts, 0);
 }
 
@@ -111,6 +114,7 @@ Tensor extract_features(nn::ResNet& backbone, const std::shared_ptr<const data::
   Tensor out = Tensor::empty({d->size(), D}, DType::f32);  // (N, D)
   float* po = out.data<float>();
   while (auto batch = loader->next()) {
+    stop_point();  // a signal stops the evaluation within a batch (S4)
     const Tensor f = backbone.forward_features(batch->images).to(DType::f32).contiguous();  // (n, D)
     const auto idx = batch->indices.to_vector<std::int64_t>();
     const float* pf = f.data<float>();
@@ -249,6 +253,7 @@ nlohmann::json evaluate(const std::vector<Encoder>& encoders, const EvalData& da
     results["encoders"][enc.name] = j;
   }
   if (opt.pixel_baseline) {
+    stop_point();
     log("evaluating raw pixels");
     const Tensor tf = pixel_features(train, data.stats), sf = pixel_features(test, data.stats);
     const Tensor pf = long_tailed ? pixel_features(*data.pretrain, data.stats) : Tensor();

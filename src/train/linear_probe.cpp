@@ -10,6 +10,7 @@
 #include "nn/lr_schedule.h"
 #include "nn/sgd.h"
 #include "tensor/generator.h"
+#include "train/signals.h"
 
 namespace contra::train {
 
@@ -36,6 +37,7 @@ LinearProbeResult linear_probe(const Tensor& train_features, const std::vector<s
   std::vector<std::int64_t> order(static_cast<size_t>(N));
   std::int64_t step = 0;
   for (std::int64_t epoch = 0; epoch < opt.epochs; ++epoch) {
+    stop_point();  // a signal stops the probe between epochs (S4)
     std::iota(order.begin(), order.end(), 0);
     for (std::int64_t i = N - 1; i > 0; --i) std::swap(order[i], order[gen.below(static_cast<std::uint64_t>(i + 1))]);
     double loss_sum = 0.0;

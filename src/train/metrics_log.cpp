@@ -1,5 +1,8 @@
 #include "train/metrics_log.h"
 
+#include <cerrno>
+#include <cstring>
+
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -16,7 +19,10 @@ void write_all(int fd, const std::string& s, const std::string& path) {
   size_t off = 0;
   while (off < s.size()) {
     const ssize_t n = ::write(fd, s.data() + off, s.size() - off);
-    CONTRA_CHECK_HINT(n > 0, "metrics log", "check free disk space", "write to ", path, " failed");
+    if (n < 0 && errno == EINTR) continue;
+    CONTRA_CHECK_HINT(n > 0, "metrics log",
+                      errno == EFBIG ? "the file is over the file-size limit (ulimit -f)" : "check free disk space",
+                      "write to ", path, " failed: ", std::strerror(errno));
     off += static_cast<size_t>(n);
   }
 }

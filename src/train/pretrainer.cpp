@@ -29,11 +29,13 @@
 #include "nn/sgd.h"
 #include "tensor/backend.h"
 #include "tensor/generator.h"
+#include "tensor/system.h"
 #include "train/evaluation.h"
 #include "train/knn.h"
 #include "train/metrics_log.h"
 #include "train/progress.h"
 #include "train/report.h"
+#include "train/resources.h"
 #include "train/run_setup.h"
 #include "train/signals.h"
 
@@ -88,6 +90,52 @@ std::string first_non_finite(const nn::NamedTensors& params) {
   return "";
 }
 
+// Options that the configuration's own validation cannot judge (they are not saved with the
+// run): --name is one directory name, --weights-only needs a checkpoint path.
+void check_run_options(const PretrainConfig& c, const PretrainOptions& o) {
+  if (!c.name.empty() && (c.name == "." || c.name == ".." || c.name.find('/') != std::string::npos ||
+                          c.name.find('\0') != std::string::npos))
+    throw UsageError("--name", "\"" + abbreviate(c.name) + "\" is not a run directory name (one path component, not . or ..)",
+                     "pass a plain name; --out chooses the parent directory");
+  if (o.weights_only && (c.resume == "none" || c.resume == "auto"))
+    throw UsageError("--weights-only", "needs --resume PATH (the checkpoint whose weights start the new run)",
+                     "add --resume runs/<name>/checkpoints/ckpt-<step>.safetensors");
+  if (o.start_over && c.resume != "auto")
+    throw UsageError("--start-over", "only applies to --resume auto", "add --resume auto, or drop --start-over");
+}
+
+// C8: every checkpoint of the run directory failed to load. Nothing is deleted or truncated.
+[[noreturn]] void refuse_unreadable_checkpoints(const std::string& dir, const std::vector<std::string>& why) {
+  std::string list;
+  for (const auto& w : why) list += "\n  " + w;
+  throw Error("--resume auto", "no checkpoint in " + dir + " loads (" + std::to_string(why.size()) +
+                                   " rejected; nothing was deleted):" + list,
+              "restore a checkpoint from a backup, resume from one with --resume PATH, or pass --start-over to move "
+              "them aside and start from step 0");
+}
+
+// --start-over: moves the checkpoints and logs into <run>/set-aside-<time>/ (kept, never deleted).
+std::string set_aside_run_files(const std::string& run_dir) {
+  const fs::path aside = fs::path(run_dir) / ("set-aside-" + timestamp());
+  fs::create_directories(aside);
+  for (const char* name : {"checkpoints", "metrics.jsonl", "epochs.csv", "config.toml", "manifest.json"}) {
+    std::error_code ec;
+    if (fs::exists(fs::path(run_dir) / name, ec)) fs::rename(fs::path(run_dir) / name, aside / name);
+  }
+  fs::create_directories(fs::path(run_dir) / "checkpoints");
+  return aside.string();
+}
+
+// NaN propagates through the network (ReLU included), so non-finite weights or activations
+// reach the embeddings; the losses would refuse them, this names the cause. Exit code 3.
+int report_non_finite_embeddings(std::int64_t step, const nn::NamedTensors& params) {
+  const std::string bad = first_non_finite(params);
+  std::cerr << "error: step " << step << ": the embeddings are non-finite"
+            << (bad.empty() ? std::string(" (the weights are finite: lower --lr)") : " (tensor " + bad + " holds non-finite values)")
+            << "; stopping without saving (the last checkpoint stays valid)\n";
+  return 3;
+}
+
 std::string fixed(double v, int prec) {
   std::ostringstream os;
   os.precision(prec);
@@ -102,7 +150,12 @@ Pretrainer::Pretrainer(PretrainConfig config, PretrainOptions options) : cfg_(st
 int Pretrainer::run() {
   const PretrainConfig& c = cfg_;
   validate(c);
-  if (c.threads > 0) set_num_threads(static_cast<int>(c.threads));
+  check_run_options(c, opt_);
+  if (c.threads > 0) {
+    std::string warning;
+    set_num_threads(cap_threads(static_cast<int>(c.threads), &warning));
+    if (!warning.empty()) say("warning: " + warning);
+  }
   say("kernels: " + kernel_report());
   const int threads = num_threads();
 
@@ -119,8 +172,10 @@ int Pretrainer::run() {
     const std::string name = c.name.empty() ? sanitize(c.dataset + "-" + c.loss + "-" + timestamp()) : c.name;
     run_dir_ = (fs::path(c.out) / name).string();
   }
+  NewRunDirectory new_dir(run_dir_);  // removed again if the run fails before writing into it
   fs::create_directories(run_dir_ + "/checkpoints");
   fs::create_directories(run_dir_ + "/eval");
+  const RunLock lock(run_dir_);  // before anything in the directory is touched (C7)
   nn::CheckpointManager checkpoints(run_dir_ + "/checkpoints", static_cast<int>(c.keep_last));
   if (checkpoints.stale_files_removed() > 0)
     say("removed " + std::to_string(checkpoints.stale_files_removed()) + " stale temporary checkpoint file(s)");
@@ -128,6 +183,10 @@ int Pretrainer::run() {
     std::vector<std::string> skipped;
     resume_from = checkpoints.load_latest(&skipped);
     for (const auto& s : skipped) say("skipping unreadable checkpoint: " + s);
+    if (!resume_from && !skipped.empty()) {
+      if (!opt_.start_over) refuse_unreadable_checkpoints(checkpoints.dir(), skipped);  // C8: nothing deleted
+      say("--start-over: moved the run's unreadable checkpoints and logs to " + set_aside_run_files(run_dir_));
+    }
     if (!resume_from) say("no checkpoint in " + run_dir_ + "/checkpoints: starting from step 0");
   } else if (c.resume == "none" && !checkpoints.list().empty()) {
     throw UsageError("run directory " + run_dir_, "already holds checkpoints",
@@ -161,6 +220,8 @@ int Pretrainer::run() {
   say("pretraining set " + pretrain->name + ": " + std::to_string(pretrain->size()) + " images, " +
       std::to_string(pretrain->num_classes()) + " classes, " + std::to_string(C) + "×" + std::to_string(H) + "×" +
       std::to_string(W));
+
+  check_step_memory(c, C, H, W);  // I8: refused before the model and the first batch exist
 
   // ---- model ---------------------------------------------------------------------------------
   Generator init_gen(static_cast<std::uint64_t>(c.seed));
@@ -213,6 +274,7 @@ int Pretrainer::run() {
   }
 
   // ---- run files -----------------------------------------------------------------------------
+  new_dir.keep();
   {
     std::ofstream(run_dir_ + "/config.toml") << to_toml(c);
     nlohmann::json m;
@@ -277,6 +339,13 @@ int Pretrainer::run() {
   Progress progress("train", total_steps, opt_.quiet ? 1e9 : 10.0);
   auto epoch_start = Clock::now();
   std::int64_t last_saved = resuming ? step : -1;
+  auto stop_with_checkpoint = [&] {
+    if (last_saved != step) save("signal");
+    say("stopped by signal " + std::to_string(stop_signal()) + " at step " + std::to_string(step) +
+        "; resume with --resume auto --name " + fs::path(run_dir_).filename().string());
+    return stop_exit_code();
+  };
+
   const contrastive::ViewLayout layout{c.batch_size, c.views};
   while (true) {
     // After the last step of the last epoch, one more next() closes that epoch (nullopt):
@@ -290,12 +359,17 @@ int Pretrainer::run() {
       // End of an epoch: monitor, log, checkpoint.
       const std::int64_t epoch = loader.cursor().epoch - 1;
       double knn = NAN;
-      if (c.knn_every > 0 && ((epoch + 1) % c.knn_every == 0 || epoch + 1 == c.epochs)) {
-        knn = knn_monitor();
+      if (c.knn_every > 0 && ((epoch + 1) % c.knn_every == 0 || epoch + 1 == c.epochs) && !stop_requested()) {
+        try {
+          knn = knn_monitor();
+        } catch (const StopRequested&) {  // a signal during the monitor: skip it, save below
+        }
         backbone.train();
         head.train();
-        metrics.append({{"step", step}, {"epoch", epoch}, {"knn_accuracy", knn}});
-        say("epoch " + std::to_string(epoch) + ": kNN accuracy " + fixed(100 * knn, 2) + "%");
+        if (!std::isnan(knn)) {
+          metrics.append({{"step", step}, {"epoch", epoch}, {"knn_accuracy", knn}});
+          say("epoch " + std::to_string(epoch) + ": kNN accuracy " + fixed(100 * knn, 2) + "%");
+        }
       }
       const double secs = std::chrono::duration<double>(Clock::now() - epoch_start).count();
       epochs.append({std::to_string(epoch), epoch_steps ? fixed(epoch_loss_sum / epoch_steps, 6) : "nan",
@@ -307,11 +381,13 @@ int Pretrainer::run() {
         save("epoch");
         last_saved = step;
       }
+      if (stop_requested()) return stop_with_checkpoint();
       continue;
     }
     const double step_lr = schedule(step);
     optimizer->set_lr(step_lr);
     const Tensor f = head(backbone.forward_features(batch->images));  // (M, D) view-major
+    if (nn::find_non_finite({{"embeddings", f}})) return report_non_finite_embeddings(step + 1, params);
     const bool log_now = (step + 1) % c.log_every == 0 || step + 1 == last_step;
     Tensor loss;
     contrastive::LossTelemetry tel;
@@ -379,12 +455,7 @@ int Pretrainer::run() {
       save("interval");
       last_saved = step;
     }
-    if (stop_requested()) {
-      if (last_saved != step) save("signal");
-      say("stopped by signal " + std::to_string(stop_signal()) + " at step " + std::to_string(step) +
-          "; resume with --resume auto --name " + fs::path(run_dir_).filename().string());
-      return stop_exit_code();
-    }
+    if (stop_requested()) return stop_with_checkpoint();
   }
   if (last_saved != step) save("final");
   progress.finish("step " + std::to_string(step));
@@ -395,7 +466,7 @@ int Pretrainer::run() {
   }
 
   // ---- final evaluation ------------------------------------------------------------------------
-  if (c.final_eval) {
+  if (c.final_eval) try {
     EvalData ed;
     ed.pretrain = pretrain;
     ed.test = test;
@@ -420,6 +491,10 @@ int Pretrainer::run() {
       say(std::string(enc) + ": kNN " + fixed(100 * e["knn_full_bank"]["overall"].get<double>(), 2) +
           "%, linear probe " + fixed(100 * e["linear_probe"]["overall"].get<double>(), 2) + "%");
     }
+  } catch (const StopRequested&) {  // S4: the trained weights are saved; stop within a batch
+    say("stopped by signal " + std::to_string(stop_signal()) + " during the final evaluation; the checkpoint at step " +
+        std::to_string(step) + " is saved (evaluate it with tools/evaluate " + run_dir_ + ")");
+    return stop_exit_code();
   }
   say("report: " + write_report(run_dir_));
   return 0;

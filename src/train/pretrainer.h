@@ -9,10 +9,13 @@
 //   checkpoints/      safetensors checkpoints (atomic) and the `latest` pointer
 //   eval/             results.json, summary.csv, per_class.csv, prb_per_class.csv, figures
 //   report.md/.html   the one-page report with every figure
+//   lock              held (flock) by the process writing the run; holds its PID
 //
-// Exit codes: 0 done; 2 bad configuration or incompatible resume; 3 non-finite loss or
-// weights (nothing non-finite is ever saved); 130 / 143 stopped by SIGINT / SIGTERM after
-// saving a checkpoint.
+// Exit codes: 0 done; 1 runtime error (among them: the step does not fit in memory, no
+// checkpoint of the run loads under --resume auto); 2 bad configuration, incompatible
+// resume, or the run directory is locked by another process; 3 non-finite loss or weights
+// (nothing non-finite is ever saved); 130 / 143 stopped by SIGINT / SIGTERM (in training:
+// after saving a checkpoint; in the final evaluation: the training checkpoint is saved).
 #pragma once
 
 #include <string>
@@ -24,6 +27,7 @@ namespace contra::train {
 struct PretrainOptions {
   bool weights_only = false;  // with resume=<path>: load the weights only, start a new run
   bool quiet = false;         // no progress line (log lines only)
+  bool start_over = false;    // with resume=auto: when no checkpoint loads, move them aside and start at step 0
 };
 
 class Pretrainer {

@@ -18,6 +18,7 @@ data::DatasetOptions dataset_options(const PretrainConfig& c) {
   if (c.lt_convention == "step") o.long_tail.profile = data::LtProfile::step;
   else o.long_tail.convention = data::parse_lt_convention(c.lt_convention);
   o.synthetic.seed = static_cast<std::uint64_t>(c.split_seed);
+  o.image_folder.image_size = static_cast<int>(c.image_size);
   return o;
 }
 

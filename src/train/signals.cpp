@@ -26,9 +26,16 @@ void install_signal_handler(void (*handler)(int)) {
   struct sigaction sa {};
   sa.sa_handler = handler;
   sigemptyset(&sa.sa_mask);
-  sa.sa_flags = 0;
+  sa.sa_flags = SA_RESTART;  // interrupted writes resume; the flag is polled
   sigaction(SIGINT, &sa, nullptr);
   sigaction(SIGTERM, &sa, nullptr);
+  ignore_file_size_signal();
+}
+
+void ignore_file_size_signal() { std::signal(SIGXFSZ, SIG_IGN); }
+
+void stop_point() {
+  if (g_signal != 0) throw StopRequested();
 }
 
 bool stop_requested() { return g_signal != 0; }

@@ -120,16 +120,24 @@ inline Tensor requires_grad_copy(const Tensor& t) {
   return c;
 }
 
+// Both are NaN-aware: a NaN anywhere makes them NaN (std::max alone would skip it).
 inline double max_abs_diff(const Tensor& a, const Tensor& b) {
   const auto x = a.to_vector<double>(), y = b.to_vector<double>();
   double m = 0.0;
-  for (size_t i = 0; i < x.size(); ++i) m = std::max(m, std::abs(x[i] - y[i]));
+  for (size_t i = 0; i < x.size(); ++i) {
+    const double d = std::abs(x[i] - y[i]);
+    if (std::isnan(d)) return NAN;
+    m = std::max(m, d);
+  }
   return m;
 }
 
 inline double max_abs(const Tensor& a) {
   double m = 0.0;
-  for (double v : a.to_vector<double>()) m = std::max(m, std::abs(v));
+  for (double v : a.to_vector<double>()) {
+    if (std::isnan(v)) return NAN;
+    m = std::max(m, std::abs(v));
+  }
   return m;
 }
 

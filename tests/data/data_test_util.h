@@ -102,3 +102,53 @@ inline std::string make_png(std::uint32_t w, std::uint32_t h, int bit_depth, int
 }
 
 }  // namespace contra::data::test
+
+// --- a child process with a small address space (RLIMIT_AS), for "never allocates from an
+// unchecked header" tests. Skipped under AddressSanitizer, which reserves terabytes of
+// address space for its shadow memory.
+#if defined(__SANITIZE_ADDRESS__)
+#define CONTRA_TEST_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define CONTRA_TEST_ASAN 1
+#endif
+#endif
+#include <sys/resource.h>
+#include <sys/wait.h>
+
+#include <new>
+
+namespace contra::data::test {
+
+constexpr bool kAddressSanitizer =
+#ifdef CONTRA_TEST_ASAN
+    true;
+#else
+    false;
+#endif
+
+// Runs f() in a forked child limited to `bytes` of address space. Returns 0 when f returned,
+// 10 when it threw contra::Error, 11 on std::bad_alloc, 12 on anything else.
+template <typename F>
+int run_with_address_limit(std::uint64_t bytes, F&& f) {
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    struct rlimit rl {bytes, bytes};
+    ::setrlimit(RLIMIT_AS, &rl);
+    try {
+      f();
+      ::_exit(0);
+    } catch (const contra::Error&) {
+      ::_exit(10);
+    } catch (const std::bad_alloc&) {
+      ::_exit(11);
+    } catch (...) {
+      ::_exit(12);
+    }
+  }
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+}  // namespace contra::data::test

@@ -22,7 +22,7 @@ struct Member {
   std::string name;
   std::string content;
   enum Kind { file, dir, symlink, hardlink } kind = file;
-  std::string target;
+  std::string target = {};
   std::int64_t declared_size = -1;  // -1 = content size
 };
 
@@ -221,4 +221,46 @@ TEST_CASE("cifar10 end to end from a file:// archive, and the offline message") 
     write_bytes(t.str("data/cifar-10-batches-bin/test_batch.bin"), cifar10_batch(9999, 0));
     check_error([&] { open_dataset("cifar10", o); }, {"test_batch.bin", "30726927 bytes (9999 records)", "expected 30730000"});
   }
+}
+
+TEST_CASE("extract: members written as ./top/b (tar -C dir .) extract into top/ (issue 13.9)") {
+  TempDir t("dot");
+  const std::string root = t.str("root");
+  make_tar_gz(t.str("dot.tar.gz"), {{"./", "", Member::dir},
+                                    {"./top/", "", Member::dir},
+                                    {"./top/b", "bee"},
+                                    {"./top/./sub/c", "sea"},
+                                    {"./README", "readme"}});
+  extract_archive(t.str("dot.tar.gz"), root);
+  CHECK(read_bytes(t.str("root/top/b")) == "bee");
+  CHECK(read_bytes(t.str("root/top/sub/c")) == "sea");
+  CHECK(read_bytes(t.str("root/README")) == "readme");
+  // Nothing is left in a staging folder.
+  for (const auto& e : fs::directory_iterator(root))
+    CHECK_MESSAGE(e.path().filename().string().rfind(".extract-", 0) != 0, e.path());
+}
+
+TEST_CASE("extract: libarchive errors without a message do not crash (found by fuzz_archive)") {
+  // A gzip stream libarchive fails on without an error string: building the message from
+  // archive_error_string()'s NULL once crashed.
+  const unsigned char bytes[] = {
+      0x1f, 0x8b, 0x08, 0x00, 0xa9, 0xe2, 0x0e, 0x6b, 0x00, 0x03, 0xed, 0xd4, 0x41, 0x0a, 0x85, 0x20, 0x10, 0x06, 0xe0,
+      0x8e, 0xe2, 0x09, 0x74, 0xa4, 0x74, 0xce, 0xa3, 0xd0, 0xa2, 0x4d, 0x3d, 0x6a, 0x82, 0x8e, 0xff, 0x46, 0x5a, 0x25,
+      0x44, 0x41, 0x98, 0x3c, 0xde, 0x7c, 0x1b, 0x0d, 0x41, 0xc7, 0x7e, 0x46, 0x9a, 0x3e, 0xa6, 0x29, 0x0c, 0x00, 0xd0,
+      0x39, 0x95, 0x46, 0x96, 0x8f, 0xfb, 0xc7, 0x71, 0x8e, 0xe8, 0xb1, 0x51, 0xae, 0x74, 0x61, 0xc9, 0xba, 0x50, 0x98,
+      0xb9, 0x94, 0xa7, 0xfb, 0xe4, 0x97, 0xfb, 0x11, 0xc4, 0xf9, 0x07, 0x1d, 0x87, 0xb1, 0xe0, 0x19, 0xfc, 0x3f, 0x7c,
+      0xd7, 0x9d, 0xe7, 0x6f, 0x79, 0xf1, 0x8e, 0xbf, 0x05, 0xe4, 0x40, 0xd4, 0xe3, 0x4c, 0xee, 0xf8, 0xf3, 0xfc, 0xc3,
+      0x0b, 0x6a, 0xdf, 0x51, 0x9c, 0xd3, 0x26, 0xbd, 0x00, 0xcb, 0x1a, 0x4d, 0xd4, 0xb4, 0x51, 0x91, 0x33, 0xae, 0xfa,
+      0x1f, 0xa0, 0xcd, 0xfa, 0xdf, 0x7a, 0x94, 0xfe, 0x7f, 0x45, 0xec, 0xfb, 0xda, 0x25, 0x08, 0x21, 0x84, 0x21, 0x84,
+      0xa8, 0xe0, 0x0b, 0xac, 0x87, 0x00, 0x0e, 0x00, 0x00};
+  TempDir t("noerr");
+  write_bytes(t.str("x.tar.gz"), std::string(reinterpret_cast<const char*>(bytes), sizeof bytes));
+  try {
+    extract_archive(t.str("x.tar.gz"), t.str("root"));
+  } catch (const contra::Error& e) {
+    CHECK(std::string(e.what()).find("x.tar.gz") != std::string::npos);
+  }
+  if (fs::exists(t.str("root")))
+    for (const auto& m : fs::directory_iterator(t.str("root")))
+      CHECK_MESSAGE(m.path().filename().string().rfind(".extract-", 0) != 0, m.path());
 }

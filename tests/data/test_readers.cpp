@@ -376,3 +376,73 @@ TEST_CASE("allocation limits: impossible requests are refused with the size (I8)
   o.image_size = 1024;
   check_error([&] { make_synthetic(o, 0); }, {"needs", "GiB"});
 }
+
+TEST_CASE("idx: a header promising more than the file holds allocates nothing from it (I2, issue 13.5)") {
+  TempDir t("idx_big");
+  // 470,400 data bytes (600 images of 28×28) under a header declaring 4,000,000 images.
+  const std::string header = idx_header(8, {4000000, 28, 28});
+  const std::string data(470400, '\x07');
+  SUBCASE("plain file: the size is compared with the file before allocating") {
+    write_bytes(t.str("big"), header + data);
+    check_error([&] { read_idx(t.str("big"), 3); }, {"big", "declares 3136000000 data bytes", "the file has 470400"});
+  }
+  SUBCASE("gzip stream: the buffer grows with the bytes read, never with the header's promise") {
+    write_gzip(t.str("big.gz"), header + data);
+    check_error([&] { read_idx(t.str("big.gz"), 3); }, {"big.gz", "got 470400 of 3136000000 bytes"});
+    if (kAddressSanitizer) return;  // RLIMIT_AS and ASan's shadow memory do not mix
+    // In 512 MiB of address space: a 3 GB buffer from the header would throw bad_alloc (11).
+    CHECK(run_with_address_limit(512ull << 20, [&] { read_idx(t.str("big.gz"), 3); }) == 10);
+  }
+}
+
+TEST_CASE("png: a side over 8192 pixels names the limit (issue 13.9)") {
+  TempDir t("png_big");
+  const std::string png = make_png(9000, 1, 8, 0, std::string(9000, '\x10'));
+  check_error([&] { decode_image(reinterpret_cast<const std::uint8_t*>(png.data()), png.size(), 1, "wide.png"); },
+              {"wide.png", "9000x1", "the limit is 8192 per side"});
+  const std::string tall = make_png(1, 8193, 8, 0, std::string(8193, '\x10'));
+  check_error([&] { decode_image(reinterpret_cast<const std::uint8_t*>(tall.data()), tall.size(), 1, "tall.png"); },
+              {"tall.png", "1x8193", "8192"});
+}
+
+TEST_CASE("cifar100: the archive's size is pinned; a missing test.bin is named (issue 13.9)") {
+  CHECK(cifar100_archive().size == 168513733u);
+  CHECK(cifar10_archive().size == 170052171u);
+  TempDir t("c100");
+  write_bytes(t.str("cifar-100-binary/train.bin"), std::string(3074, '\0'));
+  DownloadOptions off;
+  off.allow_download = false;
+  try {
+    load_cifar(100, t.str(), off, std::nullopt);
+    FAIL("expected an error");
+  } catch (const contra::Error& e) {
+    const std::string msg = e.what();
+    INFO(msg);
+    CHECK(msg.find("missing " + t.str("cifar-100-binary/test.bin")) != std::string::npos);
+    CHECK(msg.find("missing " + t.str("cifar-100-binary/train.bin")) == std::string::npos);
+  }
+}
+
+TEST_CASE("png: a zero-length IDAT chunk is no undefined behaviour in stb (found by fuzz_image)") {
+  // stb_image once called memcpy(NULL, src, 0) on it (UBSan: null pointer passed as argument 1).
+  const unsigned char bytes[] = {
+      0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x48, 0x44, 0x52, 0x00, 0x00,
+      0x00, 0x07, 0x00, 0x00, 0x00, 0x05, 0x08, 0x00, 0x00, 0x00, 0x00, 0xac, 0xf1, 0xa9, 0x04, 0x00, 0x00, 0x00,
+      0x00, 0x49, 0x44, 0x41, 0x54, 0x78, 0x5e, 0x00, 0x00, 0x12, 0x49, 0x44, 0x41, 0x66, 0x08, 0xc0, 0x9c, 0x07,
+      0x00, 0x24, 0xf9, 0x01, 0x3c, 0xcd, 0xea, 0x94, 0xe1, 0x00, 0x00, 0x00, 0x00, 0x49, 0x45, 0x4e, 0x44, 0xae,
+      0x42, 0x60, 0x82};
+  try {
+    const DecodedImage d = decode_image(bytes, sizeof bytes, 1, "empty_idat.png");
+    CHECK(d.pixels.size() == 35u);
+  } catch (const contra::Error& e) {
+    CHECK(std::string(e.what()).find("empty_idat.png") != std::string::npos);
+  }
+  // A valid PNG whose image data is split by an empty IDAT chunk still decodes.
+  const std::string png = make_png(3, 2, 8, 0, "abcdef");
+  const auto idat = png.find("IDAT") - 4;
+  std::string split = png.substr(0, idat);
+  png_chunk(split, "IDAT", "");
+  split += png.substr(idat);
+  const DecodedImage d = decode_image(reinterpret_cast<const std::uint8_t*>(split.data()), split.size(), 1, "split.png");
+  CHECK(d.pixels == std::vector<std::uint8_t>{'a', 'b', 'c', 'd', 'e', 'f'});
+}

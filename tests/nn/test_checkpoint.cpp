@@ -407,3 +407,69 @@ TEST_CASE("kill -9 during checkpoint writes never breaks the newest loadable che
   }
   fs::remove_all(dir);
 }
+
+TEST_CASE("safetensors: a deeply nested header is refused before parsing; untrusted text is cut (I9, issue 13.2)") {
+  // {"a": [[[[...]]]]} with 100,000 levels: once a stack overflow (exit 139) in every reader.
+  const std::string deep = "{\"a\":" + std::string(100000, '[') + std::string(100000, ']') + "}";
+  std::string e = parse_error(raw_file(deep, 0));
+  CHECK(e.find("nests arrays or objects more than 64 levels deep") != std::string::npos);
+  CHECK(e.size() < 400);
+  // Brackets inside strings do not count; 64 levels are fine.
+  std::string ok = "{\"__metadata__\":{\"x\":\"" + std::string(1000, '[') + "\"}}";
+  CHECK(parse_error(raw_file(ok, 0)) == "(accepted)");
+  // The same bound inside metadata JSON (contra.crc32 and the checkpoint's own keys).
+  const std::string nested_meta = "{\"__metadata__\":{\"contra.crc32\":\"" + std::string(5000, '[') + "\"}}";
+  CHECK(parse_error(raw_file(nested_meta, 0)).find("metadata contra.crc32 nests") != std::string::npos);
+  // A 1 MB name or value is never printed whole.
+  const std::string long_name(1 << 20, 'n');
+  e = parse_error(raw_file("{\"" + long_name + "\":{\"dtype\":\"F32\",\"shape\":[2]}}", 8));
+  CHECK(e.find("must have exactly dtype") != std::string::npos);
+  CHECK(e.size() < 600);
+  e = parse_error(raw_file("{\"w\":{\"dtype\":\"" + long_name + "\",\"shape\":[2],\"data_offsets\":[0,8]}}", 8));
+  CHECK(e.find("unknown dtype") != std::string::npos);
+  CHECK(e.size() < 600);
+  e = parse_error(raw_file("{\"w\":{\"dtype\":\"F32\",\"shape\":[\"" + long_name + "\"],\"data_offsets\":[0,8]}}", 8));
+  CHECK(e.find("non-negative") != std::string::npos);
+  CHECK(e.size() < 600);
+  e = parse_error(raw_file("{\"w\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}, \"x\": [" +
+                               std::string(200000, '1') + "]}", 8));
+  CHECK(e.size() < 600);
+}
+
+TEST_CASE("checkpoints: a NaN weight with a valid checksum is refused naming the tensor (S5, issue 13.7)") {
+  const std::string dir = temp_dir("nan_ckpt");
+  StateDict model = {{"conv1.weight", Tensor::ones({2, 2})},
+                     {"layer2.0.conv1.weight", Tensor::from_vector<float>({1.f, 2.f, NAN, 4.f}, {2, 2})},
+                     {"layer3.0.conv1.weight", Tensor::from_vector<float>({INFINITY}, {1})},
+                     {"bn1.num_batches_tracked", Tensor::full({}, 3, DType::i64)}};
+  TrainingState st;
+  st.step = 7;
+  save_checkpoint(dir + "/nan.safetensors", model, nullptr, st);  // the CRC matches the NaN
+  try {
+    load_checkpoint(dir + "/nan.safetensors");
+    FAIL("a NaN weight loaded");
+  } catch (const Error& e) {
+    const std::string msg = e.what();
+    INFO(msg);
+    CHECK(msg.find("nan.safetensors") != std::string::npos);
+    CHECK(msg.find("tensor 'layer2.0.conv1.weight' holds 1 non-finite value(s) (nan at flat index 2)") !=
+          std::string::npos);
+  }
+  const auto bad = find_non_finite(model);
+  REQUIRE(bad.has_value());
+  CHECK(bad->name == "layer2.0.conv1.weight");
+  CHECK(!find_non_finite({{"a", Tensor::ones({3})}, {"i", Tensor::full({}, 1, DType::i64)}}).has_value());
+  // The manager falls back past it to the previous finite checkpoint, listing why.
+  CheckpointManager m(dir + "/run", 5);
+  StateDict good = {{"conv1.weight", Tensor::ones({2, 2})}};
+  st.step = 1;
+  m.save(good, nullptr, st);
+  st.step = 2;
+  m.save(model, nullptr, st);
+  std::vector<std::string> skipped;
+  const auto ck = m.load_latest(&skipped);
+  REQUIRE(ck.has_value());
+  CHECK(ck->training->step == 1);
+  REQUIRE(skipped.size() == 1);
+  CHECK(skipped[0].find("layer2.0.conv1.weight") != std::string::npos);
+}

@@ -214,3 +214,26 @@ TEST_CASE("conv2d on an empty batch: empty output, zero weight gradients") {
     check_values(b.grad(), {0, 0, 0, 0});
   });
 }
+
+TEST_CASE("max_pool2d: a NaN in the window wins, reference and oneDNN alike (issue 13.7)") {
+  for (bool ref : {true, false}) {
+    CAPTURE(ref);
+    ReferenceKernelsGuard g(ref);
+    for (DType dt : {DType::f32, DType::f64}) {
+      std::vector<double> v(2 * 3 * 6 * 6);
+      for (std::size_t i = 0; i < v.size(); ++i) v[i] = std::sin(0.7 * static_cast<double>(i));
+      v[7] = NAN;          // image 0, channel 0, row 1, column 1: in output (0, 0) with a 2×2/2 pool
+      v[36 + 35] = NAN;    // channel 1, the last pixel: output (2, 2)
+      const Tensor x = Tensor::from_vector<double>(v, {2, 3, 6, 6}).to(dt);
+      const auto y = max_pool2d(x, Pool2dParams{2, 2, 2, 2}).to_vector<double>();  // (2, 3, 3, 3)
+      CHECK(std::isnan(y[0]));
+      CHECK(std::isnan(y[9 + 8]));
+      int nans = 0;
+      for (double a : y) nans += std::isnan(a);
+      CHECK(nans == 2);
+      // The ImageNet stem's 3×3/2 pool with padding.
+      const auto z = max_pool2d(x, Pool2dParams{3, 3, 2, 2, 1, 1}).to_vector<double>();
+      CHECK(std::isnan(z[0]));
+    }
+  }
+}

@@ -1,5 +1,6 @@
 // Parity: oneDNN conv2d / batch_norm / max_pool2d / adaptive_avg_pool2d (f32) against the
 // naive reference kernels (f32 in, double accumulation), forward and every backward output,
+// every output pre-filled with NaN and with garbage before the kernels run (they must assign),
 // over a sweep of shapes: stride, padding, dilation, groups, odd sizes, batch 1, channel
 // counts that do and do not fill oneDNN's 8/16-channel blocks. Batch norm is checked for
 // both fast implementations (own OpenMP kernels, the default, and oneDNN's).
@@ -22,6 +23,7 @@
 #include "autograd/engine.h"
 #include "autograd/nn_ops.h"
 #include "autograd/ops.h"
+#include "tensor/cpu/caching_allocator.h"
 #include "tensor/cpu/cpu_backend.h"
 #include "tensor/generator.h"
 
@@ -38,11 +40,13 @@ Tensor rnd(Shape s, double scale = 1.0) {
   return t;
 }
 
+// max |fast − ref| / max(max |ref|, 1e-3); infinite when fast holds a NaN that ref does not.
 double scaled_error(const Tensor& ref, const Tensor& fast) {
   REQUIRE(ref.shape() == fast.shape());
   const auto a = ref.to_vector<double>(), b = fast.to_vector<double>();
   double mag = 1e-3, err = 0.0;
   for (size_t i = 0; i < a.size(); ++i) {
+    if (std::isnan(a[i]) != std::isnan(b[i])) return INFINITY;
     mag = std::max(mag, std::abs(a[i]));
     err = std::max(err, std::abs(a[i] - b[i]));
   }
@@ -51,27 +55,36 @@ double scaled_error(const Tensor& ref, const Tensor& fast) {
 
 double worst_seen = 0.0;
 
-// Runs f (forward and its gradients, as a list of tensors) with the reference kernels and
-// with the fast ones and compares each output.
+// Runs f (forward and its gradients, as a list of tensors) with the reference kernels (the
+// clean result), then with the reference and the fast kernels while every freshly allocated
+// output and gradient is pre-filled with NaN and then with large finite garbage (dlib-style:
+// kernels assign their outputs, never accumulate into them), and compares each output. A NaN
+// the clean result does not have is a failure.
 void parity(const std::string& what, const std::function<std::vector<Tensor>()>& f, double tol) {
-  std::vector<Tensor> ref, fast;
+  std::vector<Tensor> ref;
   {
     ReferenceKernelsGuard g(true);
     ref = f();
   }
-  {
-    ReferenceKernelsGuard g(false);
-    fast = f();
-  }
-  REQUIRE(ref.size() == fast.size());
   static const char* names[] = {"forward", "output 1", "output 2", "output 3", "output 4", "output 5", "output 6"};
-  for (size_t i = 0; i < ref.size(); ++i) {
-    if (!ref[i].defined()) continue;
-    const double e = scaled_error(ref[i], fast[i]);
-    worst_seen = std::max(worst_seen, e);
-    INFO(what, " ", std::string(names[std::min<size_t>(i, 6)]), " shape ", shape_str(ref[i].shape()), " scaled error ", e);
-    CHECK(e <= tol);
-  }
+  for (bool reference : {true, false})
+    for (cpu::Poison poison : {cpu::Poison::nan, cpu::Poison::garbage}) {
+      std::vector<Tensor> out;
+      {
+        ReferenceKernelsGuard g(reference);
+        cpu::PoisonAllocationsGuard p(poison);
+        out = f();
+      }
+      REQUIRE(ref.size() == out.size());
+      for (size_t i = 0; i < ref.size(); ++i) {
+        if (!ref[i].defined()) continue;
+        const double e = scaled_error(ref[i], out[i]);
+        if (!reference) worst_seen = std::max(worst_seen, e);
+        INFO(what, " ", std::string(names[std::min<size_t>(i, 6)]), (reference ? " [reference, " : " [fast, "),
+             cpu::poison_name(poison), "] shape ", shape_str(ref[i].shape()), " scaled error ", e);
+        CHECK(e <= tol);
+      }
+    }
 }
 
 // Forward output followed by the gradients w.r.t. `inputs` for a random output gradient.

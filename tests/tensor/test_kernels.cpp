@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "autograd/ops.h"
+#include "autograd/ops/record.h"
 #include "tensor/backend.h"
 
 using namespace contra;
@@ -147,5 +148,37 @@ TEST_CASE("l2_normalize, cat, stack, index_select, gather") {
     CHECK_THROWS_WITH_AS(index_select(b, 0, Tensor::from_vector<std::int64_t>({2}, {1})),
                          doctest::Contains("out of range"), Error);
     CHECK_THROWS_AS(cat({a, Tensor::zeros({2, 3})}, 0), Error);
+  });
+}
+
+TEST_CASE("NaN propagates through relu, sign, maximum, minimum and max, as in PyTorch (issue 13.7)") {
+  // A comparison alone (x > 0 ? x : 0) turns NaN into a number: embed once wrote finite
+  // features from a NaN weight that way.
+  both_modes([] {
+    for (DType dt : {DType::f32, DType::f64}) {
+      CAPTURE(std::string(dtype_name(dt)));
+      // 40 elements: the fast kernels' vector bodies and their scalar tails both see NaN.
+      std::vector<double> v(40, -1.5);
+      v[3] = NAN;
+      v[37] = NAN;
+      v[5] = 2.0;
+      const Tensor x = Tensor::from_vector<double>(v, {40}).to(dt);
+      const Tensor one = Tensor::full({40}, 1.0, dt);
+      const std::vector<Tensor> outs = {relu(x), raw::unary(UnaryOp::sign, x), maximum(x, one), maximum(one, x),
+                                        minimum(x, one), minimum(one, x)};
+      for (const Tensor& y : outs) {
+        const auto r = vals(y);
+        CHECK(std::isnan(r[3]));
+        CHECK(std::isnan(r[37]));
+        CHECK(!std::isnan(r[5]));
+        CHECK(!std::isnan(r[0]));
+      }
+      CHECK(vals(relu(x))[0] == 0.0);
+      CHECK(vals(relu(x))[5] == 2.0);
+      CHECK(std::isnan(vals(max(x, {0}))[0]));
+      CHECK(std::isnan(vals(min(x, {0}))[0]));
+      CHECK(vals(clamp(x, -1.0, 1.0))[0] == -1.0);
+      CHECK(std::isnan(vals(clamp(x, -1.0, 1.0))[3]));
+    }
   });
 }

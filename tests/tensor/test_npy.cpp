@@ -1,7 +1,10 @@
 // .npy reading and writing: round trips and hostile files.
 #include <doctest/doctest.h>
 
+#include <unistd.h>
+
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 
 #include "tensor/npy.h"
@@ -61,4 +64,38 @@ TEST_CASE("npy: hostile and malformed files are rejected with the file named") {
   CHECK_THROWS_WITH_AS(load_npy(p), doctest::Contains("past the end"), Error);
   CHECK_THROWS_WITH_AS(load_npy("/nonexistent/x.npy"), doctest::Contains("cannot open"), Error);
   std::remove(p.c_str());
+}
+
+TEST_CASE("npy: the header as written (int32 is named int32), long headers and parse_npy from memory") {
+  const std::string dir = "/tmp/contra_npy_info_" + std::to_string(::getpid());
+  std::filesystem::create_directories(dir);
+  auto npy = [](const std::string& header_dict, const std::string& data) {
+    std::string h = header_dict;
+    h.append((64 - (10 + h.size() + 1) % 64) % 64, ' ');
+    h += '\n';
+    return std::string("\x93NUMPY\x01\x00", 8) + static_cast<char>(h.size() & 0xff) + static_cast<char>(h.size() >> 8) +
+           h + data;
+  };
+  const std::string i32 = npy("{'descr': '<i4', 'fortran_order': False, 'shape': (2, 2), }", std::string(16, '\1'));
+  std::ofstream(dir + "/i.npy", std::ios::binary) << i32;
+  const NpyInfo info = read_npy_info(dir + "/i.npy");
+  CHECK(info.descr == "<i4");
+  CHECK(info.dtype == "int32");
+  CHECK(info.shape == Shape{2, 2});
+  const Tensor t = parse_npy(i32, "mem");
+  CHECK(t.dtype() == DType::i64);
+  CHECK(t.to_vector<std::int64_t>() == std::vector<std::int64_t>(4, 0x01010101));
+  // A 60 KB header (a long padded dict) parses without recursion; a 60 KB bogus shape is
+  // refused with the text cut short.
+  std::string padded = "{'descr': '<f4', 'fortran_order': False, 'shape': (1,), " + std::string(60000, ' ') + "}";
+  CHECK(parse_npy(npy(padded, std::string(4, '\0')), "mem").shape() == Shape{1});
+  const std::string junk = npy("{'descr': '<f4', 'fortran_order': False, 'shape': (" + std::string(60000, 'x') + "), }", "");
+  try {
+    parse_npy(junk, "junk.npy");
+    FAIL("accepted");
+  } catch (const Error& e) {
+    CHECK(std::string(e.what()).find("junk.npy") != std::string::npos);
+    CHECK(std::string(e.what()).size() < 400);
+  }
+  std::filesystem::remove_all(dir);
 }

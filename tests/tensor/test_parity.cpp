@@ -1,5 +1,6 @@
 // Parity: the fast CPU paths (OpenMP loops, OpenBLAS GEMM) against the naive reference
-// kernels, in float32, over a sweep of shapes: odd sizes, broadcasting, non-contiguous
+// kernels, in float32, with every output pre-filled with NaN and with garbage (the
+// backend's "assigned, never accumulated" contract), over a sweep of shapes: odd sizes, broadcasting, non-contiguous
 // views, batch 1. Tolerance: elementwise 1e-6 relative; reductions and GEMM scaled by the
 // magnitude of the inputs (|Δ| ≤ 1e-5 · Σ|terms|).
 #include <doctest/doctest.h>
@@ -10,6 +11,7 @@
 #include "autograd/ops.h"
 #include "autograd/ops/record.h"
 #include "tensor/backend.h"
+#include "tensor/cpu/caching_allocator.h"
 #include "tensor/generator.h"
 
 using namespace contra;
@@ -20,28 +22,43 @@ Generator gen(99);
 
 Tensor rnd(Shape s) { return Tensor::randn(s, gen, DType::f32); }
 
-// Runs f with the reference kernels and with the fast ones; compares element by element.
+// Runs f with the reference kernels (the clean result), then with the reference and the
+// fast kernels while every freshly allocated output is pre-filled with NaN and then with
+// large finite garbage (dlib-style: a kernel must assign its output, never accumulate into
+// it or read it), and compares each element by element. A NaN where the clean result has
+// none is a failure (std::max would skip it).
 void parity(const char* what, const std::function<Tensor()>& f, double rel, const std::function<Tensor()>& scale = {}) {
-  Tensor ref, fast, mag;
+  Tensor ref, mag;
   {
     ReferenceKernelsGuard g(true);
     ref = f();
     if (scale) mag = scale();
   }
-  {
-    ReferenceKernelsGuard g(false);
-    fast = f();
-  }
-  REQUIRE(ref.shape() == fast.shape());
-  const auto a = ref.to_vector<double>(), b = fast.to_vector<double>();
+  const auto a = ref.to_vector<double>();
   const auto m = mag.defined() ? mag.to_vector<double>() : std::vector<double>();
-  double worst = 0;
-  for (size_t i = 0; i < a.size(); ++i) {
-    const double base = m.empty() ? std::max(std::abs(a[i]), 1e-6) : std::max(m[i], 1e-6);
-    worst = std::max(worst, std::abs(a[i] - b[i]) / base);
-  }
-  INFO(what, " shape ", shape_str(ref.shape()), " worst scaled error ", worst);
-  CHECK(worst <= rel);
+  for (bool reference : {true, false})
+    for (cpu::Poison poison : {cpu::Poison::nan, cpu::Poison::garbage}) {
+      Tensor out;
+      {
+        ReferenceKernelsGuard g(reference);
+        cpu::PoisonAllocationsGuard p(poison);
+        out = f();
+      }
+      REQUIRE(ref.shape() == out.shape());
+      const auto b = out.to_vector<double>();
+      double worst = 0;
+      std::size_t nans = 0;
+      for (size_t i = 0; i < a.size(); ++i) {
+        if (std::isnan(a[i]) != std::isnan(b[i])) ++nans;
+        if (std::isnan(a[i]) || std::isnan(b[i])) continue;
+        const double base = m.empty() ? std::max(std::abs(a[i]), 1e-6) : std::max(m[i], 1e-6);
+        worst = std::max(worst, std::abs(a[i] - b[i]) / base);
+      }
+      INFO(what, " shape ", shape_str(ref.shape()), (reference ? " [reference, " : " [fast, "),
+           cpu::poison_name(poison), "] worst scaled error ", worst, ", NaN mismatches ", nans);
+      CHECK(nans == 0);
+      CHECK(worst <= rel);
+    }
 }
 
 }  // namespace

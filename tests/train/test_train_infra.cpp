@@ -1,5 +1,7 @@
 // Training infrastructure: config resolution and errors, crash-safe logs, kNN, class metrics.
 #include <doctest/doctest.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <cmath>
 #include <cstdio>
@@ -7,13 +9,20 @@
 #include <fstream>
 #include <sstream>
 #include <variant>
+#include <functional>
 
+#include "autograd/engine.h"
+#include "contrastive/balanced_fused.h"
+#include "nn/adamw.h"
+#include "nn/sgd.h"
+#include "tensor/cpu/caching_allocator.h"
 #include "tensor/generator.h"
 #include "train/class_metrics.h"
 #include "train/config.h"
 #include "train/evaluation.h"
 #include "train/knn.h"
 #include "train/metrics_log.h"
+#include "train/resources.h"
 #include "train/run_setup.h"
 
 using namespace contra;
@@ -275,4 +284,181 @@ TEST_CASE("class report: per-class, terciles 4/3/3 for 10 classes, thresholds, g
   CHECK(r.thresholds[0].classes.size() == 8);   // > 100
   CHECK(r.thresholds[1].classes == std::vector<int>{8, 9});  // 20–100
   CHECK(std::isnan(r.thresholds[2].accuracy));  // no class below 20
+}
+
+// ---- issue 13: memory estimate, run lock, config details --------------------------------------
+
+namespace {
+// Peak bytes (caching allocator) of one real training step of `c` on random C×H×W images:
+// forward through backbone and head, the fused loss, backward, optimizer step.
+std::uint64_t measured_step_peak(const PretrainConfig& c, std::int64_t C, std::int64_t H, std::int64_t W) {
+  Generator gen(3);
+  const nn::ResNetConfig rc = backbone_config(c, C);
+  nn::ResNet backbone(rc, gen);
+  nn::ProjectionHead head(head_config(c, backbone.feature_dim()), gen);
+  const nn::NamedTensors params = model_parameters(backbone, head);
+  std::unique_ptr<nn::Optimizer> opt;
+  if (c.optimizer == "adamw")
+    opt = std::make_unique<nn::AdamW>(std::vector<nn::ParamGroup>{nn::make_group(params, 0.01, 0)}, nn::AdamWOptions{});
+  else
+    opt = std::make_unique<nn::SGD>(std::vector<nn::ParamGroup>{nn::make_group(params, 0.01, 0)}, nn::SGDOptions{0.9});
+  const contrastive::ViewLayout layout{c.batch_size, c.views};
+  std::uint64_t peak = 0;
+  for (int step = 0; step < 2; ++step) {  // the second step has the optimizer state
+    cpu::reset_peak_live_bytes();
+    const Tensor x = Tensor::randn({c.batch_size * c.views, C, H, W}, gen);
+    const Tensor f = head(backbone.forward_features(x));
+    contrastive::BalancedParams p;
+    p.temperature = c.temperature;
+    Tensor loss = contrastive::balanced_loss(f, layout, p).loss;
+    opt->zero_grad();
+    backward(loss);
+    opt->step();
+    peak = std::max<std::uint64_t>(peak, cpu::peak_live_bytes());
+  }
+  return peak;
+}
+}  // namespace
+
+TEST_CASE("memory: the step estimate bounds the measured peak within [1, 3]× (I8, issue 13.1)") {
+  struct Case {
+    const char* arch;
+    const char* stem;
+    double width;
+    std::int64_t batch, C, H, W;
+    const char* optimizer;
+  };
+  for (const Case& k : {Case{"resnet18", "cifar", 0.0625, 16, 3, 32, 32, "sgd"},
+                        Case{"resnet18", "cifar", 0.125, 32, 1, 28, 28, "sgd"},
+                        Case{"resnet50", "imagenet", 0.0625, 8, 3, 64, 64, "adamw"},
+                        Case{"resnet34", "cifar", 0.0625, 8, 3, 24, 24, "sgd"}}) {
+    PretrainConfig c;
+    apply_preset(c, "smoke");
+    c.arch = k.arch;
+    c.stem = k.stem;
+    c.width = k.width;
+    c.batch_size = k.batch;
+    c.optimizer = k.optimizer;
+    const StepMemory est = estimate_step_memory(c, k.C, k.H, k.W);
+    // The test holds one batch, not the loader's prefetched ones.
+    const std::uint64_t one_batch = static_cast<std::uint64_t>(k.batch * c.views * k.C * k.H * k.W * 4);
+    const double predicted = static_cast<double>(est.total() - est.batches + one_batch);
+    const double measured = static_cast<double>(measured_step_peak(c, k.C, k.H, k.W));
+    MESSAGE(std::string(k.arch), " ", std::string(k.stem), " width ", k.width, " batch ", k.batch, ": estimate ",
+            predicted / 1e6, " MB (activations ", est.activations / 1e6, ", parameters ", est.parameters / 1e6,
+            ", loss ", est.loss / 1e6, "), measured peak ", measured / 1e6, " MB, ratio ", predicted / measured);
+    CHECK(predicted >= measured);
+    CHECK(predicted <= 3 * measured);
+    // Parameters counted analytically = the modules' own count.
+    Generator gen(0);
+    nn::ResNet bb(backbone_config(c, k.C), gen);
+    nn::ProjectionHead hd(head_config(c, bb.feature_dim()), gen);
+    CHECK(count_parameters(c, k.C) == static_cast<std::uint64_t>(bb.num_parameters() + hd.num_parameters()));
+  }
+}
+
+TEST_CASE("memory: an impossible step is refused with needs, availability and the batch that fits") {
+  PretrainConfig c;
+  apply_preset(c, "smoke");
+  c.width = 4;
+  c.batch_size = 4096;
+  try {
+    check_step_memory(c, 3, 32, 32);
+    FAIL("accepted");
+  } catch (const Error& e) {
+    const std::string m = e.what();
+    INFO(m);
+    CHECK(m.find("one training step (resnet18 width 4, batch 4096 × 2 views of 3×32×32") != std::string::npos);
+    CHECK(m.find(" GiB, this machine has ") != std::string::npos);
+    CHECK(m.find("hint: lower --batch-size (at most about ") != std::string::npos);
+  }
+  c.width = 0.0625;
+  c.batch_size = 32;
+  CHECK_NOTHROW(check_step_memory(c, 3, 32, 32));
+  // The allocator's own failure: the same kind of message.
+  try {
+    cpu::cached_allocate(std::size_t{1} << 56);
+    FAIL("a 64 PiB allocation succeeded");
+  } catch (const Error& e) {
+    const std::string m = e.what();
+    CHECK(m.find("out of memory: a tensor needs ") != std::string::npos);
+    CHECK(m.find(" GiB, this machine has ") != std::string::npos);
+  }
+}
+
+TEST_CASE("run lock: a second holder is refused naming the first's PID; released with it (C7)") {
+  const std::string dir = tmp("lockdir");
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  {
+    RunLock first(dir);
+    // Another process (flock locks belong to open files: a child's own open() conflicts).
+    const pid_t pid = ::fork();
+    if (pid == 0) {
+      try {
+        RunLock second(dir);
+        ::_exit(0);
+      } catch (const UsageError& e) {
+        const std::string m = e.what();
+        ::_exit(m.find("(pid " + std::to_string(::getppid()) + ",") != std::string::npos ? 7 : 8);
+      } catch (...) {
+        ::_exit(9);
+      }
+    }
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    CHECK(WEXITSTATUS(status) == 7);
+  }
+  CHECK_NOTHROW(RunLock{dir});  // released
+  std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("config: integer ranges print as integers; a directory is not a config file (issue 13.9)") {
+  // Runs f, requires a UsageError whose message contains `needle`.
+  auto usage_error = [](const std::function<void()>& f, const std::string& needle) {
+    try {
+      f();
+      FAIL("accepted, expected: ", needle);
+    } catch (const UsageError& e) {
+      CHECK_MESSAGE(std::string(e.what()).find(needle) != std::string::npos, e.what());
+    }
+  };
+  PretrainConfig c;
+  usage_error([&] { apply_toml_string(c, "[optim]\nepochs = 0\n", "x.toml"); },
+              "optim.epochs = 0 is out of range (hint: allowed range: [1, 1000000])");
+  usage_error([&] { apply_toml_string(c, "[loss]\ntemperature = 1e-9\n", "x.toml"); },
+              "loss.temperature = 1e-09 is out of range (hint: allowed range: [0.0001, 100])");
+  std::filesystem::create_directories(tmp("confdir"));
+  usage_error([&] { apply_toml_file(c, tmp("confdir")); }, "is a directory");
+}
+
+TEST_CASE("config: table headers toml++ would assert on are refused first (found by fuzz_config)") {
+  // toml++ 3.3 asserts (debug) or assumes (release) that a header's key starts with a key
+  // character; these broke that assumption.
+  for (const std::string& text : {std::string("[\x1bpr = [\n\\u= [\n"), std::string("[[[1]]]\n"), std::string("[[[a]]]\n"),
+                                 std::string("[[[]]\n"), std::string("[[=\n"), std::string("x = 1\n  [ ]\n"),
+                                 // non-ASCII where toml++ tests for whitespace: TOML_UNREACHABLE
+                                 std::string("[data]\nroot\xc2\xb7x = \"a\"\n"), std::string("a = 1 \xc2\xb7\n"),
+                                 std::string("a\x01 = 1\n")}) {
+    PretrainConfig c;
+    try {
+      apply_toml_string(c, text, "f.toml");
+      FAIL("accepted: ", text);
+    } catch (const UsageError& e) {
+      CHECK(std::string(e.what()).find("malformed TOML") != std::string::npos);
+    }
+  }
+  PretrainConfig c;
+  CHECK_NOTHROW(apply_toml_string(c, "  [optim]\nlr = 0.5\n[ \"run\" ]\nseed = 3\n", "ok.toml"));
+  CHECK(c.lr == 0.5);
+  CHECK(c.seed == 3);
+  // Non-ASCII inside strings and comments is fine, and so are brackets and quotes there.
+  CHECK_NOTHROW(apply_toml_string(c, "# τ · → \"\n[run] # [[[x\nname = \"a·b [[[1]]] '\"\n"
+                                     "out = '''r\n[[[\n'''\npreset = \"\"\"smoke\"\"\"\n", "ok.toml"));
+  CHECK(c.name == "a·b [[[1]]] '");
+  CHECK(c.out == "r\n[[[\n");
+  // The resolved file (comments with τ, ·, →) reads back.
+  PretrainConfig d;
+  CHECK_NOTHROW(apply_toml_string(d, to_toml(c), "round.toml"));
+  CHECK(to_json(d) == to_json(c));
 }

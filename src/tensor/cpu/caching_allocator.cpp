@@ -1,5 +1,8 @@
 #include "tensor/cpu/caching_allocator.h"
 
+#include <algorithm>
+#include <atomic>
+#include <cstring>
 #include <cstdlib>
 #include <mutex>
 #include <string>
@@ -7,6 +10,7 @@
 #include <vector>
 
 #include "tensor/error.h"
+#include "tensor/system.h"
 
 namespace contra::cpu {
 
@@ -17,11 +21,20 @@ struct Cache {
   std::unordered_map<std::size_t, std::vector<void*>> free_blocks;  // rounded size → blocks
   std::unordered_map<void*, std::size_t> live;                       // block → rounded size
   std::size_t cached = 0;
+  std::size_t live_bytes = 0, peak_live = 0;  // blocks handed out (rounded sizes)
   std::size_t limit = [] {
     const char* env = std::getenv("CONTRA_CPU_CACHE_MB");
     return static_cast<std::size_t>(env ? std::atoll(env) : 4096) << 20;
   }();
 };
+
+std::atomic<int> g_poison{0};
+
+void* poisoned(void* p, std::size_t nbytes) {
+  const int mode = g_poison.load(std::memory_order_relaxed);
+  if (mode != 0 && p) std::memset(p, mode == static_cast<int>(Poison::nan) ? 0xFF : 0x4E, nbytes);
+  return p;
+}
 
 Cache& cache() {
   static Cache* c = new Cache();  // never destroyed: blocks may be freed during static teardown
@@ -31,6 +44,11 @@ Cache& cache() {
 std::size_t round_size(std::size_t n) {
   const std::size_t q = n < (std::size_t{1} << 20) ? 64 : (std::size_t{1} << 16);
   return (std::max<std::size_t>(n, 1) + q - 1) / q * q;
+}
+
+void note_live(Cache& c, std::size_t size) {
+  c.live_bytes += size;
+  c.peak_live = std::max(c.peak_live, c.live_bytes);
 }
 
 void release_all(Cache& c) {
@@ -52,17 +70,20 @@ void* cached_allocate(std::size_t nbytes) {
     it->second.pop_back();
     c.cached -= size;
     c.live[p] = size;
-    return p;
+    note_live(c, size);
+    return poisoned(p, nbytes);
   }
   void* p = std::aligned_alloc(64, size);
   if (!p) {
     release_all(c);
     p = std::aligned_alloc(64, size);
   }
-  CONTRA_CHECK_HINT(p != nullptr, "cpu allocate", "reduce the batch size or the image size",
-                    "out of memory: a tensor needs ", static_cast<double>(nbytes) / (1u << 30), " GiB");
+  CONTRA_CHECK_HINT(p != nullptr, "cpu allocate",
+                    "lower --batch-size, --width or the image size, or free memory on this machine",
+                    "out of memory: a tensor ", memory_shortfall(nbytes));
   c.live[p] = size;
-  return p;
+  note_live(c, size);
+  return poisoned(p, nbytes);
 }
 
 void cached_free(void* p) {
@@ -73,6 +94,7 @@ void cached_free(void* p) {
   CONTRA_ASSERT(it != c.live.end(), "freeing a block the CPU allocator does not own");
   const std::size_t size = it->second;
   c.live.erase(it);
+  c.live_bytes -= size;
   if (c.cached + size > c.limit) {
     std::free(p);
     return;
@@ -85,6 +107,30 @@ void empty_cache() {
   Cache& c = cache();
   std::lock_guard<std::mutex> lock(c.mu);
   release_all(c);
+}
+
+void set_allocation_poison(Poison mode) { g_poison.store(static_cast<int>(mode)); }
+Poison allocation_poison() { return static_cast<Poison>(g_poison.load()); }
+const char* poison_name(Poison mode) {
+  return mode == Poison::nan ? "outputs pre-filled with NaN" : mode == Poison::garbage ? "outputs pre-filled with garbage" : "no poison";
+}
+
+std::size_t live_bytes() {
+  Cache& c = cache();
+  std::lock_guard<std::mutex> lock(c.mu);
+  return c.live_bytes;
+}
+
+std::size_t peak_live_bytes() {
+  Cache& c = cache();
+  std::lock_guard<std::mutex> lock(c.mu);
+  return c.peak_live;
+}
+
+void reset_peak_live_bytes() {
+  Cache& c = cache();
+  std::lock_guard<std::mutex> lock(c.mu);
+  c.peak_live = c.live_bytes;
 }
 
 std::size_t cached_bytes() {

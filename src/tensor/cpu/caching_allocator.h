@@ -4,7 +4,8 @@
 // Blocks are 64-byte aligned; sizes are rounded (64 B below 1 MiB, 64 KiB above) and kept
 // in per-size free lists after release. The cache is bounded (CONTRA_CPU_CACHE_MB,
 // default 4096); when a fresh allocation fails the cache is emptied and the request
-// retried once. Thread-safe.
+// retried once, then it throws "out of memory: a tensor needs X GiB, this machine has Y GiB
+// available" (system.h). Thread-safe.
 #pragma once
 
 #include <cstddef>
@@ -16,5 +17,31 @@ void cached_free(void* p);
 // Returns all cached (free) blocks to the system.
 void empty_cache();
 std::size_t cached_bytes();
+// Bytes of the blocks in use (rounded sizes), and the most in use since the last reset:
+// what a training step really needs (the step-memory estimate is checked against it).
+std::size_t live_bytes();
+std::size_t peak_live_bytes();
+void reset_peak_live_bytes();
+
+// Test support (dlib-style contract checks): while a poison mode is on, every block handed
+// out is first filled with a byte pattern, so a kernel that reads its output before
+// writing it (accumulates instead of assigning) produces NaN or garbage the parity tests
+// catch. nan: 0xFF bytes (NaN as f32 and f64, −1 as i64); garbage: 0x4E bytes (finite and
+// large: 8.6e8 as f32, 1.3e70 as f64 — a kernel taking max/min with its output, which NaN
+// can slip through, is caught by this one).
+enum class Poison { off, nan, garbage };
+void set_allocation_poison(Poison mode);
+Poison allocation_poison();
+class PoisonAllocationsGuard {
+ public:
+  explicit PoisonAllocationsGuard(Poison mode) : prev_(allocation_poison()) { set_allocation_poison(mode); }
+  ~PoisonAllocationsGuard() { set_allocation_poison(prev_); }
+  PoisonAllocationsGuard(const PoisonAllocationsGuard&) = delete;
+  PoisonAllocationsGuard& operator=(const PoisonAllocationsGuard&) = delete;
+
+ private:
+  Poison prev_;
+};
+const char* poison_name(Poison mode);
 
 }  // namespace contra::cpu

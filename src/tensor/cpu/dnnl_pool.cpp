@@ -63,6 +63,18 @@ std::shared_ptr<PoolPlan> pool_plan(const Shape& xs, const Shape& ys, const Pool
 
 bool use_reference(const Tensor& t) { return reference_kernels() || t.dtype() != DType::f32; }
 
+// oneDNN's max pooling drops NaN (a comparison-based max); PyTorch's, and the reference
+// kernel, let it win. An f32 input holding NaN therefore takes the reference path (its i64
+// argmax steers the backward there too). One pass over the input, in parallel.
+bool has_nan(const Tensor& x) {
+  const float* p = x.data<float>();
+  const std::int64_t n = x.numel();
+  bool found = false;
+#pragma omp parallel for reduction(|| : found) schedule(static) if (n >= (1 << 16))
+  for (std::int64_t i = 0; i < n; ++i) found = found || p[i] != p[i];
+  return found;
+}
+
 // The uniform window of adaptive pooling when the sizes divide, as a Pool2dParams.
 bool uniform_window(const Shape& xs, const Shape& ys, Pool2dParams& p) {
   if (xs[2] % ys[2] != 0 || xs[3] % ys[3] != 0) return false;
@@ -74,7 +86,7 @@ bool uniform_window(const Shape& xs, const Shape& ys, Pool2dParams& p) {
 }  // namespace
 
 Tensor CpuBackend::max_pool2d_forward(const Tensor& x, const Tensor& y, const Pool2dParams& p) {
-  if (use_reference(x)) {
+  if (use_reference(x) || has_nan(x)) {
     Tensor argmax = Tensor::empty(y.shape(), DType::i64);
     dispatch_floating(x.dtype(), "max_pool2d",
                       [&](auto v) { reference::max_pool2d_forward<decltype(v)>(x, y, argmax, p); });

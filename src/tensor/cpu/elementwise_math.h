@@ -20,7 +20,9 @@ void with_unary(UnaryOp op, UnaryParams p, F&& f) {
     case UnaryOp::log: return f([](T x) { return std::log(x); });
     case UnaryOp::sqrt: return f([](T x) { return std::sqrt(x); });
     case UnaryOp::abs: return f([](T x) { return std::abs(x); });
-    case UnaryOp::relu: return f([](T x) { return x > T(0) ? x : T(0); });
+    // NaN propagates through relu, sign, maximum and minimum, as in PyTorch: a comparison
+    // alone would turn it into a number (x > 0 is false for NaN).
+    case UnaryOp::relu: return f([](T x) { return x > T(0) || x != x ? x : T(0); });
     // σ(x) = 1 / (1 + e^{−x}), written to avoid overflow for large |x|.
     case UnaryOp::sigmoid:
       return f([](T x) {
@@ -29,7 +31,7 @@ void with_unary(UnaryOp op, UnaryParams p, F&& f) {
         return e / (T(1) + e);
       });
     case UnaryOp::tanh: return f([](T x) { return std::tanh(x); });
-    case UnaryOp::sign: return f([](T x) { return T((x > T(0)) - (x < T(0))); });
+    case UnaryOp::sign: return f([](T x) { return x != x ? x : T((x > T(0)) - (x < T(0))); });
     case UnaryOp::square: return f([](T x) { return x * x; });
     case UnaryOp::reciprocal: return f([](T x) { return T(1) / x; });
     case UnaryOp::pow_scalar: return f([a](T x) { return std::pow(x, a); });
@@ -46,8 +48,8 @@ void with_binary(BinaryOp op, F&& f) {
     case BinaryOp::sub: return f([](T x, T y) { return x - y; });
     case BinaryOp::mul: return f([](T x, T y) { return x * y; });
     case BinaryOp::div: return f([](T x, T y) { return x / y; });
-    case BinaryOp::maximum: return f([](T x, T y) { return x > y ? x : y; });
-    case BinaryOp::minimum: return f([](T x, T y) { return x < y ? x : y; });
+    case BinaryOp::maximum: return f([](T x, T y) { return x > y || x != x ? x : y; });  // NaN wins
+    case BinaryOp::minimum: return f([](T x, T y) { return x < y || x != x ? x : y; });
     case BinaryOp::pow: return f([](T x, T y) { return std::pow(x, y); });
     case BinaryOp::eq: return f([](T x, T y) { return T(x == y); });
     case BinaryOp::ne: return f([](T x, T y) { return T(x != y); });
