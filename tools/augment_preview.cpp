@@ -14,6 +14,7 @@
 #include <cstdio>
 #include <iostream>
 
+#include "tensor/backend.h"
 #include "data/augment.h"
 #include "data/dataset_registry.h"
 #include "data/image_decode.h"
@@ -63,6 +64,7 @@ int main(int argc, char** argv) {
     return app.exit(e) == 0 ? 0 : 2;
   }
   try {
+    std::fprintf(stderr, "kernels: %s\n", contra::kernel_report().c_str());
     DatasetOptions opt;
     opt.root = data_root;
     const DatasetSplits splits = open_dataset(dataset, opt);

@@ -227,6 +227,7 @@ int main(int argc, char** argv) {
   }
 
   try {
+    std::cerr << "kernels: " << kernel_report() << "\n";  // stderr: stdout is the inspection itself
     // ---- the batch
     Tensor f;
     if (!embeddings.empty()) {
