@@ -37,6 +37,16 @@ CpuIsa haswell_like() {
   return s;
 }
 
+// Timings and qemu emulation say nothing under ASan/UBSan (instrumented code, shadow memory
+// that qemu-user cannot map): those cases skip in scripts/ci-sanitize's build.
+bool sanitized_build() {
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_UNDEFINED__)
+  return true;
+#else
+  return false;
+#endif
+}
+
 std::string missing(const CpuIsa& s) {
   char out[256];
   missing_build_features(s, out, sizeof out);
@@ -122,6 +132,10 @@ TEST_CASE("blas_kernel: the loaded OpenBLAS core is not a fallback below an AVX2
 // fastest run is the least disturbed one. A measurement that misses the bound is repeated
 // (up to 3 attempts): the fallback path (next test) misses every time, noise does not.
 TEST_CASE("gemm speed: engine SGEMM within 10% of the best kernel on this CPU") {
+  if (sanitized_build()) {
+    MESSAGE("sanitizer build: timings and emulation are meaningless here; skipped");
+    return;
+  }
   if (isa_level(cpu_isa()) < 3) {
     MESSAGE("CPU without AVX2: the speed guard applies to AVX2 CPUs only; skipped");
     return;
@@ -167,6 +181,10 @@ TEST_CASE("gemm speed: engine SGEMM within 10% of the best kernel on this CPU") 
 // Prescott kernels and the engine forced onto OpenBLAS. oneDNN's sgemm is then far faster
 // than the engine, and the guard has to fail.
 TEST_CASE("gemm speed: the guard fails on the Prescott fallback path") {
+  if (sanitized_build()) {
+    MESSAGE("sanitizer build: timings and emulation are meaningless here; skipped");
+    return;
+  }
   if (isa_level(cpu_isa()) < 3) {
     MESSAGE("CPU without AVX2; skipped");
     return;
@@ -194,6 +212,10 @@ TEST_CASE("gemm speed: the guard fails on the Prescott fallback path") {
 // End to end: the same binary started on an emulated CPU below the build level stops at
 // once with the message naming what is missing (qemu-user's Nehalem has SSE4.2, no AVX).
 TEST_CASE("cpu_isa: a CPU below the build level gets a message, not SIGILL (qemu-user)") {
+  if (sanitized_build()) {
+    MESSAGE("sanitizer build: timings and emulation are meaningless here; skipped");
+    return;
+  }
   if (std::string(build_isa_level()) != "x86-64-v3" && std::string(build_isa_level()) != "x86-64-v4") {
     MESSAGE("build level " << build_isa_level() << " runs on Nehalem; skipped");
     return;
