@@ -29,22 +29,6 @@ double check_finite_nonnegative(const Tensor& w, const char* where, const char* 
 }
 }  // namespace
 
-BalancedParams with_paper_aliases(BalancedParams p, const PaperAliases& a) {
-  const char* where = "balanced loss (paper aliases ν, β, ρ, as we read the paper)";
-  if (a.nu) p.attract = *a.nu;  // ν = w_a
-  if (a.beta) p.repel = *a.beta;  // β = w_r
-  if (a.rho) {
-    CONTRA_CHECK(std::isfinite(*a.rho) && *a.rho >= 0.0, where, "ρ must be finite and ≥ 0, got ", *a.rho);
-    const double repel = *a.rho * p.attract;  // ρ = β/ν ⇒ w_r = ρ · w_a
-    if (a.beta)
-      CONTRA_CHECK_HINT(std::abs(repel - *a.beta) <= 1e-12 * std::max(1.0, std::abs(*a.beta)), where,
-                        "give two of ν, β, ρ", "β = ", *a.beta, " disagrees with ρ·ν = ", *a.rho, "·", p.attract,
-                        " = ", repel);
-    p.repel = repel;
-  }
-  return p;
-}
-
 void validate(const BalancedParams& p, const ViewLayout& L, const char* where) {
   check_temperature(p.temperature, where);
   CONTRA_CHECK(std::isfinite(p.attract) && p.attract >= 0.0, where, "attraction weight w_a (ν) must be finite and ≥ 0, got ",
