@@ -13,7 +13,8 @@
 // Paths: CONTRA_SOURCE_ROOT (the repository), INSPECT_LOSS (the built tool).
 #include <doctest/doctest.h>
 
-#include <sys/wait.h>
+#include "../train/tool_test_util.h"
+
 
 #include <cmath>
 #include <cstdio>
@@ -55,18 +56,6 @@ std::vector<std::string> lines_of(const std::string& text) {
 
 std::string doc_path() { return env("CONTRA_SOURCE_ROOT") + "/docs/derivation.md"; }
 
-// Runs a shell command, returns stdout (stderr discarded) and the exit code.
-std::string run(const std::string& cmd, int* code) {
-  FILE* p = ::popen((cmd + " 2>/dev/null").c_str(), "r");
-  REQUIRE(p != nullptr);
-  std::string out;
-  char buf[4096];
-  while (size_t n = std::fread(buf, 1, sizeof buf, p)) out.append(buf, n);
-  const int status = ::pclose(p);
-  *code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return out;
-}
-
 std::vector<double> numbers_in(const std::string& text) {
   static const std::regex num(R"([-+]?\d+\.\d+(?:[eE][-+]?\d+)?)");
   std::vector<double> v;
@@ -98,10 +87,10 @@ TEST_CASE("derivation.md: the worked example's numbers are what inspect_loss pri
     }
     if (l.rfind("$ build/tools/inspect_loss ", 0) == 0) {
       command = l.substr(2);
-      int code = 0;
-      const std::string bin = env("INSPECT_LOSS");
-      output = run(bin + command.substr(std::string("build/tools/inspect_loss").size()), &code);
-      REQUIRE_MESSAGE(code == 0, "`", command, "` exited with ", code);
+      const std::string args = command.substr(std::string("build/tools/inspect_loss").size());
+      const auto r = contra::test::run_command(env("INSPECT_LOSS") + args, contra::test::Capture::stdout_only);
+      output = r.output;
+      REQUIRE_MESSAGE(r.code == 0, "`", command, "` exited with ", r.code);
       outputs.push_back(output);
       ++commands;
       continue;

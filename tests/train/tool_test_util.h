@@ -36,9 +36,13 @@ struct ToolResult {
   std::string output;  // stdout and stderr together
 };
 
-// Runs a shell command line, capturing stdout and stderr.
-inline ToolResult run_command(const std::string& cmd) {
-  FILE* p = ::popen((cmd + " 2>&1").c_str(), "r");
+// Which of the command's streams the result's output holds.
+enum class Capture { stdout_and_stderr, stdout_only };
+
+// Runs a shell command line, capturing stdout and stderr (or stdout alone; stderr discarded).
+inline ToolResult run_command(const std::string& cmd, Capture capture = Capture::stdout_and_stderr) {
+  const char* redirect = capture == Capture::stdout_and_stderr ? " 2>&1" : " 2>/dev/null";
+  FILE* p = ::popen((cmd + redirect).c_str(), "r");
   REQUIRE(p != nullptr);
   std::string out;
   char buf[4096];
