@@ -7,6 +7,7 @@
 //
 //   mpirun -np 2 bench_dist_train_step --threads 1 --batch 32     (2 ranks × 1 thread)
 //   bench_dist_train_step --threads 2 --batch 32                   (1 process × 2 threads)
+//   mpirun -np 2 bench_dist_train_step --allreduce-mb 46           (the all-reduce alone)
 //
 // --batch is the GLOBAL number of images B (each rank takes B/K, two views each). Prints, on
 // rank 0, medians over the timed steps: images/s (2B view images per step), step time, and
@@ -89,7 +90,7 @@ int main(int argc, char** argv) {
   auto world = dist::init_world(&argc, &argv);
   std::int64_t batch = 32, steps = 5, warmup = 1;
   int threads = 1;
-  double width = 1.0;
+  double width = 1.0, allreduce_mb = 0.0;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--batch") batch = std::stoll(bench::option_value(argc, argv, i, "bench_dist_train_step"));
@@ -97,6 +98,7 @@ int main(int argc, char** argv) {
     else if (a == "--warmup") warmup = std::stoll(bench::option_value(argc, argv, i, "bench_dist_train_step"));
     else if (a == "--threads") threads = std::stoi(bench::option_value(argc, argv, i, "bench_dist_train_step"));
     else if (a == "--width") width = std::stod(bench::option_value(argc, argv, i, "bench_dist_train_step"));
+    else if (a == "--allreduce-mb") allreduce_mb = std::stod(bench::option_value(argc, argv, i, "bench_dist_train_step"));
     else {
       std::fprintf(stderr, "usage: bench_dist_train_step [--batch B] [--threads T] [--steps S] [--warmup W] [--width w]\n");
       return 2;
@@ -109,6 +111,23 @@ int main(int argc, char** argv) {
     return 2;
   }
   set_num_threads(threads);
+  if (allreduce_mb > 0) {
+    // Transfer time alone: an all-reduce of that many MB of f32, the ranks aligned by a barrier
+    // first (in a training step the time inside collectives also holds the wait for the
+    // slowest rank).
+    const Tensor buffer = Tensor::ones({static_cast<std::int64_t>(allreduce_mb * 1e6 / 4)}, DType::f32);
+    std::vector<double> t;
+    for (std::int64_t it = 0; it < warmup + steps; ++it) {
+      world->barrier();
+      const auto t0 = Clock::now();
+      world->all_reduce_sum(buffer);
+      if (it >= warmup) t.push_back(seconds_since(t0));
+    }
+    if (r == 0)
+      std::printf("contra dist all_reduce: ranks %d MB %.1f ms %.1f algbw_GB/s %.2f\n", K, allreduce_mb, median(t) * 1e3,
+                  allreduce_mb / 1e3 / median(t));
+    return 0;
+  }
   auto comm = std::make_shared<TimedCommunicator>(world);
 
   Generator gen(0);  // the same weights on every rank

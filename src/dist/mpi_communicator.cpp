@@ -52,7 +52,7 @@ struct MpiCommunicator::State {
         std::snprintf(seconds, sizeof seconds, "%g", options.timeout_s);
         fail(std::string(call) + " did not complete within " + seconds + " s (a peer rank died or is stuck)");
       }
-      if (now - start > std::chrono::milliseconds(1)) std::this_thread::sleep_for(std::chrono::microseconds(50));
+      if (now - start > std::chrono::milliseconds(200)) std::this_thread::sleep_for(std::chrono::microseconds(50));
       else if (polls > 64) std::this_thread::yield();
     }
   }
