@@ -79,6 +79,12 @@ class TimedCommunicator final : public dist::Communicator {
       inner->wait();
       owner->seconds += seconds_since(t0);
     }
+    bool poll() override {
+      const auto t0 = Clock::now();
+      const bool done = inner->poll();
+      owner->seconds += seconds_since(t0);
+      return done;
+    }
   };
   static double bytes(const Tensor& x) { return static_cast<double>(x.numel() * dtype_size(x.dtype())); }
   std::shared_ptr<dist::Communicator> inner_;

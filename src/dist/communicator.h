@@ -40,6 +40,9 @@ class Request {
   virtual ~Request() = default;
   // Blocks until the result is in the tensor given at start, under the same timeout.
   virtual void wait() = 0;
+  // Lets the transfer advance without blocking (MPI moves data only inside its calls);
+  // true once complete (wait() is still required to take the result).
+  virtual bool poll() = 0;
 };
 
 class Communicator {

@@ -46,6 +46,10 @@ GradientBuckets::GradientBuckets(std::shared_ptr<Communicator> comm, std::vector
 void GradientBuckets::on_ready(std::int64_t i) {
   if (arrived_[i]) return;  // a second backward in the same step: finish() handles it
   arrived_[i] = 1;
+  // MPI moves a started all-reduce only inside MPI calls: give the buckets in flight a poll
+  // at every gradient that arrives, so their transfers overlap the rest of backward.
+  for (Bucket& other : buckets_)
+    if (other.pending) other.pending->poll();
   Bucket& b = buckets_[bucket_of_[i]];
   if (++b.ready == static_cast<std::int64_t>(b.members.size())) {
     start(b);

@@ -10,7 +10,8 @@
 // post-accumulate-grad hook on each parameter (autograd/leaf_hooks.h) marks it ready; when
 // every parameter of a bucket is ready the bucket copies the gradients into its flat
 // buffer and STARTS the all-reduce (Communicator::start_all_reduce_sum), while the backward
-// pass goes on computing the earlier layers' gradients. finish() waits for all buckets,
+// pass goes on computing the earlier layers' gradients (every later gradient's hook polls the
+// buckets in flight, since MPI advances a transfer only inside its calls). finish() waits for all buckets,
 // scales by 1/K and writes ḡ back into each parameter's .grad.
 //
 // Ordering: buckets start in the order their last gradient arrives, which is the same on

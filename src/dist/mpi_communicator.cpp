@@ -88,6 +88,16 @@ struct MpiRequest final : Request {
     if (buffer.defined()) buffer.bump_version();
     waited = true;
   }
+  bool poll() override {
+    if (waited) return true;
+    int done = 0;
+    state->check(MPI_Test(&request, &done, MPI_STATUS_IGNORE), call);
+    if (done) {  // MPI_Test freed the request: complete the bookkeeping of wait()
+      if (buffer.defined()) buffer.bump_version();
+      waited = true;
+    }
+    return done != 0;
+  }
   ~MpiRequest() override {
     if (!waited) state->wait(request, call);  // never leave a collective pending in MPI
   }
