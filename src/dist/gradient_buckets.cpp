@@ -44,7 +44,11 @@ GradientBuckets::GradientBuckets(std::shared_ptr<Communicator> comm, std::vector
 }
 
 void GradientBuckets::on_ready(std::int64_t i) {
-  if (arrived_[i]) return;  // a second backward in the same step: finish() handles it
+  CONTRA_CHECK_HINT(!arrived_[i], "GradientBuckets",
+                    "call finish() after each backward pass (accumulating gradients over several passes per "
+                    "step is not supported yet)",
+                    "parameter ", i, " received a second gradient before finish(): its bucket may already be "
+                    "all-reduced without it");
   arrived_[i] = 1;
   // MPI moves a started all-reduce only inside MPI calls: give the buckets in flight a poll
   // at every gradient that arrives, so their transfers overlap the rest of backward.

@@ -20,7 +20,9 @@
 // order, with zeros for the missing gradients (the same on every rank, or the job times out).
 //
 // One bucket holds one dtype. Each rank must construct the buckets from the same parameter
-// list (the same model).
+// list (the same model). One backward pass per finish(): a second gradient for a parameter
+// before finish() (gradient accumulation over several passes) is an error, since its bucket
+// may already be on the wire.
 //
 // Dimension letters: K ranks.
 #pragma once
@@ -43,6 +45,8 @@ struct BucketOptions {
 class GradientBuckets {
  public:
   GradientBuckets(std::shared_ptr<Communicator> comm, std::vector<Tensor> params, const BucketOptions& options = {});
+  GradientBuckets(const GradientBuckets&) = delete;  // the hooks hold `this`
+  GradientBuckets& operator=(const GradientBuckets&) = delete;
 
   // After backward: waits for every bucket, writes ḡ = (1/K) Σ_r g^(r) into each .grad
   // (a zero gradient for parameters the pass did not reach), and rearms for the next pass.

@@ -122,4 +122,7 @@ TEST_CASE("gradient buckets with K = 1: gradients unchanged, unused parameters g
     CHECK(b.grad().item() == 5.0);
     CHECK(unused.grad().to_vector<double>() == std::vector<double>{0, 0, 0, 0});
   }
+  // a second backward before finish() would be lost from a bucket already started: an error
+  backward(sum(b) * 1.0);
+  CHECK_THROWS_WITH_AS(backward(sum(b) * 2.0), doctest::Contains("second gradient before finish()"), contra::Error);
 }
