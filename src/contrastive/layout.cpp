@@ -31,6 +31,12 @@ ViewLayout ViewLayout::for_rows(std::int64_t M, std::int64_t V, const char* wher
   return ViewLayout{M / V, V};
 }
 
+std::vector<std::int64_t> ViewLayout::anchor_row_indices() const {
+  std::vector<std::int64_t> rows(static_cast<size_t>(anchor_rows()));
+  for (std::int64_t a = 0; a < anchor_rows(); ++a) rows[a] = anchor_row(a);
+  return rows;
+}
+
 ViewLayout ViewLayout::with_anchor_images(std::int64_t first, std::int64_t count, const char* where) const {
   CONTRA_CHECK_HINT(first >= 0 && count >= 1 && first + count <= N, where,
                     "anchors are a range of the batch's images: 0 ≤ first, 1 ≤ count, first + count ≤ N",
@@ -79,9 +85,7 @@ Tensor self_mask(const ViewLayout& L, DType dtype) {
 
 Tensor anchor_rows_of(const Tensor& x, const ViewLayout& L) {
   if (L.all_anchors()) return x;
-  std::vector<std::int64_t> rows(static_cast<size_t>(L.anchor_rows()));
-  for (std::int64_t a = 0; a < L.anchor_rows(); ++a) rows[a] = L.anchor_row(a);
-  return index_select(x, 0, Tensor::from_vector(rows, {L.anchor_rows()}));
+  return index_select(x, 0, Tensor::from_vector(L.anchor_row_indices(), {L.anchor_rows()}));
 }
 
 Tensor row_labels(const Tensor& labels, const ViewLayout& L, const char* where) {

@@ -41,6 +41,7 @@ struct ViewLayout {
   std::int64_t anchor_row(std::int64_t a) const {
     return row(anchor_first + a % n_anchor_images(), a / n_anchor_images());
   }
+  std::vector<std::int64_t> anchor_row_indices() const;  // [anchor_row(a) for a in [0, m)]
   bool all_anchors() const { return anchor_first == 0 && n_anchor_images() == N; }
   // The same keys with the anchors restricted to images [first, first + count).
   // Rule: 0 ≤ first, 1 ≤ count, first + count ≤ N (error naming `where` otherwise).

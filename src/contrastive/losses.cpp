@@ -27,8 +27,8 @@ Tensor derived_per_anchor(const Tensor& logits, const ViewLayout& L, double lamb
   require_contrastive_batch(L, 2, where);
   check_logits(logits, L.anchor_rows(), L.M(), where);
   CONTRA_CHECK(std::isfinite(lambda) && lambda >= 0.0, where, "λ must be finite and ≥ 0, got ", lambda);
-  const Tensor pos = positive_mask(L, logits.dtype());   // 1[k ∈ P(i)]  (M, M)
-  const Tensor neg = negative_mask(L, logits.dtype());   // 1[k ∈ N(i)]  (M, M)
+  const Tensor pos = positive_mask(L, logits.dtype());   // 1[k ∈ P(i)]  (m, M)
+  const Tensor neg = negative_mask(L, logits.dtype());   // 1[k ∈ N(i)]  (m, M)
   // attraction: −(1/|P(i)|) Σ_p Λ_ip
   const Tensor attract = scale(sum(logits * pos, {1}), -1.0 / static_cast<double>(L.V - 1));
   // repulsion: λ · log Σ_{k∈N(i)} e^{Λ_ik}  (entries outside N(i) set to −∞, stable logsumexp)

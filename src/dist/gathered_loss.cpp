@@ -64,11 +64,9 @@ Tensor gathered_supcon_loss(Communicator& comm, const Tensor& f_local, std::int6
                shape_str(labels_local.shape()));
   const Tensor labels = comm.all_gather(labels_local.contiguous());  // (N,): image r·n + x
   const Tensor y = contrastive::row_labels(labels, L, where);        // (M,)
-  std::vector<std::int64_t> anchors(static_cast<size_t>(L.anchor_rows()));
-  for (std::int64_t a = 0; a < L.anchor_rows(); ++a) anchors[a] = L.anchor_row(a);
   const Tensor F = gather_view_major(comm, f_local, V);
-  return rank_share_of_mean(contrastive::supcon_per_anchor(anchor_logits(F, L, temperature), y, anchors), L,
-                            comm.size());
+  return rank_share_of_mean(
+      contrastive::supcon_per_anchor(anchor_logits(F, L, temperature), y, L.anchor_row_indices()), L, comm.size());
 }
 
 Tensor gathered_balanced_loss(Communicator& comm, const Tensor& f_local, std::int64_t V,
