@@ -1,9 +1,8 @@
 // dist_train_step — one data-parallel SimCLR step: K ranks × T threads against 1 process, the
 // same global batch (issue 14, "Measure"). ResNet-18 (CIFAR stem, --width) + projection head,
 // two views, gathered NT-Xent (src/dist/gathered_loss.h), gradient buckets overlapped with
-// backward (src/dist/gradient_buckets.h), SGD. BN is per rank here (the ResNet builds its own
-// BatchNorm layers; SyncBatchNorm in the backbone comes with the pretrain integration): its
-// 2 all-reduces of C values per layer are small next to the gradients.
+// backward (src/dist/gradient_buckets.h), SGD, every BN synchronised over the ranks
+// (src/dist/sync_batch_norm.h: 4 all-reduces of C values per BN layer per step).
 //
 //   mpirun -np 2 bench_dist_train_step --threads 1 --batch 32     (2 ranks × 1 thread)
 //   bench_dist_train_step --threads 2 --batch 32                   (1 process × 2 threads)
@@ -23,6 +22,7 @@
 #include "bench_timing.h"
 #include "dist/gathered_loss.h"
 #include "dist/gradient_buckets.h"
+#include "dist/sync_batch_norm.h"
 #include "dist/world.h"
 #include "nn/projection_head.h"
 #include "nn/resnet.h"
@@ -143,6 +143,7 @@ int main(int argc, char** argv) {
   cfg.width = width;
   nn::ResNet backbone(cfg, gen);
   nn::ProjectionHead head({backbone.feature_dim(), backbone.feature_dim(), 128, 2, true, false}, gen);
+  const std::int64_t synced = dist::synchronise_batch_norms(backbone, comm) + dist::synchronise_batch_norms(head, comm);
   nn::NamedTensors params = backbone.named_parameters();
   for (auto& [k, t] : head.named_parameters()) params.emplace_back("head." + k, t);
   std::vector<Tensor> tensors;
@@ -189,10 +190,10 @@ int main(int argc, char** argv) {
     const double med = median(step_s);
     std::printf(
         "contra dist_train_step: ranks %d threads %d batch %lld width %g params %.2fM images/s %.1f step_ms %.0f "
-        "comm_ms %.0f bucket_wait_ms %.0f allreduce_MB %.1f gathered_MB %.3f buckets %lld loss %.4f\n",
+        "comm_ms %.0f bucket_wait_ms %.0f allreduce_MB %.1f gathered_MB %.3f buckets %lld sync_bn %lld loss %.4f\n",
         K, threads, static_cast<long long>(batch), width, param_count / 1e6, 2.0 * static_cast<double>(batch) / med,
         med * 1e3, median(comm_s) * 1e3, median(wait_s) * 1e3, reduced / 1e6, gathered / 1e6,
-        static_cast<long long>(buckets.buckets()), loss_value);
+        static_cast<long long>(buckets.buckets()), static_cast<long long>(synced), loss_value);
   }
   return 0;
 }

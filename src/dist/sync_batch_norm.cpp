@@ -4,6 +4,7 @@
 #include "autograd/grad_mode.h"
 #include "autograd/ops.h"
 #include "dist/differentiable_collectives.h"
+#include "nn/batch_norm.h"
 #include "tensor/error.h"
 
 namespace contra::dist {
@@ -40,21 +41,20 @@ Tensor sync_batch_norm(Communicator& comm, const Tensor& x, const Tensor& weight
   return y;
 }
 
-SyncBatchNorm::SyncBatchNorm(std::shared_ptr<Communicator> comm, int input_rank, const nn::BatchNormOptions& options)
-    : nn::BatchNorm(input_rank == 2 ? "SyncBatchNorm1d" : "SyncBatchNorm2d", input_rank, options),
-      comm_(std::move(comm)) {
-  CONTRA_CHECK(comm_ != nullptr, "SyncBatchNorm", "needs a communicator (dist/world.h)");
-}
-
-Tensor SyncBatchNorm::forward(const Tensor& x) {
-  if (!is_training()) return nn::BatchNorm::forward(x);  // running statistics: no communication
-  CONTRA_CHECK(x.size(1) == options().num_features, type_name(), "expects ", options().num_features,
-               " channels, got input ", shape_str(x.shape()));
-  {
-    autograd::NoGradGuard no_grad;
-    num_batches_tracked.fill_(num_batches_tracked.item() + 1);
-  }
-  return sync_batch_norm(*comm_, x, weight, bias, running_mean, running_var, options().momentum, options().eps);
+std::int64_t synchronise_batch_norms(nn::Module& root, std::shared_ptr<Communicator> comm) {
+  CONTRA_CHECK(comm != nullptr, "synchronise_batch_norms", "needs a communicator (dist/world.h)");
+  auto install = [&](nn::Module& m) -> std::int64_t {
+    auto* bn = dynamic_cast<nn::BatchNorm*>(&m);
+    if (!bn) return 0;
+    bn->set_training_forward([comm](const Tensor& x, nn::BatchNorm& layer) {
+      return sync_batch_norm(*comm, x, layer.weight, layer.bias, layer.running_mean, layer.running_var,
+                             layer.options().momentum, layer.options().eps);
+    });
+    return 1;
+  };
+  std::int64_t count = install(root);
+  for (auto& [name, child] : root.named_modules()) count += install(*child);
+  return count;
 }
 
 }  // namespace contra::dist

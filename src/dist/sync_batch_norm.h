@@ -21,13 +21,18 @@
 // Running statistics (PyTorch semantics, as nn/batch_norm.h, with the global batch):
 //   running_mean ← (1 − m) running_mean + m μ,   running_var ← (1 − m) running_var + m σ² n/(n − 1)
 //
+// In a model: synchronise_batch_norms(model, comm) switches every nn::BatchNorm of a module
+// tree (ResNet backbone, projection head) to these statistics in training mode; the layers,
+// their names and checkpoints stay those of nn::BatchNorm, eval mode is unchanged.
+//
 // Dimension letters: N rows per rank, C channels, H, W spatial.
 #pragma once
 
+#include <cstdint>
 #include <memory>
 
 #include "dist/communicator.h"
-#include "nn/batch_norm.h"
+#include "nn/module.h"
 
 namespace contra::dist {
 
@@ -36,17 +41,8 @@ namespace contra::dist {
 Tensor sync_batch_norm(Communicator& comm, const Tensor& x, const Tensor& weight, const Tensor& bias,
                        const Tensor& running_mean, const Tensor& running_var, double momentum, double eps);
 
-// A BatchNorm (same parameters, buffers and state-dict names) whose training forward is
-// sync_batch_norm; eval uses the running statistics like BatchNorm. With K = 1 it is plain
-// BN computed by composition (equal to nn::BatchNorm to rounding).
-class SyncBatchNorm : public nn::BatchNorm {
- public:
-  // input_rank 2: over (N, C) (heads); 4: over (N, C, H, W).
-  SyncBatchNorm(std::shared_ptr<Communicator> comm, int input_rank, const nn::BatchNormOptions& options);
-  Tensor forward(const Tensor& x) override;
-
- private:
-  std::shared_ptr<Communicator> comm_;
-};
+// Installs sync_batch_norm as the training forward of every nn::BatchNorm in `root` (root
+// included); returns how many. The communicator is kept alive by the layers.
+std::int64_t synchronise_batch_norms(nn::Module& root, std::shared_ptr<Communicator> comm);
 
 }  // namespace contra::dist

@@ -57,8 +57,8 @@ inline Tensor shard(const Tensor& global, std::int64_t N, std::int64_t V, int K,
 }
 
 // conv(3→4, 3×3, pad 1) → BN2d → ReLU → avg pool → Linear(4→6) → BN1d → ReLU → Linear(6→5).
-// `sync` uses SyncBatchNorm over `comm`, otherwise nn::BatchNorm (the one-process reference).
-// The same seed gives the same weights either way (BN draws no random numbers).
+// With `comm`, its BN layers are synchronised over it (synchronise_batch_norms); without, plain
+// nn::BatchNorm (the one-process reference). The same seed gives the same weights either way.
 struct TinyNet : nn::Module {
   std::shared_ptr<nn::Conv2d> conv;
   std::shared_ptr<nn::BatchNorm> bn1, bn2;
@@ -68,7 +68,6 @@ struct TinyNet : nn::Module {
     auto bn = [&](std::int64_t C, int rank) -> std::shared_ptr<nn::BatchNorm> {
       nn::BatchNormOptions o{C};
       o.dtype = dt;
-      if (comm) return std::make_shared<dist::SyncBatchNorm>(comm, rank, o);
       if (rank == 4) return std::make_shared<nn::BatchNorm2d>(o);
       return std::make_shared<nn::BatchNorm1d>(o);
     };
@@ -80,6 +79,7 @@ struct TinyNet : nn::Module {
     fc1 = register_module("fc1", std::make_shared<nn::Linear>(4, 6, true, g, dt));
     bn2 = register_module("bn2", bn(6, 2));
     fc2 = register_module("fc2", std::make_shared<nn::Linear>(6, 5, true, g, dt));
+    if (comm) REQUIRE(dist::synchronise_batch_norms(*this, comm) == 2);
   }
   Tensor forward(const Tensor& x) override {  // (B, 3, H, W) → (B, 5)
     Tensor h = relu(bn1->forward(conv->forward(x)));

@@ -11,7 +11,10 @@
 #include "dist/gathered_loss.h"
 #include "dist/gradient_buckets.h"
 #include "dist/single_process_communicator.h"
+#include "dist/sync_batch_norm.h"
 #include "dist/world.h"
+#include "nn/projection_head.h"
+#include "nn/resnet.h"
 #include "dist_test_util.h"
 
 using namespace contra;
@@ -125,4 +128,30 @@ TEST_CASE("gradient buckets with K = 1: gradients unchanged, unused parameters g
   // a second backward before finish() would be lost from a bucket already started: an error
   backward(sum(b) * 1.0);
   CHECK_THROWS_WITH_AS(backward(sum(b) * 2.0), doctest::Contains("second gradient before finish()"), contra::Error);
+}
+
+TEST_CASE("synchronise_batch_norms: every BN of a ResNet-18 and its head; K = 1 equals plain BN (f64 1e-10)") {
+  nn::ResNetConfig cfg;
+  cfg.width = 0.125;  // base width 8
+  cfg.dtype = DType::f64;
+  Generator g1(2), g2(2);
+  nn::ResNet plain(cfg, g1), synced(cfg, g2);
+  auto comm = std::make_shared<dist::SingleProcessCommunicator>();
+  CHECK(dist::synchronise_batch_norms(synced, comm) == 20);  // stem 1 + 8 blocks × 2 + 3 downsample
+  nn::ProjectionHead head({64, 64, 16, 2, true, true, DType::f64}, g1);
+  CHECK(dist::synchronise_batch_norms(head, comm) == 2);
+  Generator gx(3);
+  const Tensor x = Tensor::randn({4, 3, 8, 8}, gx, DType::f64);
+  const Tensor y_plain = plain.forward(x), y_synced = synced.forward(x);
+  CHECK(max_abs_diff(y_synced, y_plain) <= 1e-10);
+  const auto a = plain.named_buffers(), b = synced.named_buffers();
+  REQUIRE(a.size() == b.size());
+  for (size_t i = 0; i < a.size(); ++i) {
+    CAPTURE(a[i].first);
+    CHECK(a[i].first == b[i].first);  // the same names: checkpoints interchange
+    CHECK(max_abs_diff(b[i].second.to(DType::f64), a[i].second.to(DType::f64)) <= 1e-10);
+  }
+  synced.eval();  // eval: running statistics, no communication
+  plain.eval();
+  CHECK(max_abs_diff(synced.forward(x), plain.forward(x)) <= 1e-10);
 }
