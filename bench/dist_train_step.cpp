@@ -96,7 +96,7 @@ int main(int argc, char** argv) {
   auto world = dist::init_world(&argc, &argv);
   std::int64_t batch = 32, steps = 5, warmup = 1;
   int threads = 1;
-  double width = 1.0, allreduce_mb = 0.0;
+  double width = 1.0, allreduce_mb = 0.0, lr = 0.06;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--batch") batch = std::stoll(bench::option_value(argc, argv, i, "bench_dist_train_step"));
@@ -104,9 +104,10 @@ int main(int argc, char** argv) {
     else if (a == "--warmup") warmup = std::stoll(bench::option_value(argc, argv, i, "bench_dist_train_step"));
     else if (a == "--threads") threads = std::stoi(bench::option_value(argc, argv, i, "bench_dist_train_step"));
     else if (a == "--width") width = std::stod(bench::option_value(argc, argv, i, "bench_dist_train_step"));
+    else if (a == "--lr") lr = std::stod(bench::option_value(argc, argv, i, "bench_dist_train_step"));
     else if (a == "--allreduce-mb") allreduce_mb = std::stod(bench::option_value(argc, argv, i, "bench_dist_train_step"));
     else {
-      std::fprintf(stderr, "usage: bench_dist_train_step [--batch B] [--threads T] [--steps S] [--warmup W] [--width w]\n");
+      std::fprintf(stderr, "usage: bench_dist_train_step [--batch B] [--threads T] [--steps S] [--warmup W] [--width w] [--lr 0.06] [--allreduce-mb X]\n");
       return 2;
     }
   }
@@ -152,7 +153,7 @@ int main(int argc, char** argv) {
     tensors.push_back(t);
     param_count += static_cast<double>(t.numel());
   }
-  nn::SGD opt({nn::make_group(params, 0.06, 5e-4)}, nn::SGDOptions{0.9});
+  nn::SGD opt({nn::make_group(params, lr, 5e-4)}, nn::SGDOptions{0.9});
   dist::GradientBuckets buckets(comm, tensors);
 
   // The global batch (2B view images, view-major), the same on every rank; rank r takes
