@@ -44,7 +44,7 @@ TEST_CASE("a rank killed with SIGKILL mid-step: the job exits non-zero within th
   CHECK(o.status != 0);
   CHECK(o.status != 124);   // ended by MPI, not by the outer timeout
   CHECK(o.seconds < 30.0);  // bound: the 2 s collective timeout plus start-up and teardown
-  CHECK(o.output.find("probe: rank 1 kill at step 3") != std::string::npos);
+  CHECK(o.output.find("probe: rank 1 kill at step 3, mid-backward") != std::string::npos);
 }
 
 TEST_CASE("a rank stuck mid-step: the others time out, name themselves and the call, and end the job") {
@@ -53,5 +53,6 @@ TEST_CASE("a rank stuck mid-step: the others time out, name themselves and the c
   CHECK(o.status != 0);
   CHECK(o.status != 124);
   CHECK(o.seconds < 30.0);
-  CHECK(o.output.find("rank 0 of 2: MPI_Iallreduce did not complete within 2") != std::string::npos);
+  CHECK(o.output.find("probe: rank 1 stuck at step 3, mid-backward") != std::string::npos);
+  CHECK(o.output.find("contra dist: rank 0 of 2: MPI_Iallreduce did not complete within 2 s") != std::string::npos);
 }
