@@ -64,6 +64,13 @@ class TimedCommunicator final : public dist::Communicator {
     gathered_bytes += bytes(y);
     return y;
   }
+  Tensor reduce_scatter_sum(const Tensor& x) override {
+    const auto t0 = Clock::now();
+    Tensor y = inner_->reduce_scatter_sum(x);
+    seconds += seconds_since(t0);
+    reduced_bytes += bytes(x);
+    return y;
+  }
   void broadcast(const Tensor& x, int root) override { inner_->broadcast(x, root); }
   void barrier() override { inner_->barrier(); }
 

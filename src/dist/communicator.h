@@ -6,6 +6,7 @@
 //
 //   all_reduce_sum   x ← Σ_r x_r                  in place, every rank gets the sum
 //   all_gather       (n, ...) → (K·n, ...)        rank r's rows at [r·n, (r+1)·n); equal n
+//   reduce_scatter_sum (K·n, ...) → (n, ...)      rank r gets Σ_s x_s[r·n : (r+1)·n]
 //   broadcast        x ← x_root                   in place
 //   barrier          returns once every rank has entered it
 //
@@ -59,6 +60,9 @@ class Communicator {
   virtual std::unique_ptr<Request> start_all_reduce_sum(const Tensor& x) = 0;
   // Concatenation along dim 0 of every rank's x (same shape and dtype on every rank).
   virtual Tensor all_gather(const Tensor& x) = 0;
+  // Σ_s x_s[r·n : (r+1)·n] for this rank r: x (K·n, ...) → (n, ...), f32/f64. Moves
+  // (K−1)/K of x's bytes per rank where all_reduce_sum moves 2(K−1)/K.
+  virtual Tensor reduce_scatter_sum(const Tensor& x) = 0;
   // x ← x_root, in place (same shape and dtype on every rank).
   virtual void broadcast(const Tensor& x, int root) = 0;
   virtual void barrier() = 0;

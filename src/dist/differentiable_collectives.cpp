@@ -13,14 +13,9 @@ Tensor all_gather_rows(Communicator& comm, const Tensor& x) {
   CONTRA_CHECK(x.dim() >= 1, "all_gather_rows", "needs rows, got a scalar");
   const Tensor y = comm.all_gather(x.detach().contiguous());  // (K·n, ...)
   Communicator* c = &comm;
-  const Shape x_shape = x.shape();
-  return record("all_gather_rows", {x}, y, [c, x_shape](const Tensor& g) {
+    return record("all_gather_rows", {x}, y, [c](const Tensor& g) {
     // forward: Y^(s)[r·n : (r+1)·n] = z_r on every rank s  ⇒  dz_r = Σ_s G_s[r·n : (r+1)·n]
-    Tensor sum = g.contiguous().clone();  // G_s (K·n, ...)
-    c->all_reduce_sum(sum);               // Σ_s G_s
-    const std::int64_t rows = x_shape[0];
-    const Tensor own = sum.as_strided(x_shape, sum.strides(), c->rank() * rows * sum.stride(0));
-    return std::vector<Tensor>{own.contiguous()};  // (n, ...)
+    return std::vector<Tensor>{c->reduce_scatter_sum(g.contiguous())};  // G_s (K·n, ...) → (n, ...)
   });
 }
 

@@ -14,9 +14,9 @@
 //   copy are z_r. By (1) and the chain rule,
 //       ∂J/∂z_r = Σ_s ∂L_s/∂Y^(s)[r·n : (r+1)·n]                                     (2)
 //   — the gradient of z_r as a key for other ranks' anchors (s ≠ r) as well as for its own
-//   (s = r). Backward: G_s = ∂L_s/∂Y^(s) (K·n, D) on each rank; all-reduce-sum them
-//   (Σ_s G_s on every rank) and keep own slice rows [r·n, (r+1)·n). (A reduce-scatter would
-//   move (K−1)/K of the bytes instead of 2(K−1)/K; the all-reduce keeps the communicator small.)
+//   (s = r). Backward: G_s = ∂L_s/∂Y^(s) (K·n, D) on each rank; a reduce-scatter-sum gives
+//   rank r the rows [r·n, (r+1)·n) of Σ_s G_s — the rows of an all-reduce it would keep, for
+//   (K−1)/K of the bytes instead of 2(K−1)/K.
 //
 // all_reduce_sum:    y = Σ_r x_r                    every rank gets the same y
 //   Every L_s reads y, so ∂J/∂x_r = Σ_s ∂L_s/∂y^(s): the backward is again an all-reduce-sum

@@ -29,7 +29,7 @@
 // the average over ranks, (1/K) Σ_s, is exactly ∂L/∂θ — the gradient of one process with the
 // global batch (tests/dist: value and gradients equal to 1e-10 in f64).
 //
-// Cost per rank: the all-gather of M·D floats (forward) and an all-reduce of M·D (backward);
+// Cost per rank: the all-gather of M·D floats (forward) and a reduce-scatter of M·D (backward);
 // the logits are (m, M) = (M/K)·M: the M² work splits over the ranks.
 // The fused kernel (balanced_fused.h) computes every anchor; it is not used here yet.
 //

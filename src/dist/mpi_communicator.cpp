@@ -165,6 +165,22 @@ Tensor MpiCommunicator::all_gather(const Tensor& x) {
   return out;
 }
 
+Tensor MpiCommunicator::reduce_scatter_sum(const Tensor& x) {
+  check_buffer(x, "reduce_scatter_sum", true);
+  const int K = state_->size;
+  CONTRA_CHECK(x.dim() >= 1 && x.size(0) % K == 0, "reduce_scatter_sum", "needs (K·n, ...) rows with K = ", K,
+               ", got ", shape_str(x.shape()));
+  Shape s = x.shape();
+  s[0] /= K;  // (n, ...)
+  Tensor out = Tensor::empty(s, x.dtype());
+  MpiRequest r(state_.get(), out, "MPI_Ireduce_scatter_block");
+  state_->check(MPI_Ireduce_scatter_block(x.raw_data(), out.raw_data(), count_of(out, "reduce_scatter_sum"),
+                                          mpi_type(x.dtype()), MPI_SUM, state_->comm, &r.request),
+                "MPI_Ireduce_scatter_block");
+  r.wait();
+  return out;
+}
+
 void MpiCommunicator::broadcast(const Tensor& x, int root) {
   check_buffer(x, "broadcast", false);
   CONTRA_CHECK(root >= 0 && root < state_->size, "broadcast", "root rank ", root, " does not exist in a world of size ",

@@ -1,7 +1,7 @@
 // mpi_communicator.h — the Communicator over OpenMPI (built only with -Dmpi=enabled/auto).
 //
 // One process per rank, started by `mpirun -np K ...`. Collectives are MPI's non-blocking
-// ones (MPI_Iallreduce, MPI_Iallgather, MPI_Ibcast, MPI_Ibarrier) on a private duplicate of
+// ones (MPI_Iallreduce, MPI_Iallgather, MPI_Ireduce_scatter_block, MPI_Ibcast, MPI_Ibarrier) on a private duplicate of
 // MPI_COMM_WORLD whose error handler is MPI_ERRORS_RETURN, completed by polling MPI_Test
 // against a deadline (no watchdog thread: the polling thread is the one that waits):
 //
@@ -45,6 +45,7 @@ class MpiCommunicator final : public Communicator {
   void all_reduce_sum(const Tensor& x) override;
   std::unique_ptr<Request> start_all_reduce_sum(const Tensor& x) override;
   Tensor all_gather(const Tensor& x) override;
+  Tensor reduce_scatter_sum(const Tensor& x) override;
   void broadcast(const Tensor& x, int root) override;
   void barrier() override;
 

@@ -26,6 +26,11 @@ Tensor SingleProcessCommunicator::all_gather(const Tensor& x) {
   return x.clone();  // (1·n, ...): a fresh tensor, as with K > 1
 }
 
+Tensor SingleProcessCommunicator::reduce_scatter_sum(const Tensor& x) {
+  check_buffer(x, "reduce_scatter_sum", true);
+  return x.clone();  // (1·n, ...) → (n, ...)
+}
+
 void SingleProcessCommunicator::broadcast(const Tensor& x, int root) {
   check_buffer(x, "broadcast", false);
   CONTRA_CHECK(root == 0, "broadcast", "root rank ", root, " does not exist in a world of size 1");

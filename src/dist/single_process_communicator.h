@@ -1,6 +1,6 @@
 // single_process_communicator.h — the world of one rank (K = 1): every collective is the identity.
 //
-//   all_reduce_sum: x ← x      all_gather: x (a copy)      broadcast, barrier: nothing
+//   all_reduce_sum: x ← x      all_gather, reduce_scatter_sum: x (a copy)      broadcast, barrier: nothing
 //
 // Always built; what a build without MPI, or a program started without mpirun, runs on. The
 // data-parallel code paths (gathered losses, synchronised BN, gradient buckets) then reduce to
@@ -19,6 +19,7 @@ class SingleProcessCommunicator final : public Communicator {
   void all_reduce_sum(const Tensor& x) override;
   std::unique_ptr<Request> start_all_reduce_sum(const Tensor& x) override;
   Tensor all_gather(const Tensor& x) override;
+  Tensor reduce_scatter_sum(const Tensor& x) override;
   void broadcast(const Tensor& x, int root) override;
   void barrier() override {}
 };

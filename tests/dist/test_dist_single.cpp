@@ -38,6 +38,9 @@ TEST_CASE("single-process communicator: K = 1, collectives are the identity, arg
   y.fill_(0.0);  // a fresh tensor, as with K > 1
   CHECK(x.to_vector<double>()[0] == 1.5);
   CHECK(x.version() == v0);
+  const Tensor z = c.reduce_scatter_sum(x);  // (1·3,) → (3,)
+  CHECK(z.to_vector<double>() == x.to_vector<double>());
+  CHECK(!z.same(x));
   c.broadcast(x, 0);
   c.barrier();
   CHECK_THROWS_WITH_AS(c.broadcast(x, 1), doctest::Contains("root rank 1 does not exist"), contra::Error);
