@@ -2,6 +2,7 @@
 
 #include <atomic>
 
+#include "autograd/leaf_hooks.h"
 #include "tensor/backend.h"
 
 namespace contra::autograd {
@@ -65,6 +66,7 @@ std::vector<Tensor> AccumulateGrad::apply(const Tensor& grad_output) {
     backend_for(g).binary(BinaryOp::add, g, grad_output.to(g.dtype()), g);
     g.bump_version();
   }
+  run_post_accumulate_grad_hooks(leaf);  // leaf.grad is complete for this pass (leaf_hooks.h)
   return {};
 }
 

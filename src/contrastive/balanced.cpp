@@ -56,21 +56,23 @@ void validate(const BalancedParams& p, const ViewLayout& L, const char* where) {
 
 Tensor balanced_attraction(const Tensor& logits, const ViewLayout& L, const BalancedParams& p) {
   validate(p, L, "balanced_attraction");
-  CONTRA_CHECK(logits.dim() == 2 && logits.size(0) == L.M() && logits.size(1) == L.M(), "balanced_attraction",
-               "logits must be (M, M) with M = ", L.M(), ", got ", shape_str(logits.shape()));
+  CONTRA_CHECK(logits.dim() == 2 && logits.size(0) == L.anchor_rows() && logits.size(1) == L.M(),
+               "balanced_attraction", "logits must be (anchors m, keys M) = (", L.anchor_rows(), ", ", L.M(),
+               "), got ", shape_str(logits.shape()));
   // A_i = − w_a · (1/|P(i)|) Σ_{p∈P(i)} Λ_ip,  |P(i)| = V − 1
-  const Tensor pos = positive_mask(L, logits.dtype());                              // (M, M)
-  return scale(sum(logits * pos, {1}), -p.attract / static_cast<double>(L.V - 1));  // (M,)
+  const Tensor pos = positive_mask(L, logits.dtype());                              // (m, M)
+  return scale(sum(logits * pos, {1}), -p.attract / static_cast<double>(L.V - 1));  // (m,)
 }
 
 Tensor balanced_log_weights(const ViewLayout& L, const BalancedParams& p, DType dtype) {
-  const std::int64_t M = L.M();
+  const std::int64_t M = L.M(), m = L.anchor_rows();
   const double ninf = -std::numeric_limits<double>::infinity();
   std::vector<double> omega;
   const bool per_pair = p.pair_weights.defined() && p.pair_weights.dim() == 2;
   if (p.pair_weights.defined()) omega = p.pair_weights.to_vector<double>();
-  std::vector<double> lw(static_cast<size_t>(M * M), ninf);
-  for (std::int64_t i = 0; i < M; ++i) {
+  std::vector<double> lw(static_cast<size_t>(m * M), ninf);  // row a: anchor row i = anchor_row(a)
+  for (std::int64_t a = 0; a < m; ++a) {
+    const std::int64_t i = L.anchor_row(a);
     bool any = false;
     for (std::int64_t k = 0; k < M; ++k) {
       double w = 0.0;
@@ -78,22 +80,23 @@ Tensor balanced_log_weights(const ViewLayout& L, const BalancedParams& p, DType 
       else if (L.same_image(i, k)) w = p.positive_weight;                      // W_ip = w_p
       else w = omega.empty() ? 1.0 : omega[static_cast<size_t>(per_pair ? i * M + k : k)];  // W_ik = ω_ik
       if (w > 0.0) {
-        lw[static_cast<size_t>(i * M + k)] = std::log(w);
+        lw[static_cast<size_t>(a * M + k)] = std::log(w);
         any = true;
       }
     }
     CONTRA_CHECK_HINT(any, "balanced loss", "give some negative of this anchor a weight ω > 0, or set w_p > 0",
                       "anchor row ", i, " has no entry with W > 0 in its denominator D_i (log 0)");
   }
-  return Tensor::from_vector(lw, {M, M}).to(dtype);
+  return Tensor::from_vector(lw, {m, M}).to(dtype);
 }
 
 Tensor balanced_log_denominator(const Tensor& logits, const ViewLayout& L, const BalancedParams& p) {
   validate(p, L, "balanced_log_denominator");
-  CONTRA_CHECK(logits.dim() == 2 && logits.size(0) == L.M() && logits.size(1) == L.M(), "balanced_log_denominator",
-               "logits must be (M, M) with M = ", L.M(), ", got ", shape_str(logits.shape()));
+  CONTRA_CHECK(logits.dim() == 2 && logits.size(0) == L.anchor_rows() && logits.size(1) == L.M(),
+               "balanced_log_denominator", "logits must be (anchors m, keys M) = (", L.anchor_rows(), ", ", L.M(),
+               "), got ", shape_str(logits.shape()));
   // log D_i = log Σ_k W_ik e^{Λ_ik} = logsumexp_k (Λ_ik + log W_ik)   (stable: row max inside)
-  return logsumexp(logits + balanced_log_weights(L, p, logits.dtype()), {1});  // (M,)
+  return logsumexp(logits + balanced_log_weights(L, p, logits.dtype()), {1});  // (m,)
 }
 
 Tensor balanced_per_anchor(const Tensor& logits, const ViewLayout& L, const BalancedParams& p) {

@@ -56,14 +56,15 @@ BalancedParams with_paper_aliases(BalancedParams params, const PaperAliases& ali
 void validate(const BalancedParams& params, const ViewLayout& layout, const char* where);
 
 // ---- the steps (each differentiable, each gradchecked) --------------------------------
-// A_i = − w_a · (1/|P(i)|) Σ_{p∈P(i)} Λ_ip                                (M, M) → (M,)
+// On the logits of the layout's anchor rows, (m, M): (M, M) by default (layout.h, "Anchors").
+// A_i = − w_a · (1/|P(i)|) Σ_{p∈P(i)} Λ_ip                                (m, M) → (m,)
 Tensor balanced_attraction(const Tensor& logits, const ViewLayout& layout, const BalancedParams& params);
-// log W_ik: log w_p on P(i), log ω_ik on N(i), −∞ elsewhere (a constant). (M, M)
+// log W_ik: log w_p on P(i), log ω_ik on N(i), −∞ elsewhere (a constant). (m, M)
 // Rule: a row whose W is all zero (w_p = 0 and every ω_ik = 0) is an error.
 Tensor balanced_log_weights(const ViewLayout& layout, const BalancedParams& params, DType dtype);
-// log D_i = logsumexp_k (Λ_ik + log W_ik)                                (M, M) → (M,)
+// log D_i = logsumexp_k (Λ_ik + log W_ik)                                (m, M) → (m,)
 Tensor balanced_log_denominator(const Tensor& logits, const ViewLayout& layout, const BalancedParams& params);
-// ℓ_i = A_i + w_r · log D_i                                                (M, M) → (M,)
+// ℓ_i = A_i + w_r · log D_i                                                (m, M) → (m,)
 Tensor balanced_per_anchor(const Tensor& logits, const ViewLayout& layout, const BalancedParams& params);
 // L = Σ α_i ℓ_i / Σ α_i (the plain mean without α)                          (M,) → ()
 Tensor anchor_weighted_mean(const Tensor& per_anchor, const Tensor& anchor_weights);

@@ -15,6 +15,11 @@ namespace contra::contrastive::detail {
 
 void check_loss_inputs(const Tensor& f, const ViewLayout& L, const BalancedParams& p, const char* where) {
   validate(p, L, where);
+  CONTRA_CHECK_HINT(L.all_anchors(), where,
+                    "the fused kernels compute every anchor; for local anchors × global keys use the step-by-step "
+                    "composition (dist/gathered_loss.h)",
+                    "layout restricts the anchors to images [", L.anchor_first, ", ",
+                    L.anchor_first + L.n_anchor_images(), ") of N = ", L.N);
   CONTRA_CHECK(f.dim() == 2 && f.size(0) == L.M(), where, "embeddings must be (M, D) with M = N·V = ", L.M(),
                ", got ", shape_str(f.shape()));
   check_embeddings(f, where);

@@ -1,6 +1,7 @@
 // layout.cpp — view-major layout and index sets (docs/derivation.md §0, §5c). See layout.h.
 #include "contrastive/layout.h"
 
+#include "autograd/ops.h"
 #include "tensor/error.h"
 
 namespace contra::contrastive {
@@ -30,6 +31,22 @@ ViewLayout ViewLayout::for_rows(std::int64_t M, std::int64_t V, const char* wher
   return ViewLayout{M / V, V};
 }
 
+std::vector<std::int64_t> ViewLayout::anchor_row_indices() const {
+  std::vector<std::int64_t> rows(static_cast<size_t>(anchor_rows()));
+  for (std::int64_t a = 0; a < anchor_rows(); ++a) rows[a] = anchor_row(a);
+  return rows;
+}
+
+ViewLayout ViewLayout::with_anchor_images(std::int64_t first, std::int64_t count, const char* where) const {
+  CONTRA_CHECK_HINT(first >= 0 && count >= 1 && first + count <= N, where,
+                    "anchors are a range of the batch's images: 0 ≤ first, 1 ≤ count, first + count ≤ N",
+                    "anchor images [", first, ", ", first + count, ") do not lie in [0, N = ", N, ")");
+  ViewLayout L = *this;
+  L.anchor_first = first;
+  L.anchor_images = count;
+  return L;
+}
+
 void require_contrastive_batch(const ViewLayout& layout, std::int64_t min_views, const char* where) {
   CONTRA_CHECK_HINT(layout.V >= min_views, where, "each image needs at least two views so that P(i) is not empty",
                     "V = ", layout.V, " views per image; this loss needs V ≥ ", min_views);
@@ -41,14 +58,16 @@ void require_contrastive_batch(const ViewLayout& layout, std::int64_t min_views,
 namespace {
 template <typename Pred>
 Tensor make_mask(const ViewLayout& L, DType dtype, Pred in_set) {
-  const std::int64_t M = L.M();
-  Tensor m = Tensor::zeros({M, M}, dtype);
+  const std::int64_t M = L.M(), rows = L.anchor_rows();
+  Tensor m = Tensor::zeros({rows, M}, dtype);  // (m, M)
   dispatch_floating(dtype, "mask", [&](auto t) {
     using T = decltype(t);
     T* p = m.data<T>();
-    for (std::int64_t i = 0; i < M; ++i)
+    for (std::int64_t a = 0; a < rows; ++a) {
+      const std::int64_t i = L.anchor_row(a);
       for (std::int64_t k = 0; k < M; ++k)
-        if (in_set(i, k)) p[i * M + k] = T(1);
+        if (in_set(i, k)) p[a * M + k] = T(1);
+    }
   });
   return m;
 }
@@ -62,6 +81,11 @@ Tensor negative_mask(const ViewLayout& L, DType dtype) {
 }
 Tensor self_mask(const ViewLayout& L, DType dtype) {
   return make_mask(L, dtype, [&](std::int64_t i, std::int64_t k) { return k == i; });
+}
+
+Tensor anchor_rows_of(const Tensor& x, const ViewLayout& L) {
+  if (L.all_anchors()) return x;
+  return index_select(x, 0, Tensor::from_vector(L.anchor_row_indices(), {L.anchor_rows()}));
 }
 
 Tensor row_labels(const Tensor& labels, const ViewLayout& L, const char* where) {

@@ -13,7 +13,10 @@
 //        Rule: an anchor with P_y(i) empty (possible only with V = 1) is an error naming the
 //        row and class — never a silent 0/0 = NaN.
 //
-// Dimension letters: N images, V views, M = N·V rows, D embedding width, C classes.
+// The per-anchor functions take the logits of the layout's anchor rows, (m, M) (layout.h;
+// (M, M) by default): "local anchors × global keys" for data parallelism (src/dist).
+//
+// Dimension letters: N images, V views, M = N·V rows, m anchor rows, D embedding width, C classes.
 #pragma once
 
 #include "contrastive/layout.h"
@@ -21,18 +24,20 @@
 
 namespace contra::contrastive {
 
-// (D1) per anchor from logits.                                            (M, M) → (M,)
+// (D1) per anchor from logits.                                            (m, M) → (m,)
 Tensor derived_per_anchor(const Tensor& logits, const ViewLayout& layout, double lambda);
 // (D1) on unnormalised embeddings f (M, D): mean over anchors.                    → ()
 Tensor derived_loss(const Tensor& f, const ViewLayout& layout, double temperature, double lambda = 1.0);
 
-// (NT) per anchor from logits; needs V = 2.                               (M, M) → (M,)
+// (NT) per anchor from logits; needs V = 2.                               (m, M) → (m,)
 Tensor nt_xent_per_anchor(const Tensor& logits, const ViewLayout& layout);
 // (NT) on unnormalised embeddings f (M, D).                                      → ()
 Tensor nt_xent(const Tensor& f, const ViewLayout& layout, double temperature);
 
-// SupCon L_out per anchor; row_labels i64 (M,) (see layout.h row_labels).  (M, M) → (M,)
+// SupCon L_out per anchor; row_labels i64 (M,) (see layout.h row_labels).  (m, M) → (m,)
 Tensor supcon_per_anchor(const Tensor& logits, const Tensor& row_labels);
+// The same for the anchors rows `anchors` (m of them) against all M keys.  (m, M) → (m,)
+Tensor supcon_per_anchor(const Tensor& logits, const Tensor& row_labels, const std::vector<std::int64_t>& anchors);
 // SupCon L_out on f (M, D), labels (N,) or (M,); any V ≥ 1.                       → ()
 Tensor supcon_loss(const Tensor& f, const ViewLayout& layout, const Tensor& labels, double temperature);
 

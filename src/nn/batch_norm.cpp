@@ -26,11 +26,15 @@ Tensor BatchNorm::forward(const Tensor& x) {
                rank_ == 2 ? "(N, " : "(N, ", opt_.num_features, rank_ == 2 ? ")" : ", H, W)", ", got ",
                shape_str(x.shape()));
   if (is_training()) {
-    CONTRA_CHECK(x.numel() / opt_.num_features > 1, type_name(),
+    // (a training_forward over several processes checks the GLOBAL count itself)
+    CONTRA_CHECK(training_forward_ || x.numel() / opt_.num_features > 1, type_name(),
                  "training needs more than one value per channel, got input ", shape_str(x.shape()),
                  "; use a batch of at least 2 or eval()");
-    autograd::NoGradGuard no_grad;
-    num_batches_tracked.fill_(num_batches_tracked.item() + 1);
+    {
+      autograd::NoGradGuard no_grad;
+      num_batches_tracked.fill_(num_batches_tracked.item() + 1);
+    }
+    if (training_forward_) return training_forward_(x, *this);
   }
   return batch_norm(x, weight, bias, running_mean, running_var, is_training(), opt_.momentum, opt_.eps);
 }

@@ -11,6 +11,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 
 #include "nn/module.h"
 
@@ -29,6 +30,14 @@ class BatchNorm : public Module {
   Tensor forward(const Tensor& x) override;
   const BatchNormOptions& options() const { return opt_; }
 
+  // Replaces the training-mode normalisation (after the shape check and num_batches_tracked
+  // update; the per-channel count rule is then the replacement's): it gets the input and this layer and must update the running statistics
+  // itself. Used for statistics over the global batch of several processes
+  // (dist/sync_batch_norm.h: synchronise_batch_norms). Empty (default): this batch's own.
+  using TrainingForward = std::function<Tensor(const Tensor& x, BatchNorm& layer)>;
+  void set_training_forward(TrainingForward f) { training_forward_ = std::move(f); }
+  bool has_training_forward() const { return static_cast<bool>(training_forward_); }
+
   Tensor weight, bias;                                     // (C,) each, or undefined
   Tensor running_mean, running_var, num_batches_tracked;  // (C,), (C,), () i64
 
@@ -39,6 +48,7 @@ class BatchNorm : public Module {
  private:
   int rank_;
   BatchNormOptions opt_;
+  TrainingForward training_forward_;
 };
 
 // Over (N, C): heads and MLPs.

@@ -1,0 +1,19 @@
+// communicator.cpp — the shared argument checks of communicator.h.
+#include "dist/communicator.h"
+
+#include "tensor/error.h"
+
+namespace contra::dist {
+
+void Communicator::check_buffer(const Tensor& x, const char* op, bool floating_only) {
+  CONTRA_CHECK(x.defined(), op, "undefined tensor");
+  CONTRA_CHECK_HINT(x.device().type == DeviceType::cpu, op, "copy the tensor to the CPU (NCCL collectives are issue 14's GPU part)",
+                    "tensor on ", x.device().str());
+  CONTRA_CHECK_HINT(x.is_contiguous(), op, "call .contiguous() first", "tensor of shape ", shape_str(x.shape()),
+                    " is not contiguous");
+  const bool floating = x.dtype() == DType::f32 || x.dtype() == DType::f64;
+  CONTRA_CHECK(floating || (!floating_only && x.dtype() == DType::i64), op, "unsupported dtype ",
+               dtype_name(x.dtype()), floating_only ? " (f32 or f64)" : " (f32, f64 or i64)");
+}
+
+}  // namespace contra::dist

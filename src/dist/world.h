@@ -1,0 +1,26 @@
+// world.h — the communicator of this process: the one place that knows whether MPI was built.
+//
+//   built with MPI and started by mpirun (launched_by_mpi)  → MpiCommunicator, K = -np
+//   otherwise                                               → SingleProcessCommunicator, K = 1
+//
+// The build picks world_mpi.cpp or world_single.cpp (src/dist/meson.build, -Dmpi), so no
+// other file tests for MPI. Call once, early in main (MPI may rewrite argc/argv), and keep
+// the pointer for the life of the program (its destructor finalises MPI).
+// CONTRA_DIST_TIMEOUT_S in the environment overrides options.timeout_s.
+#pragma once
+
+#include <memory>
+
+#include "dist/communicator.h"
+
+namespace contra::dist {
+
+std::shared_ptr<Communicator> init_world(int* argc, char*** argv, CommOptions options = {});
+
+// Whether this build has the MPI communicator.
+bool mpi_built();
+
+// options.timeout_s, or CONTRA_DIST_TIMEOUT_S when set (a positive number; error otherwise).
+CommOptions options_from_environment(CommOptions options);
+
+}  // namespace contra::dist
