@@ -5,7 +5,10 @@
 // same step in PyTorch 1.13 and prints the ratio.
 //
 //   bench_train_step [--batch 128] [--threads 2] [--steps 5] [--warmup 1] [--width 1]
-//                    [--seed 0]
+//                    [--seed 0] [--precision f32|bf16]
+//
+// --precision bf16 runs the convolutions in bf16 (backend.h: set_conv_precision; float32
+// weights, BN, head and loss); bench/precision_ratio.sh alternates f32 and bf16 runs.
 //
 // Loss (M = 2B view embeddings, rows l2-normalised, z_i's positive is the other view):
 //   S = Z Zᵀ / τ  (M, M), diagonal masked to −∞;  L = mean_i CE(S_i, pos(i)).
@@ -65,6 +68,12 @@ Tensor nt_xent(const Tensor& z, double tau) {
   return cross_entropy(s, Tensor::from_vector<std::int64_t>(pos, {M}));
 }
 
+const char* args(int argc, char** argv, const char* name, const char* dflt) {
+  for (int i = 1; i + 1 < argc; ++i)
+    if (std::strcmp(argv[i], name) == 0) return argv[i + 1];
+  return dflt;
+}
+
 double cpu_seconds() {  // user + system time of the whole process, all threads
   timespec ts{};
   clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
@@ -91,6 +100,12 @@ int main(int argc, char** argv) {
     return 2;
   }
   set_num_threads(threads);
+  try {
+    set_conv_precision(parse_conv_precision(args(argc, argv, "--precision", "f32")));
+  } catch (const Error& e) {
+    std::fprintf(stderr, "bench_train_step: %s\n", e.what());
+    return 2;
+  }
   bench::print_kernels();
 
   Generator gen(seed);
@@ -133,9 +148,9 @@ int main(int argc, char** argv) {
   std::fprintf(stderr, "phases (median ms): forward+loss %.1f backward %.1f optimizer %.1f\n", median(t_fwd) * 1e3,
                median(t_bwd) * 1e3, median(t_opt) * 1e3);
   std::printf(
-      "contra train_step: batch %lld threads %d width %g images/s %.1f step_ms %.1f cpu_s_per_step %.2f "
+      "contra train_step: precision %s batch %lld threads %d width %g images/s %.1f step_ms %.1f cpu_s_per_step %.2f "
       "peak_rss_mb %.0f loss %.4f\n",
-      static_cast<long long>(batch), threads, width, 2.0 * static_cast<double>(batch) / med, med * 1e3, median(cpu),
+      precision_name(conv_precision()), static_cast<long long>(batch), threads, width, 2.0 * static_cast<double>(batch) / med, med * 1e3, median(cpu),
       peak_rss_mb(), loss_value);
   return 0;
 }

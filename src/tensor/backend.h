@@ -183,6 +183,32 @@ class ReferenceKernelsGuard {
   bool prev_;
 };
 
+// The precision float32 convolutions compute in (like PyTorch's CPU autocast for conv):
+//   f32   float32 throughout (the default).
+//   bf16  x, w and dy are rounded to bfloat16 (8 significant bits) as the convolution reads
+//         them; products accumulate in float32 and every output (y, dx, dw, db) is float32.
+//         Master weights, optimizer state, batch norm and the loss stay float32.
+// bf16 needs a CPU with AVX512-BF16 or AMX-BF16 (oneDNN then runs native bf16 kernels);
+// set_conv_precision(bf16) throws a contra::Error on other CPUs. float64 tensors and the
+// reference kernels ignore the setting. Process-wide, read at each convolution call.
+enum class ConvPrecision { f32, bf16 };
+void set_conv_precision(ConvPrecision precision);
+ConvPrecision conv_precision();
+const char* precision_name(ConvPrecision precision);  // "f32", "bf16"
+// Parses "f32"/"fp32"/"float32" or "bf16"/"bfloat16"; throws contra::Error naming the choices.
+ConvPrecision parse_conv_precision(const std::string& name);
+// Whether this CPU runs bf16 convolutions natively (AVX512-BF16 or AMX-BF16).
+bool bf16_supported();
+
+// RAII switch for the convolution precision.
+class ConvPrecisionGuard {
+ public:
+  explicit ConvPrecisionGuard(ConvPrecision p) : prev_(conv_precision()) { set_conv_precision(p); }
+  ~ConvPrecisionGuard() { set_conv_precision(prev_); }
+ private:
+  ConvPrecision prev_;
+};
+
 // Threads used by the CPU kernels (OpenMP, OpenBLAS, oneDNN). 0 = library default.
 void set_num_threads(int n);
 int num_threads();

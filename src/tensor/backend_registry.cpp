@@ -10,6 +10,7 @@
 #include "tensor/backend.h"
 #include "tensor/cpu/blas_kernel.h"
 #include "tensor/cpu/cpu_backend.h"
+#include "tensor/cpu/cpu_isa.h"
 
 namespace contra {
 
@@ -37,7 +38,33 @@ extern "C" void contra_cpu_isa_check_linked();
 namespace {
 std::atomic<bool> g_reference{false};
 std::atomic<int> g_threads{0};
+std::atomic<ConvPrecision> g_conv_precision{ConvPrecision::f32};
 }  // namespace
+
+bool bf16_supported() {
+  const cpu::CpuIsa& isa = cpu::cpu_isa();
+  return isa.os_avx512 && (isa.avx512_bf16 || isa.amx_bf16);
+}
+
+void set_conv_precision(ConvPrecision precision) {
+  if (precision == ConvPrecision::bf16)
+    CONTRA_CHECK_HINT(bf16_supported(), "set_conv_precision",
+                      "use --precision f32 on this machine, or run on a CPU with AVX512-BF16 or AMX "
+                      "(Intel Cooper Lake, Sapphire Rapids or newer; AMD Zen 4 or newer)",
+                      "bf16 convolutions need AVX512-BF16 or AMX-BF16, which this CPU (",
+                      cpu::cpu_isa().brand, ") lacks");
+  g_conv_precision = precision;
+}
+
+ConvPrecision conv_precision() { return g_conv_precision; }
+
+const char* precision_name(ConvPrecision precision) { return precision == ConvPrecision::bf16 ? "bf16" : "f32"; }
+
+ConvPrecision parse_conv_precision(const std::string& name) {
+  if (name == "f32" || name == "fp32" || name == "float32") return ConvPrecision::f32;
+  if (name == "bf16" || name == "bfloat16") return ConvPrecision::bf16;
+  throw Error("precision", "unknown precision '" + name + "': choose f32 or bf16");
+}
 
 void set_reference_kernels(bool on) { g_reference = on; }
 bool reference_kernels() { return g_reference; }

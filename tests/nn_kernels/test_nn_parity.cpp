@@ -13,11 +13,18 @@
 //   batch_norm:                  2e-5   (observed 5.7e-6: oneDNN's dγ on the mean-100 case;
 //                                        the OpenMP kernels stay below 1e-6)
 //   pooling:                     1e-6   (observed 1.6e-7; max pooling is exact)
+//   conv2d in bf16 precision:    y and dx: 2e-5 against the reference on bf16-rounded x, w,
+//                                dy (a bf16 product is exact in f32, so only the summation
+//                                order differs), and > 1e-4 against the unrounded reference
+//                                (the rounding did happen); dw and db (computed in f32, see
+//                                dnnl_conv.cpp): 2e-5 against the unrounded reference.
+//                                Skipped on CPUs without AVX512-BF16/AMX.
 #include <doctest/doctest.h>
 
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <string>
 
 #include "autograd/engine.h"
@@ -103,6 +110,19 @@ Tensor leaf(const Tensor& t) {
   return c;
 }
 
+// x rounded to the nearest bfloat16 (ties to even), kept in f32: the value a bf16 kernel reads.
+Tensor round_to_bf16(const Tensor& t) {
+  Tensor r = t.clone();
+  float* p = r.data<float>();
+  for (std::int64_t i = 0; i < r.numel(); ++i) {
+    std::uint32_t u;
+    std::memcpy(&u, &p[i], 4);
+    u = (u + 0x7FFFu + ((u >> 16) & 1u)) & 0xFFFF0000u;
+    std::memcpy(&p[i], &u, 4);
+  }
+  return r;
+}
+
 struct ConvCase {
   Shape x, w;
   Conv2dParams p;
@@ -138,6 +158,59 @@ TEST_CASE("parity: conv2d forward, backward data, backward weights and bias") {
            2e-5);
   }
   std::printf("parity conv2d worst scaled error %.3e (tolerance 2e-5)\n", worst_seen);
+}
+
+TEST_CASE("parity: conv2d in bf16 precision: y and dx equal f32 on bf16-rounded inputs, dw and db stay f32") {
+  if (!bf16_supported()) {
+    MESSAGE("SKIPPED: this CPU has neither AVX512-BF16 nor AMX-BF16; set_conv_precision(bf16) must refuse");
+    CHECK_THROWS_WITH_AS(set_conv_precision(ConvPrecision::bf16), doctest::Contains("AVX512-BF16"), Error);
+    return;
+  }
+  const std::vector<ConvCase> cases = {
+      {{2, 16, 8, 8}, {32, 16, 3, 3}, {1, 1, 1, 1}, false},     // blocked channels, ResNet 3×3
+      {{2, 16, 9, 9}, {32, 16, 3, 3}, {2, 2, 1, 1}, true},      // stride 2, odd size, bias
+      {{2, 64, 8, 8}, {64, 64, 3, 3}, {1, 1, 1, 1}, false},     // a ResNet-18 stage-1 layer
+      {{1, 3, 11, 13}, {16, 3, 3, 3}, {1, 1, 1, 1}, true},      // first layer (3 channels, plain layout)
+      {{2, 8, 8, 8}, {12, 4, 3, 3}, {1, 1, 1, 1, 1, 1, 2}, true},  // groups 2
+  };
+  double worst_rounded = 0, least_unrounded = INFINITY, worst_f32 = 0;
+  for (const auto& c : cases) {
+    const Tensor x = rnd(c.x), w = rnd(c.w, 0.3), b = c.bias ? rnd({c.w[0]}) : Tensor();
+    const Tensor dy = rnd(conv2d(x, w, b, c.p).shape());
+    const auto run = [&](const Tensor& xv, const Tensor& wv, const Tensor& dyv) {
+      const Tensor xl = leaf(xv), wl = leaf(wv), bl = b.defined() ? leaf(b) : Tensor();
+      return with_grads(conv2d(xl, wl, bl, c.p), {xl, wl, bl}, dyv);
+    };
+    std::vector<Tensor> exact, rounded, fast;
+    {
+      ReferenceKernelsGuard g(true);
+      exact = run(x, w, dy);
+      rounded = run(round_to_bf16(x), round_to_bf16(w), round_to_bf16(dy));
+    }
+    {
+      ConvPrecisionGuard g(ConvPrecision::bf16);
+      fast = run(x, w, dy);
+    }
+    REQUIRE(fast.size() == rounded.size());
+    for (size_t i = 0; i < fast.size(); ++i) {  // outputs: y, dx, dw, db
+      const double e_rounded = scaled_error(rounded[i], fast[i]), e_exact = scaled_error(exact[i], fast[i]);
+      INFO("conv2d bf16 x ", shape_str(c.x), " w ", shape_str(c.w), " output ", i, ": vs rounded ", e_rounded,
+           ", vs unrounded ", e_exact);
+      if (i < 2) {  // y, dx: read in bf16
+        CHECK(e_rounded <= 2e-5);
+        CHECK(e_exact > 1e-4);
+        worst_rounded = std::max(worst_rounded, e_rounded);
+        least_unrounded = std::min(least_unrounded, e_exact);
+      } else {  // dw, db: f32
+        CHECK(e_exact <= 2e-5);
+        worst_f32 = std::max(worst_f32, e_exact);
+      }
+    }
+  }
+  CHECK(conv_precision() == ConvPrecision::f32);  // the guard restored it
+  std::printf("parity conv2d bf16: y, dx worst error vs bf16-rounded reference %.3e (tolerance 2e-5), "
+              "least vs unrounded %.3e (must exceed 1e-4); dw, db worst vs f32 reference %.3e\n",
+              worst_rounded, least_unrounded, worst_f32);
 }
 
 TEST_CASE("parity: batch_norm training and eval, forward and backward, both fast implementations") {

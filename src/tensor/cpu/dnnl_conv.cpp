@@ -1,7 +1,7 @@
 // dnnl_conv.cpp — 2-D convolution on the CPU: oneDNN for f32, the reference twin otherwise.
 //
 // Forward, backward-data and backward-weights share one `Conv2dPlan` per (shapes, params,
-// bias) created once and cached: the three primitive descriptors (the backward ones hinted
+// bias, precision) created once and cached: the three primitive descriptors (the backward ones hinted
 // by the forward one, as oneDNN's cnn_training_f32 example), their primitives, and for each
 // argument the reorder between our plain layout (nchw / oihw / goihw) and the layout the
 // primitive prefers (format_tag::any); arguments whose layouts agree are not copied.
@@ -62,7 +62,14 @@ struct Conv2dPlan {
   ArgLayout bw_src, bw_diff_dst, bw_diff_weights, bw_diff_bias;
 };
 
-Conv2dPlan make_conv_plan(const Shape& xs, const Shape& ws, const Shape& ys, bool has_bias, const Conv2dParams& p) {
+// In bf16 precision (backend.h: set_conv_precision) the forward and backward-data primitives
+// read bf16 (x, w, dy: the input reorders convert them) and write f32 (y, dx: oneDNN
+// accumulates in f32). Backward weights stays f32 (reads f32 x and dy, writes f32 dw, db):
+// oneDNN 2.6's AMX backward-weights kernel (jit:avx512_core_amx_bf16) measured 4.2× slower
+// than the f32 one on the ResNet-18 train step (ONEDNN_VERBOSE, batch 32, 2 threads, Xeon
+// family 6 model 207), while bf16 forward (brgconv) is 2.8× and backward data 1.7× faster.
+Conv2dPlan make_conv_plan(const Shape& xs, const Shape& ws, const Shape& ys, bool has_bias, const Conv2dParams& p,
+                          bool bf16) {
   const std::int64_t G = p.groups;
   const memory::dims x_dims = dims_of(xs), y_dims = dims_of(ys);
   const memory::dims w_dims = G == 1 ? dims_of(ws) : memory::dims{G, ws[0] / G, ws[1], ws[2], ws[3]};
@@ -70,16 +77,17 @@ Conv2dPlan make_conv_plan(const Shape& xs, const Shape& ws, const Shape& ys, boo
   const memory::desc w_md = plain_md(w_dims, G == 1 ? tag::oihw : tag::goihw);
   const memory::desc b_md = has_bias ? plain_md({ws[0]}, tag::x) : memory::desc();
   const tag act = plain_activations(xs[1]) ? tag::nchw : tag::any;
-  const memory::desc x_any = plain_md(x_dims, act), y_any = plain_md(y_dims, act);
-  const memory::desc w_any = plain_md(w_dims, tag::any);
+  const dt read = bf16 ? dt::bf16 : dt::f32;  // x, w, dy as forward and backward data read them
+  const memory::desc x_read{x_dims, read, act}, dy_read{y_dims, read, act}, w_read{w_dims, read, tag::any};
+  const memory::desc x_f32{x_dims, dt::f32, act}, y_f32{y_dims, dt::f32, act}, w_f32{w_dims, dt::f32, tag::any};
   const memory::dims strides{p.stride_h, p.stride_w}, dilates{p.dilation_h - 1, p.dilation_w - 1};
   const memory::dims pad_l{p.pad_h, p.pad_w}, pad_r{p.pad_h, p.pad_w};
   auto& eng = engine();
 
   Conv2dPlan plan;
   plan.has_bias = has_bias;
-  dnnl::convolution_forward::desc fd(dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_direct, x_any,
-                                     w_any, b_md, y_any, strides, dilates, pad_l, pad_r);
+  dnnl::convolution_forward::desc fd(dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_direct, x_read,
+                                     w_read, b_md, y_f32, strides, dilates, pad_l, pad_r);
   plan.fwd_pd = dnnl::convolution_forward::primitive_desc(fd, eng);
   plan.fwd = dnnl::convolution_forward(plan.fwd_pd);
   plan.src = ArgLayout(x_md, plan.fwd_pd.src_desc(), true, false);
@@ -87,7 +95,7 @@ Conv2dPlan make_conv_plan(const Shape& xs, const Shape& ws, const Shape& ys, boo
   if (has_bias) plan.bias = ArgLayout(b_md, plan.fwd_pd.bias_desc(), true, false);
   plan.dst = ArgLayout(y_md, plan.fwd_pd.dst_desc(), false, true);
 
-  dnnl::convolution_backward_data::desc bdd(dnnl::algorithm::convolution_direct, x_any, w_any, y_any, strides,
+  dnnl::convolution_backward_data::desc bdd(dnnl::algorithm::convolution_direct, x_f32, w_read, dy_read, strides,
                                             dilates, pad_l, pad_r);
   plan.bwd_data_pd = dnnl::convolution_backward_data::primitive_desc(bdd, eng, plan.fwd_pd);
   plan.bwd_data = dnnl::convolution_backward_data(plan.bwd_data_pd);
@@ -95,7 +103,7 @@ Conv2dPlan make_conv_plan(const Shape& xs, const Shape& ws, const Shape& ys, boo
   plan.bd_weights = ArgLayout(w_md, plan.bwd_data_pd.weights_desc(), true, false);
   plan.bd_diff_src = ArgLayout(x_md, plan.bwd_data_pd.diff_src_desc(), false, true);
 
-  dnnl::convolution_backward_weights::desc bwd(dnnl::algorithm::convolution_direct, x_any, w_any, b_md, y_any,
+  dnnl::convolution_backward_weights::desc bwd(dnnl::algorithm::convolution_direct, x_f32, w_f32, b_md, y_f32,
                                                strides, dilates, pad_l, pad_r);
   plan.bwd_w_pd = dnnl::convolution_backward_weights::primitive_desc(bwd, eng, plan.fwd_pd);
   plan.bwd_w = dnnl::convolution_backward_weights(plan.bwd_w_pd);
@@ -113,10 +121,12 @@ PlanCache<Conv2dPlan>& conv_plans() {
 
 std::shared_ptr<Conv2dPlan> conv_plan(const Shape& xs, const Shape& ws, const Shape& ys, bool has_bias,
                                       const Conv2dParams& p) {
+  const bool bf16 = conv_precision() == ConvPrecision::bf16;
   std::vector<std::int64_t> key{xs[0], xs[1], xs[2], xs[3], ws[0], ws[1], ws[2], ws[3], ys[2], ys[3],
                                 p.stride_h, p.stride_w, p.pad_h, p.pad_w, p.dilation_h, p.dilation_w,
-                                p.groups, has_bias ? 1 : 0, static_cast<std::int64_t>(plain_activations(xs[1]))};
-  return conv_plans().get(key, [&] { return make_conv_plan(xs, ws, ys, has_bias, p); });
+                                p.groups, has_bias ? 1 : 0, static_cast<std::int64_t>(plain_activations(xs[1])),
+                                static_cast<std::int64_t>(bf16)};
+  return conv_plans().get(key, [&] { return make_conv_plan(xs, ws, ys, has_bias, p, bf16); });
 }
 
 bool use_reference(const Tensor& t) { return reference_kernels() || t.dtype() != DType::f32; }

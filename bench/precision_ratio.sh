@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# bench/precision_ratio.sh — the train step (bench_train_step: ResNet-18 CIFAR stem + head,
+# two views, NT-Xent, SGD) with float32 convolutions against bf16 convolutions
+# (--precision bf16: backend.h set_conv_precision), in alternating runs A B A B. Prints
+# each run, and the median of the pairwise ratios f32 step time / bf16 step time (> 1: bf16
+# is faster) for wall time and for process CPU time (the steadier of the two when other
+# work shares the cores), and the first-step losses of the two precisions side by side.
+#
+#   bench/precision_ratio.sh [BUILD_DIR] [ROUNDS] [BATCH]      defaults: build 3 128
+set -euo pipefail
+build=${1:-build}
+rounds=${2:-3}
+batch=${3:-128}
+bin="$build/bench/bench_train_step"
+[ -x "$bin" ] || { echo "precision_ratio: $bin not built (meson compile -C $build)"; exit 1; }
+lscpu | grep -m1 'Model name' || true
+
+median() { sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
+field() { grep -oE "$1 [0-9.]+" | awk '{print $2}'; }
+
+wall_ratios="" cpu_ratios=""
+for ((r = 1; r <= rounds; r++)); do
+  declare -A wall cpu
+  for p in f32 bf16; do
+    out=$("$bin" --batch "$batch" --threads 2 --steps 3 --warmup 1 --precision "$p" 2>/dev/null) || {
+      echo "$out"; echo "precision_ratio: bench_train_step --precision $p failed"; exit 1; }
+    [ "$r" -eq 1 ] && [ "$p" = f32 ] && echo "$out" | grep '^kernels'
+    line=$(echo "$out" | grep '^contra train_step')
+    echo "round $r: $line"
+    wall[$p]=$(echo "$line" | field step_ms)
+    cpu[$p]=$(echo "$line" | field cpu_s_per_step)
+  done
+  wall_ratios+="$(awk -v a="${wall[f32]}" -v b="${wall[bf16]}" 'BEGIN {print a / b}') "
+  cpu_ratios+="$(awk -v a="${cpu[f32]}" -v b="${cpu[bf16]}" 'BEGIN {print a / b}') "
+done
+echo "batch $batch, $rounds rounds: median f32/bf16 step-time ratio: wall $(echo $wall_ratios | tr ' ' '\n' | median)," \
+  "cpu $(echo $cpu_ratios | tr ' ' '\n' | median) (pairwise: wall $wall_ratios| cpu $cpu_ratios)"
