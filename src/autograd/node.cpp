@@ -1,6 +1,11 @@
 #include "autograd/node.h"
 
+#include <algorithm>
 #include <atomic>
+#include <map>
+#include <mutex>
+#include <unordered_map>
+#include <unordered_set>
 
 #include "tensor/backend.h"
 
@@ -14,6 +19,16 @@ std::atomic<std::uint64_t> g_next_sequence_nr{0};
 // destroyed in a loop instead of 10,000 nested destructor calls.
 thread_local std::vector<NodePtr> t_pending;
 thread_local bool t_draining = false;
+
+// Every SavedTensor holding a tensor, for saved_tensor_census().
+struct SavedRegistry {
+  std::mutex mu;
+  std::unordered_set<const SavedTensor*> live;
+};
+SavedRegistry& saved_registry() {
+  static SavedRegistry* r = new SavedRegistry();  // never destroyed: nodes may die during static teardown
+  return *r;
+}
 }  // namespace
 
 Node::Node(std::string name) : name_(std::move(name)), sequence_nr_(g_next_sequence_nr++) {}
@@ -33,7 +48,83 @@ Node::~Node() {
 }
 
 SavedTensor::SavedTensor(const Tensor& t, std::string op)
-    : tensor_(t.defined() ? t.detach() : Tensor()), version_(t.defined() ? t.version() : 0), op_(std::move(op)) {}
+    : tensor_(t.defined() ? t.detach() : Tensor()), version_(t.defined() ? t.version() : 0), op_(std::move(op)) {
+  enlist();
+}
+
+SavedTensor::SavedTensor(const SavedTensor& o) : tensor_(o.tensor_), version_(o.version_), op_(o.op_) { enlist(); }
+
+SavedTensor::SavedTensor(SavedTensor&& o) noexcept : version_(o.version_) {
+  o.delist();
+  tensor_ = std::move(o.tensor_);
+  op_ = std::move(o.op_);
+  o.tensor_ = Tensor();
+  enlist();
+}
+
+SavedTensor& SavedTensor::operator=(const SavedTensor& o) {
+  if (this == &o) return *this;
+  delist();
+  tensor_ = o.tensor_;
+  version_ = o.version_;
+  op_ = o.op_;
+  enlist();
+  return *this;
+}
+
+SavedTensor& SavedTensor::operator=(SavedTensor&& o) noexcept {
+  if (this == &o) return *this;
+  delist();
+  o.delist();
+  tensor_ = std::move(o.tensor_);
+  o.tensor_ = Tensor();
+  version_ = o.version_;
+  op_ = std::move(o.op_);
+  enlist();
+  return *this;
+}
+
+SavedTensor::~SavedTensor() { delist(); }
+
+void SavedTensor::enlist() {
+  if (!tensor_.defined()) return;
+  SavedRegistry& r = saved_registry();
+  std::lock_guard<std::mutex> lock(r.mu);
+  r.live.insert(this);
+}
+
+void SavedTensor::delist() {
+  SavedRegistry& r = saved_registry();
+  std::lock_guard<std::mutex> lock(r.mu);
+  r.live.erase(this);
+}
+
+std::vector<SavedBytes> saved_tensor_census(const std::vector<Tensor>& exclude) {
+  SavedRegistry& r = saved_registry();
+  std::lock_guard<std::mutex> lock(r.mu);
+  // A storage saved by several ops is attributed to the first of them by name (a ReLU output
+  // that the next conv2d saves too counts as conv2d's): deterministic, and each byte once.
+  std::vector<const SavedTensor*> entries(r.live.begin(), r.live.end());
+  std::sort(entries.begin(), entries.end(), [](const SavedTensor* a, const SavedTensor* b) {
+    return a->op_ != b->op_ ? a->op_ < b->op_ : a < b;
+  });
+  std::unordered_set<const Storage*> seen;
+  for (const Tensor& t : exclude)
+    if (t.defined()) seen.insert(t.storage().get());
+  std::map<std::string, SavedBytes> by_op;
+  for (const SavedTensor* s : entries) {
+    const Storage* st = s->tensor_.storage().get();
+    if (!seen.insert(st).second) continue;
+    SavedBytes& b = by_op[s->op_];
+    b.op = s->op_;
+    b.bytes += st->nbytes();
+    b.tensors += 1;
+  }
+  std::vector<SavedBytes> out;
+  for (auto& [op, b] : by_op) out.push_back(b);
+  std::sort(out.begin(), out.end(), [](const SavedBytes& a, const SavedBytes& b) { return a.bytes > b.bytes; });
+  return out;
+}
 
 Tensor SavedTensor::get() const {
   if (tensor_.defined())

@@ -7,6 +7,7 @@
 #include <mutex>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "tensor/error.h"
@@ -20,8 +21,10 @@ struct Cache {
   std::mutex mu;
   std::unordered_map<std::size_t, std::vector<void*>> free_blocks;  // rounded size → blocks
   std::unordered_map<void*, std::size_t> live;                       // block → rounded size
+  std::unordered_set<void*> workspace;                               // live blocks that are workspace
   std::size_t cached = 0;
   std::size_t live_bytes = 0, peak_live = 0;  // blocks handed out (rounded sizes)
+  std::size_t workspace_bytes = 0, peak_workspace = 0;
   std::size_t limit = [] {
     const char* env = std::getenv("CONTRA_CPU_CACHE_MB");
     return static_cast<std::size_t>(env ? std::atoll(env) : 4096) << 20;
@@ -29,6 +32,7 @@ struct Cache {
 };
 
 std::atomic<int> g_poison{0};
+thread_local int t_workspace_depth = 0;
 
 void* poisoned(void* p, std::size_t nbytes) {
   const int mode = g_poison.load(std::memory_order_relaxed);
@@ -46,9 +50,15 @@ std::size_t round_size(std::size_t n) {
   return (std::max<std::size_t>(n, 1) + q - 1) / q * q;
 }
 
-void note_live(Cache& c, std::size_t size) {
+void note_live(Cache& c, void* p, std::size_t size) {
+  c.live[p] = size;
   c.live_bytes += size;
   c.peak_live = std::max(c.peak_live, c.live_bytes);
+  if (t_workspace_depth > 0) {
+    c.workspace.insert(p);
+    c.workspace_bytes += size;
+    c.peak_workspace = std::max(c.peak_workspace, c.workspace_bytes);
+  }
 }
 
 void release_all(Cache& c) {
@@ -69,8 +79,7 @@ void* cached_allocate(std::size_t nbytes) {
     void* p = it->second.back();
     it->second.pop_back();
     c.cached -= size;
-    c.live[p] = size;
-    note_live(c, size);
+    note_live(c, p, size);
     return poisoned(p, nbytes);
   }
   void* p = std::aligned_alloc(64, size);
@@ -81,8 +90,7 @@ void* cached_allocate(std::size_t nbytes) {
   CONTRA_CHECK_HINT(p != nullptr, "cpu allocate",
                     "lower --batch-size, --width or the image size, or free memory on this machine",
                     "out of memory: a tensor ", memory_shortfall(nbytes));
-  c.live[p] = size;
-  note_live(c, size);
+  note_live(c, p, size);
   return poisoned(p, nbytes);
 }
 
@@ -95,6 +103,7 @@ void cached_free(void* p) {
   const std::size_t size = it->second;
   c.live.erase(it);
   c.live_bytes -= size;
+  if (c.workspace.erase(p) != 0) c.workspace_bytes -= size;
   if (c.cached + size > c.limit) {
     std::free(p);
     return;
@@ -131,6 +140,22 @@ void reset_peak_live_bytes() {
   Cache& c = cache();
   std::lock_guard<std::mutex> lock(c.mu);
   c.peak_live = c.live_bytes;
+  c.peak_workspace = c.workspace_bytes;
+}
+
+WorkspaceScope::WorkspaceScope() { ++t_workspace_depth; }
+WorkspaceScope::~WorkspaceScope() { --t_workspace_depth; }
+
+std::size_t workspace_live_bytes() {
+  Cache& c = cache();
+  std::lock_guard<std::mutex> lock(c.mu);
+  return c.workspace_bytes;
+}
+
+std::size_t peak_workspace_bytes() {
+  Cache& c = cache();
+  std::lock_guard<std::mutex> lock(c.mu);
+  return c.peak_workspace;
 }
 
 std::size_t cached_bytes() {

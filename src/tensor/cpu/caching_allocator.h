@@ -23,6 +23,19 @@ std::size_t live_bytes();
 std::size_t peak_live_bytes();
 void reset_peak_live_bytes();
 
+// Workspace accounting: blocks allocated while a WorkspaceScope is alive on the allocating
+// thread (the oneDNN reorder buffers of dnnl_common.cpp) are also counted as workspace, so
+// a memory report can separate them from tensors. Free with cached_free as any block.
+class WorkspaceScope {
+ public:
+  WorkspaceScope();
+  ~WorkspaceScope();
+  WorkspaceScope(const WorkspaceScope&) = delete;
+  WorkspaceScope& operator=(const WorkspaceScope&) = delete;
+};
+std::size_t workspace_live_bytes();
+std::size_t peak_workspace_bytes();  // since the last reset_peak_live_bytes()
+
 // Test support (dlib-style contract checks): while a poison mode is on, every block handed
 // out is first filled with a byte pattern, so a kernel that reads its output before
 // writing it (accumulates instead of assigning) produces NaN or garbage the parity tests
