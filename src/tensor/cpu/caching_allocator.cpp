@@ -5,6 +5,7 @@
 #include <cstring>
 #include <cstdlib>
 #include <mutex>
+#include <sys/mman.h>
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
@@ -29,7 +30,32 @@ struct Cache {
     const char* env = std::getenv("CONTRA_CPU_CACHE_MB");
     return static_cast<std::size_t>(env ? std::atoll(env) : 4096) << 20;
   }();
+  // The footprint bound: live + cached may exceed the most ever live by this much before a
+  // miss returns cached blocks to the system (see cached_allocate).
+  std::size_t slack = [] {
+    const char* env = std::getenv("CONTRA_CPU_CACHE_SLACK_MB");
+    return static_cast<std::size_t>(env ? std::atoll(env) : 64) << 20;
+  }();
+  std::size_t peak_ever = 0;  // the most bytes ever live (not reset by reset_peak_live_bytes)
 };
+
+// Blocks of 1 MiB and more are mapped pages of their own (mmap/munmap), so that returning
+// one gives the memory back to the system at once; smaller ones come from malloc.
+constexpr std::size_t kMapThreshold = std::size_t{1} << 20;
+
+void* system_allocate(std::size_t size) {
+  if (size < kMapThreshold) return std::aligned_alloc(64, size);
+  void* p = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  return p == MAP_FAILED ? nullptr : p;  // page-aligned, so 64-byte aligned
+}
+
+void system_free(void* p, std::size_t size) {
+  if (size < kMapThreshold) {
+    std::free(p);
+    return;
+  }
+  munmap(p, size);
+}
 
 std::atomic<int> g_poison{0};
 thread_local int t_workspace_depth = 0;
@@ -54,6 +80,7 @@ void note_live(Cache& c, void* p, std::size_t size) {
   c.live[p] = size;
   c.live_bytes += size;
   c.peak_live = std::max(c.peak_live, c.live_bytes);
+  c.peak_ever = std::max(c.peak_ever, c.live_bytes);
   if (t_workspace_depth > 0) {
     c.workspace.insert(p);
     c.workspace_bytes += size;
@@ -63,9 +90,25 @@ void note_live(Cache& c, void* p, std::size_t size) {
 
 void release_all(Cache& c) {
   for (auto& [size, blocks] : c.free_blocks)
-    for (void* p : blocks) std::free(p);
+    for (void* p : blocks) system_free(p, size);
   c.free_blocks.clear();
   c.cached = 0;
+}
+
+// Returns cached blocks, largest first, until live + cached + `need` fits the footprint
+// bound max(peak ever live, live + need) + slack, or the cache is empty.
+void trim_for(Cache& c, std::size_t need) {
+  const std::size_t bound = std::max(c.peak_ever, c.live_bytes + need) + c.slack;
+  while (c.cached > 0 && c.live_bytes + c.cached + need > bound) {
+    auto largest = c.free_blocks.end();
+    for (auto it = c.free_blocks.begin(); it != c.free_blocks.end(); ++it)
+      if (!it->second.empty() && (largest == c.free_blocks.end() || it->first > largest->first)) largest = it;
+    void* p = largest->second.back();
+    largest->second.pop_back();
+    c.cached -= largest->first;
+    system_free(p, largest->first);
+    if (largest->second.empty()) c.free_blocks.erase(largest);
+  }
 }
 
 }  // namespace
@@ -82,10 +125,13 @@ void* cached_allocate(std::size_t nbytes) {
     note_live(c, p, size);
     return poisoned(p, nbytes);
   }
-  void* p = std::aligned_alloc(64, size);
+  // A miss: make room under the footprint bound first, so that the cache's blocks of other
+  // sizes are given back rather than kept beside a fresh block (peak RSS ≈ peak live + slack).
+  trim_for(c, size);
+  void* p = system_allocate(size);
   if (!p) {
     release_all(c);
-    p = std::aligned_alloc(64, size);
+    p = system_allocate(size);
   }
   CONTRA_CHECK_HINT(p != nullptr, "cpu allocate",
                     "lower --batch-size, --width or the image size, or free memory on this machine",
@@ -105,7 +151,7 @@ void cached_free(void* p) {
   c.live_bytes -= size;
   if (c.workspace.erase(p) != 0) c.workspace_bytes -= size;
   if (c.cached + size > c.limit) {
-    std::free(p);
+    system_free(p, size);
     return;
   }
   c.free_blocks[size].push_back(p);
