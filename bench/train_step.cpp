@@ -6,6 +6,7 @@
 //
 //   bench_train_step [--batch 128] [--threads 2] [--steps 5] [--warmup 1] [--width 1]
 //                    [--seed 0] [--memory-report] [--dump-steps]
+//                    [--checkpoint-activations none|stages|blocks]
 //
 // --memory-report prints, for the last step, where the bytes are (issue 15): at the end of
 // the forward (the peak of saved activations), the saved tensors by the op that saved them
@@ -14,6 +15,8 @@
 // handed out and the process's peak RSS. --dump-steps prints every step's loss as a hex
 // float and an FNV-1a hash of all parameter bytes after the step, to check that a memory
 // change leaves the results bit-identical (same machine, same threads).
+// --checkpoint-activations recomputes the ResNet's stem and stages (or residual blocks) in
+// the backward pass (nn/resnet.h, autograd/checkpoint.h).
 //
 // Loss (M = 2B view embeddings, rows l2-normalised, z_i's positive is the other view):
 //   S = Z Zᵀ / τ  (M, M), diagonal masked to −∞;  L = mean_i CE(S_i, pos(i)).
@@ -87,6 +90,12 @@ double peak_rss_mb() {
   return static_cast<double>(u.ru_maxrss) / 1024.0;  // ru_maxrss is in KiB on Linux
 }
 
+const char* strarg(int argc, char** argv, const char* name, const char* dflt) {
+  for (int i = 1; i + 1 < argc; ++i)
+    if (std::strcmp(argv[i], name) == 0) return argv[i + 1];
+  return dflt;
+}
+
 bool flag(int argc, char** argv, const char* name) {
   for (int i = 1; i < argc; ++i)
     if (std::strcmp(argv[i], name) == 0) return true;
@@ -120,7 +129,7 @@ std::uint64_t weights_hash(const nn::NamedTensors& params) {
 // What the caching allocator and the graph hold at the end of the forward.
 struct ForwardSnapshot {
   std::vector<autograd::SavedBytes> saved;
-  std::size_t live = 0, cached = 0, workspace = 0;
+  std::size_t live = 0, cached = 0, workspace = 0, activations = 0;
   double rss_mb = 0;
 };
 
@@ -148,6 +157,7 @@ int main(int argc, char** argv) {
   cfg.stem = nn::Stem::cifar;
   cfg.width = width;
   nn::ResNet backbone(cfg, gen);
+  backbone.set_checkpointing(nn::checkpointing_from_name(strarg(argc, argv, "--checkpoint-activations", "none")));
   nn::ProjectionHead head({backbone.feature_dim(), backbone.feature_dim(), 128, 2, true, false}, gen);
   nn::NamedTensors params = backbone.named_parameters();
   for (auto& [k, t] : head.named_parameters()) params.emplace_back("head." + k, t);
@@ -163,6 +173,7 @@ int main(int argc, char** argv) {
   for (std::int64_t it = 0; it < warmup + steps; ++it) {
     const bool report_now = memory_report && it == warmup + steps - 1;
     cpu::reset_peak_live_bytes();
+    autograd::reset_peak_saved_activation_bytes();
     const auto t0 = Clock::now();
     const double c0 = cpu_seconds();
     opt.zero_grad();
@@ -177,6 +188,7 @@ int main(int argc, char** argv) {
       for (const auto& [name, t] : params) param_tensors.push_back(t);
       snap.saved = autograd::saved_tensor_census(param_tensors);
       snap.live = cpu::live_bytes();
+      snap.activations = autograd::saved_activation_bytes();
       snap.cached = cpu::cached_bytes();
       snap.workspace = cpu::workspace_live_bytes();
       snap.rss_mb = current_rss_mb();
@@ -209,9 +221,9 @@ int main(int argc, char** argv) {
                median(t_bwd) * 1e3, median(t_opt) * 1e3);
   std::printf(
       "contra train_step: batch %lld threads %d width %g images/s %.1f step_ms %.1f cpu_s_per_step %.2f "
-      "peak_rss_mb %.0f loss %.4f\n",
+      "peak_rss_mb %.0f loss %.4f checkpointing %s\n",
       static_cast<long long>(batch), threads, width, 2.0 * static_cast<double>(batch) / med, med * 1e3, median(cpu),
-      peak_rss_mb(), loss_value);
+      peak_rss_mb(), loss_value, nn::checkpointing_name(backbone.checkpointing()));
   if (memory_report) {
     std::size_t param_bytes = 0, state_bytes = 0, saved_bytes = 0;
     for (const auto& [name, t] : params) param_bytes += bytes_of(t);
@@ -228,6 +240,9 @@ int main(int argc, char** argv) {
     for (const auto& s : snap.saved)
       std::printf("    %-22s %9.1f  (%zu tensors)\n", s.op.c_str(), mb(s.bytes), s.tensors);
     std::printf("  gradients after backward %.1f\n", mb(grad_bytes));
+    std::printf("  saved activations: at the end of the forward %.1f, peak over the step %.1f (checkpointing %s)\n",
+                mb(snap.activations), mb(autograd::peak_saved_activation_bytes()),
+                nn::checkpointing_name(backbone.checkpointing()));
     std::printf("  peaks: allocator live forward %.1f, whole step %.1f; workspaces forward %.1f, whole step %.1f; "
                 "allocator cache now %.1f; peak RSS %.1f\n",
                 mb(peak_live_fwd), mb(cpu::peak_live_bytes()), mb(peak_ws_fwd), mb(cpu::peak_workspace_bytes()),

@@ -24,6 +24,8 @@ thread_local bool t_draining = false;
 struct SavedRegistry {
   std::mutex mu;
   std::unordered_set<const SavedTensor*> live;
+  std::unordered_map<const Storage*, int> activation_refs;  // activation storage → live savers
+  std::size_t activation_bytes = 0, activation_peak = 0;
 };
 SavedRegistry& saved_registry() {
   static SavedRegistry* r = new SavedRegistry();  // never destroyed: nodes may die during static teardown
@@ -48,13 +50,19 @@ Node::~Node() {
 }
 
 SavedTensor::SavedTensor(const Tensor& t, std::string op)
-    : tensor_(t.defined() ? t.detach() : Tensor()), version_(t.defined() ? t.version() : 0), op_(std::move(op)) {
+    : tensor_(t.defined() ? t.detach() : Tensor()),
+      version_(t.defined() ? t.version() : 0),
+      op_(std::move(op)),
+      activation_(t.defined() && !(t.requires_grad() && !(t.has_autograd_meta() && t.autograd_meta().grad_fn))) {
   enlist();
 }
 
-SavedTensor::SavedTensor(const SavedTensor& o) : tensor_(o.tensor_), version_(o.version_), op_(o.op_) { enlist(); }
+SavedTensor::SavedTensor(const SavedTensor& o)
+    : tensor_(o.tensor_), version_(o.version_), op_(o.op_), activation_(o.activation_) {
+  enlist();
+}
 
-SavedTensor::SavedTensor(SavedTensor&& o) noexcept : version_(o.version_) {
+SavedTensor::SavedTensor(SavedTensor&& o) noexcept : version_(o.version_), activation_(o.activation_) {
   o.delist();
   tensor_ = std::move(o.tensor_);
   op_ = std::move(o.op_);
@@ -68,6 +76,7 @@ SavedTensor& SavedTensor::operator=(const SavedTensor& o) {
   tensor_ = o.tensor_;
   version_ = o.version_;
   op_ = o.op_;
+  activation_ = o.activation_;
   enlist();
   return *this;
 }
@@ -80,6 +89,7 @@ SavedTensor& SavedTensor::operator=(SavedTensor&& o) noexcept {
   o.tensor_ = Tensor();
   version_ = o.version_;
   op_ = std::move(o.op_);
+  activation_ = o.activation_;
   enlist();
   return *this;
 }
@@ -90,13 +100,42 @@ void SavedTensor::enlist() {
   if (!tensor_.defined()) return;
   SavedRegistry& r = saved_registry();
   std::lock_guard<std::mutex> lock(r.mu);
-  r.live.insert(this);
+  if (!r.live.insert(this).second || !activation_) return;
+  const Storage* st = tensor_.storage().get();
+  if (++r.activation_refs[st] == 1) {
+    r.activation_bytes += st->nbytes();
+    r.activation_peak = std::max(r.activation_peak, r.activation_bytes);
+  }
 }
 
 void SavedTensor::delist() {
   SavedRegistry& r = saved_registry();
   std::lock_guard<std::mutex> lock(r.mu);
-  r.live.erase(this);
+  if (r.live.erase(this) == 0 || !activation_) return;
+  const Storage* st = tensor_.storage().get();
+  auto it = r.activation_refs.find(st);
+  if (--it->second == 0) {
+    r.activation_refs.erase(it);
+    r.activation_bytes -= st->nbytes();
+  }
+}
+
+std::size_t saved_activation_bytes() {
+  SavedRegistry& r = saved_registry();
+  std::lock_guard<std::mutex> lock(r.mu);
+  return r.activation_bytes;
+}
+
+std::size_t peak_saved_activation_bytes() {
+  SavedRegistry& r = saved_registry();
+  std::lock_guard<std::mutex> lock(r.mu);
+  return r.activation_peak;
+}
+
+void reset_peak_saved_activation_bytes() {
+  SavedRegistry& r = saved_registry();
+  std::lock_guard<std::mutex> lock(r.mu);
+  r.activation_peak = r.activation_bytes;
 }
 
 std::vector<SavedBytes> saved_tensor_census(const std::vector<Tensor>& exclude) {

@@ -45,6 +45,7 @@ class SavedTensor {
   Tensor tensor_;  // detached: shares storage, holds no graph
   std::uint64_t version_ = 0;
   std::string op_;
+  bool activation_ = false;  // not a leaf that requires a gradient (a parameter)
 };
 
 // The memory that saved tensors hold right now, by the op that saved them: each storage is
@@ -59,6 +60,13 @@ struct SavedBytes {
 // Sorted by bytes, largest first; storages of `exclude` (the parameters, which convolutions
 // and linear layers save too) are left out.
 std::vector<SavedBytes> saved_tensor_census(const std::vector<Tensor>& exclude = {});
+
+// Bytes of the distinct storages saved tensors hold now, leaving out leaves that require a
+// gradient (parameters), and the most since the last reset: the activation memory of a
+// training step, including what checkpoint recomputations save during backward.
+std::size_t saved_activation_bytes();
+std::size_t peak_saved_activation_bytes();
+void reset_peak_saved_activation_bytes();
 
 struct InputInfo {
   Shape shape;
