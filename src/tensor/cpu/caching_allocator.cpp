@@ -46,7 +46,13 @@ constexpr std::size_t kMapThreshold = std::size_t{1} << 20;
 void* system_allocate(std::size_t size) {
   if (size < kMapThreshold) return std::aligned_alloc(64, size);
   void* p = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  return p == MAP_FAILED ? nullptr : p;  // page-aligned, so 64-byte aligned
+  if (p == MAP_FAILED) return nullptr;  // page-aligned, so 64-byte aligned
+  // Transparent huge pages where the kernel offers them on request ("madvise" mode): a block
+  // that the footprint bound returned and a later miss maps again costs one fault per 2 MiB
+  // instead of one per 4 KiB (bench_train_step, batch 128, 4 steps: 1.24 M → 29 K minor faults,
+  // 2.6 → 1.9 s of system time; the unbounded cache had 0.47 M and 1.1 s).
+  if (size >= (std::size_t{2} << 20)) madvise(p, size, MADV_HUGEPAGE);
+  return p;
 }
 
 void system_free(void* p, std::size_t size) {
