@@ -5,10 +5,21 @@
 // same step in PyTorch 1.13 and prints the ratio.
 //
 //   bench_train_step [--batch 128] [--threads 2] [--steps 5] [--warmup 1] [--width 1]
-//                    [--seed 0] [--precision f32|bf16]
+//                    [--seed 0] [--memory-report] [--dump-steps]
+//                    [--checkpoint-activations none|stages|blocks] [--precision f32|bf16]
 //
 // --precision bf16 runs the convolutions in bf16 (backend.h: set_conv_precision; float32
 // weights, BN, head and loss); bench/precision_ratio.sh alternates f32 and bf16 runs.
+//
+// --memory-report prints, for the last step, where the bytes are (issue 15): at the end of
+// the forward (the peak of saved activations), the saved tensors by the op that saved them
+// (each storage once), parameters, gradients, optimizer state, oneDNN reorder workspaces and
+// the caching allocator's free cache, and over the step the most bytes the allocator had
+// handed out and the process's peak RSS. --dump-steps prints every step's loss as a hex
+// float and an FNV-1a hash of all parameter bytes after the step, to check that a memory
+// change leaves the results bit-identical (same machine, same threads).
+// --checkpoint-activations recomputes the ResNet's stem and stages (or residual blocks) in
+// the backward pass (nn/resnet.h, autograd/checkpoint.h).
 //
 // Loss (M = 2B view embeddings, rows l2-normalised, z_i's positive is the other view):
 //   S = Z Zᵀ / τ  (M, M), diagonal masked to −∞;  L = mean_i CE(S_i, pos(i)).
@@ -30,11 +41,13 @@
 
 #include "bench_timing.h"
 #include "autograd/engine.h"
+#include "autograd/node.h"
 #include "autograd/ops.h"
 #include "nn/projection_head.h"
 #include "nn/resnet.h"
 #include "nn/sgd.h"
 #include "tensor/backend.h"
+#include "tensor/cpu/caching_allocator.h"
 #include "tensor/generator.h"
 
 using namespace contra;
@@ -68,12 +81,6 @@ Tensor nt_xent(const Tensor& z, double tau) {
   return cross_entropy(s, Tensor::from_vector<std::int64_t>(pos, {M}));
 }
 
-const char* args(int argc, char** argv, const char* name, const char* dflt) {
-  for (int i = 1; i + 1 < argc; ++i)
-    if (std::strcmp(argv[i], name) == 0) return argv[i + 1];
-  return dflt;
-}
-
 double cpu_seconds() {  // user + system time of the whole process, all threads
   timespec ts{};
   clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
@@ -86,6 +93,49 @@ double peak_rss_mb() {
   return static_cast<double>(u.ru_maxrss) / 1024.0;  // ru_maxrss is in KiB on Linux
 }
 
+const char* strarg(int argc, char** argv, const char* name, const char* dflt) {
+  for (int i = 1; i + 1 < argc; ++i)
+    if (std::strcmp(argv[i], name) == 0) return argv[i + 1];
+  return dflt;
+}
+
+bool flag(int argc, char** argv, const char* name) {
+  for (int i = 1; i < argc; ++i)
+    if (std::strcmp(argv[i], name) == 0) return true;
+  return false;
+}
+
+double mb(std::size_t bytes) { return static_cast<double>(bytes) / (1024.0 * 1024.0); }
+
+double current_rss_mb() {  // resident set now, from /proc/self/statm (pages)
+  long pages = 0, resident = 0;
+  if (FILE* f = std::fopen("/proc/self/statm", "r")) {
+    if (std::fscanf(f, "%ld %ld", &pages, &resident) != 2) resident = 0;
+    std::fclose(f);
+  }
+  return static_cast<double>(resident) * 4096.0 / (1024.0 * 1024.0);
+}
+
+std::size_t bytes_of(const Tensor& t) { return t.defined() ? static_cast<std::size_t>(t.numel()) * dtype_size(t.dtype()) : 0; }
+
+// FNV-1a over the bytes of every parameter, in order: equal hashes ⇔ (practically) equal weights.
+std::uint64_t weights_hash(const nn::NamedTensors& params) {
+  std::uint64_t h = 1469598103934665603ull;
+  for (const auto& [name, t] : params) {
+    const Tensor c = t.contiguous();
+    const auto* p = static_cast<const unsigned char*>(c.raw_data());
+    for (std::size_t i = 0, n = bytes_of(c); i < n; ++i) h = (h ^ p[i]) * 1099511628211ull;
+  }
+  return h;
+}
+
+// What the caching allocator and the graph hold at the end of the forward.
+struct ForwardSnapshot {
+  std::vector<autograd::SavedBytes> saved;
+  std::size_t live = 0, cached = 0, workspace = 0, activations = 0;
+  double rss_mb = 0;
+};
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -95,13 +145,15 @@ int main(int argc, char** argv) {
   const std::int64_t warmup = arg(argc, argv, "--warmup", 1);
   const double width = argf(argc, argv, "--width", 1.0);
   const std::uint64_t seed = static_cast<std::uint64_t>(arg(argc, argv, "--seed", 0));
+  const bool memory_report = flag(argc, argv, "--memory-report");
+  const bool dump_steps = flag(argc, argv, "--dump-steps");
   if (batch < 2 || steps < 1 || threads < 1 || width <= 0) {
     std::fprintf(stderr, "usage: bench_train_step [--batch N>=2] [--threads T>=1] [--steps S>=1] [--warmup W] [--width w]\n");
     return 2;
   }
   set_num_threads(threads);
   try {
-    set_conv_precision(parse_conv_precision(args(argc, argv, "--precision", "f32")));
+    set_conv_precision(parse_conv_precision(strarg(argc, argv, "--precision", "f32")));
   } catch (const Error& e) {
     std::fprintf(stderr, "bench_train_step: %s\n", e.what());
     return 2;
@@ -114,6 +166,7 @@ int main(int argc, char** argv) {
   cfg.stem = nn::Stem::cifar;
   cfg.width = width;
   nn::ResNet backbone(cfg, gen);
+  backbone.set_checkpointing(nn::checkpointing_from_name(strarg(argc, argv, "--checkpoint-activations", "none")));
   nn::ProjectionHead head({backbone.feature_dim(), backbone.feature_dim(), 128, 2, true, false}, gen);
   nn::NamedTensors params = backbone.named_parameters();
   for (auto& [k, t] : head.named_parameters()) params.emplace_back("head." + k, t);
@@ -124,18 +177,46 @@ int main(int argc, char** argv) {
 
   std::vector<double> times, t_fwd, t_bwd, t_opt, cpu;
   double loss_value = 0;
+  ForwardSnapshot snap;
+  std::size_t grad_bytes = 0, peak_live_fwd = 0, peak_ws_fwd = 0;
   for (std::int64_t it = 0; it < warmup + steps; ++it) {
+    const bool report_now = memory_report && it == warmup + steps - 1;
+    cpu::reset_peak_live_bytes();
+    autograd::reset_peak_saved_activation_bytes();
     const auto t0 = Clock::now();
     const double c0 = cpu_seconds();
     opt.zero_grad();
-    const Tensor z = head.forward(backbone.forward(views));  // (2B, 128)
-    const Tensor loss = nt_xent(z, 0.5);
+    Tensor loss;
+    {
+      const Tensor z = head.forward(backbone.forward(views));  // (2B, 128)
+      loss = nt_xent(z, 0.5);
+    }
     const auto t1 = Clock::now();
+    if (report_now) {  // outside the timed phases' work, but inside t1..t2: this step's time is not used for speed
+      std::vector<Tensor> param_tensors;
+      for (const auto& [name, t] : params) param_tensors.push_back(t);
+      snap.saved = autograd::saved_tensor_census(param_tensors);
+      snap.live = cpu::live_bytes();
+      snap.activations = autograd::saved_activation_bytes();
+      snap.cached = cpu::cached_bytes();
+      snap.workspace = cpu::workspace_live_bytes();
+      snap.rss_mb = current_rss_mb();
+      peak_live_fwd = cpu::peak_live_bytes();
+      peak_ws_fwd = cpu::peak_workspace_bytes();
+    }
     backward(loss);
     const auto t2 = Clock::now();
+    if (report_now) {
+      grad_bytes = 0;
+      for (const auto& [name, t] : params) grad_bytes += bytes_of(t.grad());
+    }
     opt.step();
     loss_value = loss.item();
     const auto t3 = Clock::now();
+    if (dump_steps) {
+      std::printf("step %lld loss %a weights_fnv1a %016llx\n", static_cast<long long>(it), loss_value,
+                  static_cast<unsigned long long>(weights_hash(params)));
+    }
     if (it >= warmup) {
       cpu.push_back(cpu_seconds() - c0);
       times.push_back(std::chrono::duration<double>(t3 - t0).count());
@@ -148,9 +229,33 @@ int main(int argc, char** argv) {
   std::fprintf(stderr, "phases (median ms): forward+loss %.1f backward %.1f optimizer %.1f\n", median(t_fwd) * 1e3,
                median(t_bwd) * 1e3, median(t_opt) * 1e3);
   std::printf(
-      "contra train_step: precision %s batch %lld threads %d width %g images/s %.1f step_ms %.1f cpu_s_per_step %.2f "
-      "peak_rss_mb %.0f loss %.4f\n",
+      "contra train_step: precision %s batch %lld threads %d width %g images/s %.1f step_ms %.1f "
+      "cpu_s_per_step %.2f peak_rss_mb %.0f loss %.4f checkpointing %s\n",
       precision_name(conv_precision()), static_cast<long long>(batch), threads, width, 2.0 * static_cast<double>(batch) / med, med * 1e3, median(cpu),
-      peak_rss_mb(), loss_value);
+      peak_rss_mb(), loss_value, nn::checkpointing_name(backbone.checkpointing()));
+  if (memory_report) {
+    std::size_t param_bytes = 0, state_bytes = 0, saved_bytes = 0;
+    for (const auto& [name, t] : params) param_bytes += bytes_of(t);
+    for (const auto& [name, t] : opt.state_tensors()) state_bytes += bytes_of(t);
+    for (const auto& s : snap.saved) saved_bytes += s.bytes;
+    std::printf("memory report (last step; MiB):\n");
+    std::printf("  at the end of the forward: allocator live %.1f (saved activations %.1f, parameters %.1f, "
+                "optimizer state %.1f, other %.1f), workspaces live %.1f, allocator cache (free) %.1f, "
+                "RSS %.1f\n",
+                mb(snap.live), mb(saved_bytes), mb(param_bytes), mb(state_bytes),
+                mb(snap.live) - mb(saved_bytes) - mb(param_bytes) - mb(state_bytes), mb(snap.workspace),
+                mb(snap.cached), snap.rss_mb);
+    std::printf("  saved activations by op (distinct storages; the input batch is conv2d's):\n");
+    for (const auto& s : snap.saved)
+      std::printf("    %-22s %9.1f  (%zu tensors)\n", s.op.c_str(), mb(s.bytes), s.tensors);
+    std::printf("  gradients after backward %.1f\n", mb(grad_bytes));
+    std::printf("  saved activations: at the end of the forward %.1f, peak over the step %.1f (checkpointing %s)\n",
+                mb(snap.activations), mb(autograd::peak_saved_activation_bytes()),
+                nn::checkpointing_name(backbone.checkpointing()));
+    std::printf("  peaks: allocator live forward %.1f, whole step %.1f; workspaces forward %.1f, whole step %.1f; "
+                "allocator cache now %.1f; peak RSS %.1f\n",
+                mb(peak_live_fwd), mb(cpu::peak_live_bytes()), mb(peak_ws_fwd), mb(cpu::peak_workspace_bytes()),
+                mb(cpu::cached_bytes()), peak_rss_mb());
+  }
   return 0;
 }

@@ -13,22 +13,25 @@ images/s counts the 2·batch view images of a step (median step time).
 With --contra, runs alternate contra, PyTorch, contra, PyTorch, ... (the machine is shared,
 so single timings drift) and the ratio contra/PyTorch of images/s is printed per round and
 as the median, with the ratio of process CPU time per step beside it (PyTorch's / contra's:
-> 1 means contra needs less CPU time; less sensitive to other load than wall time).
+> 1 means contra needs less CPU time; less sensitive to other load than wall time), and the
+ratio of peak RSS (contra's / PyTorch's, each process's ru_maxrss: < 1 means contra needs
+less memory; issue 15's target is ≤ 0.8). Each side runs in its own fresh subprocess, so
+neither inherits the other's heap. --contra-args passes more options to bench_train_step
+(for example "--checkpoint-activations blocks"; the PyTorch side never checkpoints).
 """
 import argparse
 import re
 import resource
+import shlex
 import statistics
 import subprocess
+import sys
 import time
-
-import torch
-import torch.nn as nn
-import torch.nn.functional as F
-import torchvision
 
 
 def build(width):
+    import torch.nn as nn
+    import torchvision
     base = int(round(64 * width))
     assert base == 64, "the PyTorch side uses torchvision's resnet18 at full width"
     net = torchvision.models.resnet18()
@@ -41,6 +44,8 @@ def build(width):
 
 
 def nt_xent(z, tau):
+    import torch
+    import torch.nn.functional as F
     m = z.shape[0]
     b = m // 2
     zn = F.normalize(z, dim=1)
@@ -51,6 +56,7 @@ def nt_xent(z, tau):
 
 
 def torch_run(args):
+    import torch
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     net, head = build(args.width)
@@ -74,15 +80,35 @@ def torch_run(args):
     print(f"torch  train_step: batch {args.batch} threads {args.threads} width {args.width:g} "
           f"images/s {ips:.1f} step_ms {med * 1e3:.1f} cpu_s_per_step {statistics.median(cpu):.2f} "
           f"peak_rss_mb {rss:.0f} loss {loss_value:.4f}", flush=True)
-    return ips, statistics.median(cpu)
+    return ips, statistics.median(cpu), rss
+
+
+def parse_line(out, who):
+    line = [l for l in out.splitlines() if l.startswith(who)][-1]
+    print(line, flush=True)
+    get = lambda key: float(re.search(key + r" ([0-9.]+)", line).group(1))
+    return get("images/s"), get("cpu_s_per_step"), get("peak_rss_mb")
+
+
+def torch_subprocess(args):
+    # A fresh interpreter per round: the peak RSS is this run's alone.
+    cmd = [sys.executable, __file__, "--torch-child", "--batch", str(args.batch), "--threads", str(args.threads),
+           "--steps", str(args.steps), "--warmup", str(args.warmup), "--width", str(args.width), "--seed", str(args.seed)]
+    return parse_line(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout, "torch")
 
 
 def contra_run(args):
     cmd = [args.contra, "--batch", str(args.batch), "--threads", str(args.threads), "--steps", str(args.steps),
-           "--warmup", str(args.warmup), "--width", str(args.width), "--seed", str(args.seed)]
-    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.strip()
-    print(out, flush=True)
-    return float(re.search(r"images/s ([0-9.]+)", out).group(1)), float(re.search(r"cpu_s_per_step ([0-9.]+)", out).group(1))
+           "--warmup", str(args.warmup), "--width", str(args.width), "--seed", str(args.seed)] + shlex.split(args.contra_args)
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    for line in out.splitlines():
+        if line.startswith("kernels:") and not contra_run.kernels_printed:
+            print(line, flush=True)  # the CPU and kernels the numbers come from
+            contra_run.kernels_printed = True
+    return parse_line(out, "contra")
+
+
+contra_run.kernels_printed = False
 
 
 def main():
@@ -95,19 +121,23 @@ def main():
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--rounds", type=int, default=1)
     p.add_argument("--contra", help="path of bench_train_step; alternate runs and print the ratio")
+    p.add_argument("--contra-args", default="", help="more options for bench_train_step")
+    p.add_argument("--torch-child", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args()
-    ratios, cpu_ratios = [], []
+    if args.torch_child or not args.contra:
+        torch_run(args)
+        return
+    ratios, cpu_ratios, rss_ratios = [], [], []
     for r in range(args.rounds):
-        c = contra_run(args) if args.contra else None
-        t = torch_run(args)
-        if c is not None:
-            ratios.append(c[0] / t[0])
-            cpu_ratios.append(t[1] / c[1])
-            print(f"round {r}: contra/torch images/s ratio {ratios[-1]:.3f} (by CPU time {cpu_ratios[-1]:.3f})",
-                  flush=True)
-    if ratios:
-        print(f"median ratio contra/torch over {len(ratios)} round(s): images/s {statistics.median(ratios):.3f}, "
-              f"by CPU time per step {statistics.median(cpu_ratios):.3f}")
+        c = contra_run(args)
+        t = torch_subprocess(args)
+        ratios.append(c[0] / t[0])
+        cpu_ratios.append(t[1] / c[1])
+        rss_ratios.append(c[2] / t[2])
+        print(f"round {r}: contra/torch images/s ratio {ratios[-1]:.3f} (by CPU time {cpu_ratios[-1]:.3f}), "
+              f"peak RSS ratio contra/torch {rss_ratios[-1]:.3f}", flush=True)
+    print(f"median ratio contra/torch over {len(ratios)} round(s): images/s {statistics.median(ratios):.3f}, "
+          f"by CPU time per step {statistics.median(cpu_ratios):.3f}, peak RSS {statistics.median(rss_ratios):.3f}")
 
 
 if __name__ == "__main__":

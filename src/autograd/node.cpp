@@ -1,6 +1,11 @@
 #include "autograd/node.h"
 
+#include <algorithm>
 #include <atomic>
+#include <map>
+#include <mutex>
+#include <unordered_map>
+#include <unordered_set>
 
 #include "autograd/leaf_hooks.h"
 #include "tensor/backend.h"
@@ -15,6 +20,18 @@ std::atomic<std::uint64_t> g_next_sequence_nr{0};
 // destroyed in a loop instead of 10,000 nested destructor calls.
 thread_local std::vector<NodePtr> t_pending;
 thread_local bool t_draining = false;
+
+// Every SavedTensor holding a tensor, for saved_tensor_census().
+struct SavedRegistry {
+  std::mutex mu;
+  std::unordered_set<const SavedTensor*> live;
+  std::unordered_map<const Storage*, int> activation_refs;  // activation storage → live savers
+  std::size_t activation_bytes = 0, activation_peak = 0;
+};
+SavedRegistry& saved_registry() {
+  static SavedRegistry* r = new SavedRegistry();  // never destroyed: nodes may die during static teardown
+  return *r;
+}
 }  // namespace
 
 Node::Node(std::string name) : name_(std::move(name)), sequence_nr_(g_next_sequence_nr++) {}
@@ -34,7 +51,120 @@ Node::~Node() {
 }
 
 SavedTensor::SavedTensor(const Tensor& t, std::string op)
-    : tensor_(t.defined() ? t.detach() : Tensor()), version_(t.defined() ? t.version() : 0), op_(std::move(op)) {}
+    : tensor_(t.defined() ? t.detach() : Tensor()),
+      version_(t.defined() ? t.version() : 0),
+      op_(std::move(op)),
+      activation_(t.defined() && !(t.requires_grad() && !(t.has_autograd_meta() && t.autograd_meta().grad_fn))) {
+  enlist();
+}
+
+SavedTensor::SavedTensor(const SavedTensor& o)
+    : tensor_(o.tensor_), version_(o.version_), op_(o.op_), activation_(o.activation_) {
+  enlist();
+}
+
+SavedTensor::SavedTensor(SavedTensor&& o) noexcept : version_(o.version_), activation_(o.activation_) {
+  o.delist();
+  tensor_ = std::move(o.tensor_);
+  op_ = std::move(o.op_);
+  o.tensor_ = Tensor();
+  enlist();
+}
+
+SavedTensor& SavedTensor::operator=(const SavedTensor& o) {
+  if (this == &o) return *this;
+  delist();
+  tensor_ = o.tensor_;
+  version_ = o.version_;
+  op_ = o.op_;
+  activation_ = o.activation_;
+  enlist();
+  return *this;
+}
+
+SavedTensor& SavedTensor::operator=(SavedTensor&& o) noexcept {
+  if (this == &o) return *this;
+  delist();
+  o.delist();
+  tensor_ = std::move(o.tensor_);
+  o.tensor_ = Tensor();
+  version_ = o.version_;
+  op_ = std::move(o.op_);
+  activation_ = o.activation_;
+  enlist();
+  return *this;
+}
+
+SavedTensor::~SavedTensor() { delist(); }
+
+void SavedTensor::enlist() {
+  if (!tensor_.defined()) return;
+  SavedRegistry& r = saved_registry();
+  std::lock_guard<std::mutex> lock(r.mu);
+  if (!r.live.insert(this).second || !activation_) return;
+  const Storage* st = tensor_.storage().get();
+  if (++r.activation_refs[st] == 1) {
+    r.activation_bytes += st->nbytes();
+    r.activation_peak = std::max(r.activation_peak, r.activation_bytes);
+  }
+}
+
+void SavedTensor::delist() {
+  SavedRegistry& r = saved_registry();
+  std::lock_guard<std::mutex> lock(r.mu);
+  if (r.live.erase(this) == 0 || !activation_) return;
+  const Storage* st = tensor_.storage().get();
+  auto it = r.activation_refs.find(st);
+  if (--it->second == 0) {
+    r.activation_refs.erase(it);
+    r.activation_bytes -= st->nbytes();
+  }
+}
+
+std::size_t saved_activation_bytes() {
+  SavedRegistry& r = saved_registry();
+  std::lock_guard<std::mutex> lock(r.mu);
+  return r.activation_bytes;
+}
+
+std::size_t peak_saved_activation_bytes() {
+  SavedRegistry& r = saved_registry();
+  std::lock_guard<std::mutex> lock(r.mu);
+  return r.activation_peak;
+}
+
+void reset_peak_saved_activation_bytes() {
+  SavedRegistry& r = saved_registry();
+  std::lock_guard<std::mutex> lock(r.mu);
+  r.activation_peak = r.activation_bytes;
+}
+
+std::vector<SavedBytes> saved_tensor_census(const std::vector<Tensor>& exclude) {
+  SavedRegistry& r = saved_registry();
+  std::lock_guard<std::mutex> lock(r.mu);
+  // A storage saved by several ops is attributed to the first of them by name (a ReLU output
+  // that the next conv2d saves too counts as conv2d's): deterministic, and each byte once.
+  std::vector<const SavedTensor*> entries(r.live.begin(), r.live.end());
+  std::sort(entries.begin(), entries.end(), [](const SavedTensor* a, const SavedTensor* b) {
+    return a->op_ != b->op_ ? a->op_ < b->op_ : a < b;
+  });
+  std::unordered_set<const Storage*> seen;
+  for (const Tensor& t : exclude)
+    if (t.defined()) seen.insert(t.storage().get());
+  std::map<std::string, SavedBytes> by_op;
+  for (const SavedTensor* s : entries) {
+    const Storage* st = s->tensor_.storage().get();
+    if (!seen.insert(st).second) continue;
+    SavedBytes& b = by_op[s->op_];
+    b.op = s->op_;
+    b.bytes += st->nbytes();
+    b.tensors += 1;
+  }
+  std::vector<SavedBytes> out;
+  for (auto& [op, b] : by_op) out.push_back(b);
+  std::sort(out.begin(), out.end(), [](const SavedBytes& a, const SavedBytes& b) { return a.bytes > b.bytes; });
+  return out;
+}
 
 Tensor SavedTensor::get() const {
   if (tensor_.defined())

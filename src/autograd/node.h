@@ -27,15 +27,46 @@ class SavedTensor {
  public:
   SavedTensor() = default;
   SavedTensor(const Tensor& t, std::string op);
+  // Live SavedTensors are registered so that saved_tensor_census() can account for them.
+  SavedTensor(const SavedTensor& other);
+  SavedTensor(SavedTensor&& other) noexcept;
+  SavedTensor& operator=(const SavedTensor& other);
+  SavedTensor& operator=(SavedTensor&& other) noexcept;
+  ~SavedTensor();
   // The saved value. Throws if the tensor was modified in place since it was saved.
   Tensor get() const;
   bool defined() const { return tensor_.defined(); }
 
  private:
+  friend std::vector<struct SavedBytes> saved_tensor_census(const std::vector<Tensor>& exclude);
+  void enlist();
+  void delist();
+
   Tensor tensor_;  // detached: shares storage, holds no graph
   std::uint64_t version_ = 0;
   std::string op_;
+  bool activation_ = false;  // not a leaf that requires a gradient (a parameter)
 };
+
+// The memory that saved tensors hold right now, by the op that saved them: each storage is
+// counted once (its whole nbytes, attributed to the first by name of the ops that saved it),
+// so a ReLU output that the next convolution also saves is not counted twice. For memory
+// reports (bench_train_step --memory-report).
+struct SavedBytes {
+  std::string op;
+  std::size_t bytes = 0;    // sum of distinct storages' nbytes
+  std::size_t tensors = 0;  // distinct storages
+};
+// Sorted by bytes, largest first; storages of `exclude` (the parameters, which convolutions
+// and linear layers save too) are left out.
+std::vector<SavedBytes> saved_tensor_census(const std::vector<Tensor>& exclude = {});
+
+// Bytes of the distinct storages saved tensors hold now, leaving out leaves that require a
+// gradient (parameters), and the most since the last reset: the activation memory of a
+// training step, including what checkpoint recomputations save during backward.
+std::size_t saved_activation_bytes();
+std::size_t peak_saved_activation_bytes();
+void reset_peak_saved_activation_bytes();
 
 struct InputInfo {
   Shape shape;

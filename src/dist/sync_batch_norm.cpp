@@ -1,6 +1,7 @@
 // sync_batch_norm.cpp — BN with global-batch statistics. See sync_batch_norm.h.
 #include "dist/sync_batch_norm.h"
 
+#include "autograd/checkpoint.h"
 #include "autograd/grad_mode.h"
 #include "autograd/ops.h"
 #include "dist/differentiable_collectives.h"
@@ -31,7 +32,8 @@ Tensor sync_batch_norm(Communicator& comm, const Tensor& x, const Tensor& weight
   Tensor y = x_hat;
   if (weight.defined()) y = y * reshape(weight, channel);  // γ x̂
   if (bias.defined()) y = y + reshape(bias, channel);      // + β
-  if (running_mean.defined()) {
+  // Updated once per batch: not again when activation checkpointing recomputes this forward.
+  if (running_mean.defined() && !autograd::is_recomputing()) {
     autograd::NoGradGuard no_grad;
     // running ← (1 − m) running + m · batch  (unbiased variance σ² n/(n − 1))
     running_mean.copy_(scale(running_mean, 1.0 - momentum) + scale(mu.detach().to(running_mean.dtype()), momentum));

@@ -1,6 +1,8 @@
 // batch_norm.cpp — BatchNorm layers over the differentiable `batch_norm` op.
 #include "nn/batch_norm.h"
 
+#include "autograd/checkpoint.h"
+
 #include "autograd/grad_mode.h"
 #include "autograd/nn_ops.h"
 #include "tensor/error.h"
@@ -32,7 +34,8 @@ Tensor BatchNorm::forward(const Tensor& x) {
                  "; use a batch of at least 2 or eval()");
     {
       autograd::NoGradGuard no_grad;
-      num_batches_tracked.fill_(num_batches_tracked.item() + 1);
+      // Counted once per batch: not again when a checkpoint recomputes this forward.
+      if (!autograd::is_recomputing()) num_batches_tracked.fill_(num_batches_tracked.item() + 1);
     }
     if (training_forward_) return training_forward_(x, *this);
   }

@@ -3,6 +3,7 @@
 
 #include <cmath>
 
+#include "autograd/checkpoint.h"
 #include "autograd/grad_mode.h"
 #include "autograd/ops.h"
 #include "nn/basic_block.h"
@@ -56,6 +57,18 @@ Stem stem_from_name(const std::string& stem) {
 }
 
 const char* stem_name(Stem s) { return s == Stem::cifar ? "cifar" : "imagenet"; }
+
+Checkpointing checkpointing_from_name(const std::string& name) {
+  if (name == "none") return Checkpointing::none;
+  if (name == "stages") return Checkpointing::stages;
+  if (name == "blocks") return Checkpointing::blocks;
+  throw Error("checkpoint-activations", "unknown checkpointing '" + name + "'",
+              "choose none, stages (stem and layer1..4 recomputed) or blocks (stem and each residual block)");
+}
+
+const char* checkpointing_name(Checkpointing c) {
+  return c == Checkpointing::none ? "none" : c == Checkpointing::stages ? "stages" : "blocks";
+}
 
 std::int64_t ResNetConfig::base_width() const { return static_cast<std::int64_t>(std::lround(64.0 * width)); }
 
@@ -146,14 +159,35 @@ Tensor ResNet::forward_features(const Tensor& x) {
   CONTRA_CHECK(x.dim() == 4 && x.size(1) == cfg_.in_channels, "ResNet", "expects input (N, ", cfg_.in_channels,
                ", H, W), got ", shape_str(x.shape()),
                "; set in_channels to the images' channel count");
-  Tensor h = relu(bn1->forward(conv1->forward(x)));  // (N, B, H', W')
-  h = maxpool->forward(h);
-  h = layer1->forward(h);                            // (N, B·e, ., .)
-  h = layer2->forward(h);                            // (N, 2B·e, ., .)
-  h = layer3->forward(h);                            // (N, 4B·e, ., .)
-  h = layer4->forward(h);                            // (N, 8B·e, ., .)
+  Tensor h;
+  if (checkpointing_ == Checkpointing::none) {
+    h = stem_forward(x);                               // (N, B, H', W')
+    h = layer1->forward(h);                            // (N, B·e, ., .)
+    h = layer2->forward(h);                            // (N, 2B·e, ., .)
+    h = layer3->forward(h);                            // (N, 4B·e, ., .)
+    h = layer4->forward(h);                            // (N, 8B·e, ., .)
+  } else {
+    // The same sequence, each unit under autograd::checkpoint: only unit inputs are saved.
+    std::vector<Tensor> stem_params = conv1->parameters();
+    for (const Tensor& p : bn1->parameters()) stem_params.push_back(p);
+    h = autograd::checkpoint([this](const Tensor& in) { return stem_forward(in); }, x, stem_params);
+    for (Sequential* layer : {layer1.get(), layer2.get(), layer3.get(), layer4.get()}) {
+      if (checkpointing_ == Checkpointing::stages) {
+        h = autograd::checkpoint([layer](const Tensor& in) { return layer->forward(in); }, h, layer->parameters());
+        continue;
+      }
+      for (std::size_t i = 0; i < layer->size(); ++i) {
+        Module* block = (*layer)[i].get();
+        h = autograd::checkpoint([block](const Tensor& in) { return block->forward(in); }, h, block->parameters());
+      }
+    }
+  }
   h = avgpool->forward(h);                           // (N, D, 1, 1)
   return flatten(h, 1);                              // (N, D)
+}
+
+Tensor ResNet::stem_forward(const Tensor& x) {
+  return maxpool->forward(relu(bn1->forward(conv1->forward(x))));  // (N, B, H', W')
 }
 
 Tensor ResNet::forward(const Tensor& x) { return fc->forward(forward_features(x)); }

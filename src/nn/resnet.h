@@ -48,6 +48,15 @@ struct ResNetConfig {
   void validate() const;  // throws contra::Error naming the bad option and the valid choices
 };
 
+// Activation checkpointing (autograd/checkpoint.h) in the training forward: none; stages:
+// the stem and each of layer1..layer4 keep only their input and are recomputed in the
+// backward pass; blocks: the stem and each residual block are. Gradients are bit-identical
+// to none's; batch norm's running statistics are updated once.
+enum class Checkpointing { none, stages, blocks };
+// "none" / "stages" / "blocks"; throws listing the valid names.
+Checkpointing checkpointing_from_name(const std::string& name);
+const char* checkpointing_name(Checkpointing c);
+
 // "resnet18" → 18; throws listing the valid names.
 int resnet_depth_from_name(const std::string& arch);
 // "cifar" / "imagenet"; throws listing the valid names.
@@ -65,6 +74,8 @@ class ResNet : public Module {
 
   const ResNetConfig& config() const { return cfg_; }
   std::int64_t feature_dim() const { return cfg_.feature_dim(); }
+  void set_checkpointing(Checkpointing c) { checkpointing_ = c; }
+  Checkpointing checkpointing() const { return checkpointing_; }
 
   std::shared_ptr<Conv2d> conv1;
   std::shared_ptr<BatchNorm2d> bn1;
@@ -74,7 +85,9 @@ class ResNet : public Module {
   std::shared_ptr<Module> fc;       // Linear, or Identity when num_classes = 0
 
  private:
+  Tensor stem_forward(const Tensor& x);
   ResNetConfig cfg_;
+  Checkpointing checkpointing_ = Checkpointing::none;
 };
 
 }  // namespace contra::nn

@@ -124,6 +124,9 @@ std::vector<ConfigField> config_fields(PretrainConfig& c) {
       I("model.head_hidden", "--head-hidden", "projection head hidden width (0 = backbone feature size)", &c.head_hidden, 0, 65536),
       I("model.head_out", "--head-out", "projection head output dimension", &c.head_out, 1, 65536),
       I("model.head_layers", "--head-layers", "linear layers in the projection head (BN + ReLU between)", &c.head_layers, 1, 8),
+      S("model.checkpoint_activations", "--checkpoint-activations", "recompute the backbone's stem and stages, or "
+        "residual blocks, in the backward pass: less activation memory, one more forward (same results)",
+        &c.checkpoint_activations, {"none", "stages", "blocks"}),
       S("loss.type", "--loss", "objective (docs/derivation.md: NT, §6, D1, S1, SupCon)", &c.loss,
         {"nt_xent", "balanced", "derived", "supervised", "supcon"}),
       D("loss.temperature", "--temperature", "τ", &c.temperature, 1e-4, 100),

@@ -49,6 +49,7 @@ struct PretrainConfig {
   std::int64_t head_hidden = 512;       // 0 = backbone feature size
   std::int64_t head_out = 128;
   std::int64_t head_layers = 2;         // linear layers in the projection head
+  std::string checkpoint_activations = "none";  // none | stages | blocks (nn/resnet.h; issue 15)
 
   // [loss]
   std::string loss = "nt_xent";         // nt_xent | balanced | derived | supervised | supcon

@@ -227,6 +227,7 @@ int Pretrainer::run() {
   Generator init_gen(static_cast<std::uint64_t>(c.seed));
   const nn::ResNetConfig rc = backbone_config(c, C);
   nn::ResNet backbone(rc, init_gen);
+  backbone.set_checkpointing(nn::checkpointing_from_name(c.checkpoint_activations));
   const nn::ProjectionHeadConfig hc = head_config(c, backbone.feature_dim());
   nn::ProjectionHead head(hc, init_gen);
   say("model: " + c.arch + " (" + c.stem + " stem, width " + fixed(c.width, 4) + ", " +

@@ -6,6 +6,7 @@
 
 #include "autograd/engine.h"
 #include "autograd/grad_mode.h"
+#include "autograd/node.h"
 #include "autograd/ops.h"
 
 using namespace contra;
@@ -159,4 +160,30 @@ TEST_CASE("kinks have defined gradients") {
   Tensor z = leaf({0, 0, 3, 4}, {2, 2});
   backward(sum(l2_normalize(z) * Tensor::from_vector<double>({1, 2}, {2})));
   for (double v : z.grad().to_vector<double>()) CHECK(std::isfinite(v));
+}
+
+TEST_CASE("the saved-tensor census counts each saved storage once and is empty after backward") {
+  const auto census_bytes = [](const std::vector<Tensor>& exclude = {}) {
+    std::size_t total = 0;
+    for (const auto& s : autograd::saved_tensor_census(exclude)) total += s.bytes;
+    return total;
+  };
+  const std::size_t before = census_bytes();
+  Tensor x = leaf({1, -2, 3, -4, 5, -6}, {2, 3});   // (2, 3) f64: 48 bytes
+  Tensor w = leaf({1, 2, 3, 4, 5, 6}, {3, 2});      // (3, 2)
+  Tensor loss;
+  {
+    const Tensor r = relu(x);      // saves r (48 bytes)
+    const Tensor m = matmul(r, w);  // saves r (same storage) and w
+    loss = sum(m * m);              // saves m twice (one storage, 32 bytes)
+  }
+  // r, m and w: each storage once; without w when the parameters are excluded.
+  CHECK(census_bytes() - before == 48 + 32 + 48);
+  CHECK(census_bytes({w}) - before == 48 + 32);
+  const auto census = autograd::saved_tensor_census({w});
+  bool has_relu_or_matmul = false;
+  for (const auto& s : census) has_relu_or_matmul = has_relu_or_matmul || s.op == "relu" || s.op == "matmul";
+  CHECK(has_relu_or_matmul);
+  backward(loss);
+  CHECK(census_bytes() == before);  // the engine released every saved tensor of this graph
 }

@@ -286,3 +286,40 @@ TEST_CASE("golden: ResNet-18 (CIFAR stem, width 1/8) matches PyTorch 1.13 in eva
     CHECK(find_tensor(sd, bn + ".num_batches_tracked")->item() == 4);
   }
 }
+
+TEST_CASE("ResNet activation checkpointing: bit-identical gradients, running statistics updated once") {
+  // f64 runs the reference kernels, f32 the oneDNN ones; both must match the plain graph
+  // exactly (the same kernels run on the same values, see autograd/checkpoint.h).
+  for (const DType dt : {DType::f64, DType::f32}) {
+    std::vector<std::vector<double>> grads_none, buffers_none;
+    std::vector<double> out_none;
+    for (const Checkpointing mode : {Checkpointing::none, Checkpointing::stages, Checkpointing::blocks}) {
+      CAPTURE(checkpointing_name(mode));
+      CAPTURE(dtype_name(dt));
+      Generator gen(3);
+      ResNetConfig c = cfg(18, Stem::cifar, 0.125);
+      c.dtype = dt;
+      ResNet net(c, gen);
+      net.set_checkpointing(mode);
+      const Tensor x = Tensor::randn({4, 3, 12, 12}, gen, dt);
+      std::vector<double> out;
+      for (int step = 0; step < 2; ++step) {  // two steps: the running statistics compound
+        const Tensor z = net.forward(x);      // (4, 64)
+        backward(sum(z * z));
+        out = z.to_vector<double>();
+      }
+      std::vector<std::vector<double>> grads, buffers;
+      for (const auto& [name, p] : net.named_parameters()) grads.push_back(p.grad().to_vector<double>());
+      for (const auto& [name, b] : net.named_buffers()) buffers.push_back(b.to_vector<double>());
+      if (mode == Checkpointing::none) {
+        grads_none = grads;
+        buffers_none = buffers;
+        out_none = out;
+        continue;
+      }
+      CHECK(out == out_none);
+      CHECK(grads == grads_none);
+      CHECK(buffers == buffers_none);  // running mean/var and num_batches_tracked: once per forward
+    }
+  }
+}

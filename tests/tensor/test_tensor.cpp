@@ -5,6 +5,7 @@
 
 #include "autograd/ops.h"
 #include "tensor/backend.h"
+#include "tensor/cpu/caching_allocator.h"
 #include "tensor/generator.h"
 #include "tensor/tensor.h"
 
@@ -151,4 +152,31 @@ TEST_CASE("printing shows shape, dtype and values") {
   CHECK(s.find("shape=(2,)") != std::string::npos);
   CHECK(s.find("f32") != std::string::npos);
   CHECK(s.find("[1, 2]") != std::string::npos);
+}
+
+TEST_CASE("the CPU allocator returns cached blocks of other sizes instead of growing past its footprint bound") {
+  // Default slack 64 MiB (CONTRA_CPU_CACHE_SLACK_MB unset in the tests). Blocks far larger than
+  // anything else these tests allocate, so the most-ever-live is set by this case.
+  cpu::empty_cache();
+  constexpr std::size_t MiB = std::size_t{1} << 20;
+  std::vector<void*> blocks;
+  for (int i = 0; i < 4; ++i) blocks.push_back(cpu::cached_allocate(48 * MiB));  // 192 MiB live
+  const std::size_t live0 = cpu::live_bytes();
+  for (void* p : blocks) cpu::cached_free(p);
+  CHECK(cpu::cached_bytes() == 192 * MiB);
+  // A 100 MiB request misses; keeping all 192 cached would make the footprint 292 MiB >
+  // 192 + 64: one 48 MiB block goes back (244 ≤ 256), the other three stay cached.
+  void* big = cpu::cached_allocate(100 * MiB);
+  CHECK(cpu::live_bytes() == live0 - 192 * MiB + 100 * MiB);
+  CHECK(cpu::cached_bytes() == 144 * MiB);
+  // Hits are served from the cache and return nothing.
+  void* hit = cpu::cached_allocate(48 * MiB);
+  CHECK(cpu::cached_bytes() == 96 * MiB);
+  // The blocks are usable memory (mmap'ed pages).
+  static_cast<char*>(big)[100 * MiB - 1] = 1;
+  static_cast<char*>(hit)[0] = 1;
+  cpu::cached_free(big);
+  cpu::cached_free(hit);
+  cpu::empty_cache();
+  CHECK(cpu::cached_bytes() == 0);
 }

@@ -13,6 +13,7 @@
 // Dimensions: N batch, C channels, S = H·W (1 for 2-D input), M = N·S.
 #include <algorithm>
 
+#include "autograd/checkpoint.h"
 #include "autograd/grad_mode.h"
 #include "autograd/nn_ops.h"
 #include "autograd/ops/record.h"
@@ -75,7 +76,9 @@ Tensor batch_norm(const Tensor& x_in, const Tensor& weight, const Tensor& bias, 
     mean = Tensor::empty({C}, dt, x.device());
     var = Tensor::empty({C}, dt, x.device());
     be.batch_norm_forward_training(x, gamma, beta, eps, y, mean, var);
-    if (training && running_mean.defined()) {
+    // A checkpoint's recomputation (autograd/checkpoint.h) sees the same batch again: the
+    // running statistics were updated by its first forward and are left alone.
+    if (training && running_mean.defined() && !autograd::is_recomputing()) {
       update_running(running_mean, mean, momentum);
       // σ²_unbiased = σ²·M/(M−1)
       update_running(running_var, raw::unary(UnaryOp::affine, var, {static_cast<double>(M) / (M - 1), 0.0}), momentum);

@@ -2,8 +2,14 @@
 // faults for fresh memory every iteration.
 //
 // Blocks are 64-byte aligned; sizes are rounded (64 B below 1 MiB, 64 KiB above) and kept
-// in per-size free lists after release. The cache is bounded (CONTRA_CPU_CACHE_MB,
-// default 4096); when a fresh allocation fails the cache is emptied and the request
+// in per-size free lists after release. The cache is bounded twice: its free bytes by
+// CONTRA_CPU_CACHE_MB (default 4096), and the footprint (live + cached) by the most bytes
+// ever live plus CONTRA_CPU_CACHE_SLACK_MB (default 64): a request the cache cannot serve
+// first returns cached blocks of other sizes, largest first, until the footprint with the
+// new block fits. Blocks of 1 MiB and more are mmap'ed, so a returned block leaves the
+// process's RSS at once; with exact-size free lists alone, blocks of sizes that the next
+// phase does not ask for sat beside fresh ones (measured: 583 MiB cached at the end of a
+// forward, issue 15). When a fresh allocation fails the cache is emptied and the request
 // retried once, then it throws "out of memory: a tensor needs X GiB, this machine has Y GiB
 // available" (system.h). Thread-safe.
 #pragma once
@@ -22,6 +28,19 @@ std::size_t cached_bytes();
 std::size_t live_bytes();
 std::size_t peak_live_bytes();
 void reset_peak_live_bytes();
+
+// Workspace accounting: blocks allocated while a WorkspaceScope is alive on the allocating
+// thread (the oneDNN reorder buffers of dnnl_common.cpp) are also counted as workspace, so
+// a memory report can separate them from tensors. Free with cached_free as any block.
+class WorkspaceScope {
+ public:
+  WorkspaceScope();
+  ~WorkspaceScope();
+  WorkspaceScope(const WorkspaceScope&) = delete;
+  WorkspaceScope& operator=(const WorkspaceScope&) = delete;
+};
+std::size_t workspace_live_bytes();
+std::size_t peak_workspace_bytes();  // since the last reset_peak_live_bytes()
 
 // Test support (dlib-style contract checks): while a poison mode is on, every block handed
 // out is first filled with a byte pattern, so a kernel that reads its output before

@@ -1,5 +1,6 @@
 #include "tensor/cpu/dnnl_common.h"
 
+#include "tensor/cpu/caching_allocator.h"
 #include "tensor/cpu/cpu_backend.h"
 
 namespace contra::cpu::dnnl_util {
@@ -23,6 +24,7 @@ ArgLayout::ArgLayout(const dnnl::memory::desc& user_md, const dnnl::memory::desc
 
 dnnl::memory scratch(const dnnl::memory::desc& md, std::vector<Tensor>& keep) {
   const auto bytes = static_cast<std::int64_t>(md.get_size());
+  WorkspaceScope counted_as_workspace;
   keep.push_back(Tensor::empty({bytes}, DType::u8));
   return dnnl::memory(md, engine(), keep.back().raw_data());
 }
