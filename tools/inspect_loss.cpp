@@ -17,15 +17,16 @@
 #include <CLI/CLI.hpp>
 
 #include <cstdio>
-#include <fstream>
 #include <iostream>
 #include <optional>
+#include <sstream>
 #include <string>
 #include <vector>
 
 #include "autograd/engine.h"
 #include "autograd/ops.h"
 #include "contrastive/contrastive.h"
+#include "tensor/atomic_file.h"
 #include "tensor/error.h"
 #include "tensor/generator.h"
 #include "tensor/npy.h"
@@ -116,7 +117,7 @@ void balance_figure(const Tensor& f, const ViewLayout& L, const BalancedParams& 
   }
   const std::int64_t M = L.M();
   {
-    std::ofstream a(stem + "_anchor.csv");
+    std::ostringstream a;
     a << "column";
     for (const auto& s : settings) a << ",G (" << s.second << ")";
     a << "\n";
@@ -126,10 +127,11 @@ void balance_figure(const Tensor& f, const ViewLayout& L, const BalancedParams& 
       for (const auto& g : G) a << "," << g[anchor * M + k];
       a << "\n";
     }
+    write_file_atomically(stem + "_anchor.csv", a.str());
   }
   {
     // push Σ_{k∈N(i)} G_ik = a_i w_r Σ_N Q_ik does not depend on w_a: one column
-    std::ofstream r(stem + "_rows.csv");
+    std::ostringstream r;
     r << "row,push (every w_a)";
     for (const auto& s : settings) r << ",pull (" << s.second << ")";
     r << "\n";
@@ -144,6 +146,7 @@ void balance_figure(const Tensor& f, const ViewLayout& L, const BalancedParams& 
       }
       r << "\n";
     }
+    write_file_atomically(stem + "_rows.csv", r.str());
   }
   train::Figure fa;
   fa.csv = stem + "_anchor.csv";

@@ -10,6 +10,7 @@
 #include "autograd/ops.h"
 #include "contrastive/prb.h"
 #include "data/loader.h"
+#include "tensor/atomic_file.h"
 #include "tensor/generator.h"
 #include "tensor/npy.h"
 #include "train/plots.h"
@@ -261,12 +262,9 @@ nlohmann::json evaluate(const std::vector<Encoder>& encoders, const EvalData& da
   }
 
   // ---- files: results.json, summary.csv, per_class.csv, prb_per_class.csv, plots -------
+  write_file_atomically(out_dir + "/results.json", results.dump(2) + "\n");
   {
-    std::ofstream f(out_dir + "/results.json");
-    f << results.dump(2) << "\n";
-  }
-  {
-    std::ofstream f(out_dir + "/summary.csv");
+    std::ostringstream f;
     f << "encoder,metric,overall,mean_per_class,many,medium,few,group_std\n";
     for (auto& [name, e] : results["encoders"].items())
       for (const char* metric : {"knn_full_bank", "knn_lt_bank", "linear_probe"})
@@ -277,13 +275,14 @@ nlohmann::json evaluate(const std::vector<Encoder>& encoders, const EvalData& da
             << num(m["terciles"]["many"]) << "," << num(m["terciles"]["medium"]) << "," << num(m["terciles"]["few"])
             << "," << num(m["terciles"]["std"]) << "\n";
         }
+    write_file_atomically(out_dir + "/summary.csv", f.str());
   }
   {
     // Classes sorted by pretraining count (descending): accuracy against frequency.
     std::vector<int> order(C);
     std::iota(order.begin(), order.end(), 0);
     std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return pretrain_counts[a] > pretrain_counts[b]; });
-    std::ofstream f(out_dir + "/per_class.csv");
+    std::ostringstream f;
     std::vector<std::string> names;
     for (auto& [name, e] : results["encoders"].items()) names.push_back(name);
     f << "rank,class,pretrain_count";
@@ -302,7 +301,7 @@ nlohmann::json evaluate(const std::vector<Encoder>& encoders, const EvalData& da
       }
       f << "\n";
     }
-    f.close();
+    write_file_atomically(out_dir + "/per_class.csv", f.str());
     Figure fig;
     fig.csv = out_dir + "/per_class.csv";
     fig.out_stem = out_dir + "/per_class_accuracy";
@@ -316,7 +315,7 @@ nlohmann::json evaluate(const std::vector<Encoder>& encoders, const EvalData& da
     draw(fig);
   }
   {
-    std::ofstream f(out_dir + "/prb_per_class.csv");
+    std::ostringstream f;
     f << "class,name";
     // Columns "<encoder> <where>" for the test subset, "<encoder> <where> LT" for the
     // pretraining images.
@@ -344,7 +343,7 @@ nlohmann::json evaluate(const std::vector<Encoder>& encoders, const EvalData& da
       }
       f << "\n";
     }
-    f.close();
+    write_file_atomically(out_dir + "/prb_per_class.csv", f.str());
     if (!cols.empty()) {
       Figure fig;
       fig.csv = out_dir + "/prb_per_class.csv";

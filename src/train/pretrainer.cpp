@@ -27,6 +27,7 @@
 #include "nn/projection_head.h"
 #include "nn/resnet.h"
 #include "nn/sgd.h"
+#include "tensor/atomic_file.h"
 #include "tensor/backend.h"
 #include "tensor/generator.h"
 #include "tensor/system.h"
@@ -276,7 +277,7 @@ int Pretrainer::run() {
   // ---- run files -----------------------------------------------------------------------------
   new_dir.keep();
   {
-    std::ofstream(run_dir_ + "/config.toml") << to_toml(c);
+    write_file_atomically(run_dir_ + "/config.toml", to_toml(c));
     nlohmann::json m;
     m["config"] = to_json(c);
     m["dataset"] = {{"name", pretrain->name},
@@ -296,7 +297,7 @@ int Pretrainer::run() {
                         {"loader_workers", c.workers},
                         {"compiler", std::string("gcc ") + __VERSION__},
                         {"openmp", _OPENMP}};
-    std::ofstream(run_dir_ + "/manifest.json") << m.dump(2) << "\n";
+    write_file_atomically(run_dir_ + "/manifest.json", m.dump(2) + "\n");
   }
   JsonlLog metrics(run_dir_ + "/metrics.jsonl", "step", step + 1);
   CsvLog epochs(run_dir_ + "/epochs.csv", {"epoch", "mean_loss", "knn_accuracy", "lr", "seconds"}, loader.cursor().epoch);

@@ -7,6 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "tensor/atomic_file.h"
 #include "train/metrics_log.h"
 #include "train/plots.h"
 #include "train/report_doc.h"
@@ -50,7 +51,7 @@ std::string write_report(const std::string& run_dir) {
   // curves.csv from metrics.jsonl
   bool have_curves = false;
   if (!entries.empty()) {
-    std::ofstream c(run_dir + "/curves.csv");
+    std::ostringstream c;
     c << "step,loss,attraction,repulsion,lr,images_per_s\n";
     for (const auto& e : entries) {
       if (!e.contains("loss")) continue;
@@ -58,6 +59,7 @@ std::string write_report(const std::string& run_dir) {
         << e.value("repulsion", NAN) << "," << e.value("lr", NAN) << "," << e.value("images_per_s", NAN) << "\n";
       have_curves = true;
     }
+    write_file_atomically(run_dir + "/curves.csv", c.str());
   }
   if (have_curves) {
     Figure loss;
@@ -153,8 +155,8 @@ std::string write_report(const std::string& run_dir) {
         "[eval/per_class.csv](eval/per_class.csv), [eval/prb_per_class.csv](eval/prb_per_class.csv).");
   }
   const std::string md_path = run_dir + "/report.md";
-  std::ofstream(md_path) << d.md.str();
-  std::ofstream(run_dir + "/report.html") << d.html_page("contra report");
+  write_file_atomically(md_path, d.md.str());
+  write_file_atomically(run_dir + "/report.html", d.html_page("contra report"));
   return md_path;
 }
 

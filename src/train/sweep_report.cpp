@@ -8,7 +8,7 @@
 #include <fstream>
 #include <limits>
 
-#include "nn/atomic_file.h"
+#include "tensor/atomic_file.h"
 #include "train/plots.h"
 #include "train/report_doc.h"
 
@@ -223,7 +223,7 @@ void SweepReport::write(const std::string& out_dir, const nlohmann::json& comput
       const double r = correlation(x, y);
       j["correlations"][x + " vs " + y] = std::isfinite(r) ? nlohmann::json(r) : nlohmann::json(nullptr);
     }
-  nn::write_file_atomically(out_dir + "/sweep.json", j.dump(2) + "\n");
+  write_file_atomically(out_dir + "/sweep.json", j.dump(2) + "\n");
 
   // ---- summary.csv ---------------------------------------------------------------------
   {
@@ -252,7 +252,7 @@ void SweepReport::write(const std::string& out_dir, const nlohmann::json& comput
       }
       f << "\n";
     }
-    nn::write_file_atomically(out_dir + "/summary.csv", f.str());
+    write_file_atomically(out_dir + "/summary.csv", f.str());
   }
 
   // ---- figures -------------------------------------------------------------------------
@@ -317,7 +317,7 @@ void SweepReport::write(const std::string& out_dir, const nlohmann::json& comput
             }
             f << "\n";
           }
-          std::ofstream(csv) << f.str();
+          write_file_atomically(csv, f.str());
           const std::string suffix = others.empty() ? "" : " (" + others + ")";
           for (size_t k = 0; k < panels[panel].size(); ++k) {
             Series s{metric(panels[panel][k]).label + suffix, static_cast<int>(3 + 2 * k), "yerrorlines"};
@@ -357,7 +357,7 @@ void SweepReport::write(const std::string& out_dir, const nlohmann::json& comput
         for (const auto& k : prb_keys) f << "," << csv_num(get(k));
         f << "\n";
       }
-      std::ofstream(csv) << f.str();
+      write_file_atomically(csv, f.str());
       Figure fig;
       fig.csv = csv;
       fig.out_stem = fig_dir + "/prb_vs_accuracy";
@@ -464,8 +464,8 @@ void SweepReport::write(const std::string& out_dir, const nlohmann::json& comput
     d.p("Data: [sweep.json](sweep.json), [summary.csv](summary.csv)" +
         std::string(figure_files.empty() ? "" : ", figures/*.csv") + ".");
   }
-  nn::write_file_atomically(out_dir + "/report.md", d.md.str());
-  nn::write_file_atomically(out_dir + "/report.html", d.html_page("contra sweep " + spec_.name));
+  write_file_atomically(out_dir + "/report.md", d.md.str());
+  write_file_atomically(out_dir + "/report.html", d.html_page("contra sweep " + spec_.name));
 }
 
 }  // namespace contra::train

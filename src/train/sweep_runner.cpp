@@ -13,7 +13,7 @@
 #include <fstream>
 #include <thread>
 
-#include "nn/atomic_file.h"
+#include "tensor/atomic_file.h"
 #include "train/signals.h"
 
 namespace contra::train {
@@ -194,7 +194,7 @@ int SweepRunner::run() {
       c.out = out_ + "/runs";
       c.threads = threads_per_job_;
       const std::string cfg = out_ + "/configs/" + r.name + ".toml";
-      nn::write_file_atomically(cfg, to_toml(c));
+      write_file_atomically(cfg, to_toml(c));
       argv = {pretrain, "--config", cfg, "--resume", "auto", "--quiet"};
     } else {
       std::string shots;
@@ -254,12 +254,12 @@ int SweepRunner::run() {
     SweepRunRecord& r = runs[a.run];
     const double secs = std::chrono::duration<double>(Clock::now() - a.started).count();
     r.seconds += secs;
-    nn::write_file_atomically(out_ + "/logs/" + r.name + ".seconds", std::to_string(r.seconds) + "\n");
+    write_file_atomically(out_ + "/logs/" + r.name + ".seconds", std::to_string(r.seconds) + "\n");
     const int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
     const nlohmann::json marker = {{"config", comparable(spec_.config_for(spec_.points[r.point], r.seed))},
                                    {"seconds", r.seconds}};
     if (code == 0 && a.stage == "pretrain") {
-      nn::write_file_atomically(r.dir + "/sweep_trained.json", marker.dump(2) + "\n");
+      write_file_atomically(r.dir + "/sweep_trained.json", marker.dump(2) + "\n");
       if (!stopping) {
         start_stage(a.run, "evaluate");
         continue;
@@ -267,7 +267,7 @@ int SweepRunner::run() {
       r.status = "stopped";
       r.message = "trained; evaluation not started";
     } else if (code == 0) {
-      nn::write_file_atomically(r.dir + "/sweep_done.json", marker.dump(2) + "\n");
+      write_file_atomically(r.dir + "/sweep_done.json", marker.dump(2) + "\n");
       r.status = "finished";
       r.message.clear();
       ++completed;
