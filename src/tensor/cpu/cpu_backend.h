@@ -23,6 +23,7 @@ class CpuBackend final : public Backend {
   void binary(BinaryOp op, const Tensor& a, const Tensor& b, const Tensor& out) override;
   void where(const Tensor& cond, const Tensor& a, const Tensor& b, const Tensor& out) override;
   void reduce(ReduceOp op, const Tensor& x, const Tensor& out) override;
+  std::int64_t count_non_finite(const std::vector<Tensor>& xs) override;
   void matmul(const Tensor& a, const Tensor& b, const Tensor& out, double alpha, double beta) override;
   void softmax(const Tensor& x, const Tensor& out, bool log) override;
   void index_select(const Tensor& x, int dim, const Tensor& index, const Tensor& out) override;
