@@ -28,6 +28,7 @@
 #include "train/run_setup.h"
 #include "train/view_embeddings.h"
 #include "train/signals.h"
+#include "train/exit_codes.h"
 
 using namespace contra;
 using namespace contra::train;
@@ -61,7 +62,7 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e) == 0 ? 0 : 2;
+    return exit_code_for_parse(app.exit(e));
   }
   try {
     if (threads > 0) {
@@ -125,12 +126,12 @@ int main(int argc, char** argv) {
                 << 100 * e["linear_probe"]["overall"].get<double>() << "%\n";
     if (out == run_dir + "/eval") std::cout << "report: " << write_report(run_dir) << "\n";
     else std::cout << "results: " << out << "/results.json\n";
-    return 0;
+    return kExitOk;
   } catch (const UsageError& e) {
     std::cerr << "error: " << e.what() << "\n";
-    return 2;
+    return kExitUsage;
   } catch (const Error& e) {
     std::cerr << "error: " << e.what() << "\n";
-    return 1;
+    return kExitRuntimeError;
   }
 }

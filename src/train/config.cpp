@@ -14,7 +14,9 @@
 
 #include "contrastive/balanced.h"
 #include "data/dataset_registry.h"
+#include "nn/optimizer_factory.h"
 #include "tensor/error.h"
+#include "train/loss_registry.h"
 
 namespace contra::train {
 
@@ -124,8 +126,8 @@ std::vector<ConfigField> config_fields(PretrainConfig& c) {
       I("model.head_hidden", "--head-hidden", "projection head hidden width (0 = backbone feature size)", &c.head_hidden, 0, 65536),
       I("model.head_out", "--head-out", "projection head output dimension", &c.head_out, 1, 65536),
       I("model.head_layers", "--head-layers", "linear layers in the projection head (BN + ReLU between)", &c.head_layers, 1, 8),
-      S("loss.type", "--loss", "objective (docs/derivation.md: NT, §6, D1, S1, SupCon)", &c.loss,
-        {"nt_xent", "balanced", "derived", "supervised", "supcon"}),
+      S("loss.type", "--loss", "objective (docs/derivation.md; --help lists them): " + join(loss_names(), " | "), &c.loss,
+        loss_names()),
       D("loss.temperature", "--temperature", "τ", &c.temperature, 1e-4, 100),
       D("loss.attract", "--attract", "attraction weight w_a (ν as we read the paper; alias --nu); --loss balanced only",
         &c.attract, 0, 1e3),
@@ -136,7 +138,8 @@ std::vector<ConfigField> config_fields(PretrainConfig& c) {
       D("loss.lambda", "--lambda", "λ of the supervised prototype objective (S1) and of D1; --loss derived or supervised only",
         &c.lambda, 0, 1e3),
       I("loss.views", "--views", "views per image V", &c.views, 2, 16),
-      S("optim.optimizer", "--optimizer", "optimizer", &c.optimizer, {"sgd", "lars", "adamw"}),
+      S("optim.optimizer", "--optimizer", "optimizer", &c.optimizer,
+        std::vector<std::string>(nn::kOptimizerNames.begin(), nn::kOptimizerNames.end())),
       D("optim.lr", "--lr", "base learning rate at batch 256 (effective = lr · batch / 256)", &c.lr, 0, 1e6),
       D("optim.momentum", "--momentum", "momentum (SGD, LARS) or β1 (AdamW)", &c.momentum, 0, 0.9999),
       D("optim.weight_decay", "--weight-decay", "weight decay", &c.weight_decay, 0, 1),
@@ -454,6 +457,40 @@ void apply_toml_file(PretrainConfig& c, const std::string& path) {
   apply_toml_string(c, ss.str(), path);
 }
 
+namespace {
+
+// The command-line flag of a configuration key ("loss.lambda" → "--lambda").
+std::string field_flag(const std::string& key) {
+  PretrainConfig probe;
+  for (const auto& f : config_fields(probe))
+    if (f.key == key) return f.flag;
+  CONTRA_ASSERT(false, "no configuration field ", key);
+  return "";
+}
+
+// The loss-option rule (loss_option_rule()): an option that the chosen loss does not read
+// (loss_registry.h: LossEntry::options) must keep its default, so a run never records a
+// setting it did not use.
+void check_loss_options(PretrainConfig c) {
+  const LossEntry& chosen = find_loss(c.loss);
+  PretrainConfig defaults;
+  const auto fields = config_fields(c), neutral = config_fields(defaults);
+  for (size_t i = 0; i < fields.size(); ++i) {
+    const ConfigField& f = fields[i];
+    std::vector<std::string> used_by;
+    for (const auto& e : loss_registry())
+      if (std::find(e.options.begin(), e.options.end(), f.key) != e.options.end()) used_by.push_back(e.name);
+    const bool read = std::find(chosen.options.begin(), chosen.options.end(), f.key) != chosen.options.end();
+    if (used_by.empty() || read || format_default(f) == format_default(neutral[i])) continue;
+    throw UsageError(f.flag, f.key + " = " + format_default(f) + " is read only by --loss " + join(used_by, " or ") +
+                                 ", but this run's loss is " + c.loss + ": it would be recorded and not used",
+                     "add --loss " + used_by.front() + " ([loss] type = \"" + used_by.front() + "\"), or leave " + f.key +
+                         " at " + format_default(neutral[i]) + " (" + loss_option_rule() + ")");
+  }
+}
+
+}  // namespace
+
 void validate(const PretrainConfig& c_in) {
   PretrainConfig c = c_in;
   {
@@ -471,35 +508,7 @@ void validate(const PretrainConfig& c_in) {
     if (f.type == 'i') check_range(f, static_cast<double>(*static_cast<std::int64_t*>(f.target)), src);
     if (f.type == 'd') check_range(f, *static_cast<double*>(f.target), src);
   }
-  // The loss-option rule: an option the chosen loss does not read must keep its default.
-  {
-    const PretrainConfig d;
-    struct LossOption {
-      const char* flag;
-      const char* key;
-      double value, neutral;
-      std::vector<std::string> used_by;
-    };
-    const LossOption options[] = {
-        {"--attract", "loss.attract", c.attract, d.attract, {"balanced"}},
-        {"--repel", "loss.repel", c.repel, d.repel, {"balanced"}},
-        {"--positive-weight", "loss.positive_weight", c.positive_weight, d.positive_weight, {"balanced"}},
-        {"--lambda", "loss.lambda", c.lambda, d.lambda, {"derived", "supervised"}},
-    };
-    for (const auto& o : options) {
-      bool used = false;
-      for (const auto& l : o.used_by) used = used || l == c.loss;
-      if (used || o.value == o.neutral) continue;
-      std::ostringstream v;
-      v << o.value;
-      std::ostringstream n;
-      n << o.neutral;
-      throw UsageError(o.flag, std::string(o.key) + " = " + v.str() + " is read only by --loss " + join(o.used_by, " or ") +
-                                   ", but this run's loss is " + c.loss + ": it would be recorded and not used",
-                       "add --loss " + o.used_by.front() + " ([loss] type = \"" + o.used_by.front() + "\"), or leave " +
-                           o.key + " at " + n.str() + " (" + loss_option_rule() + ")");
-    }
-  }
+  check_loss_options(c);
   if (!(c.attract > 0 || c.repel > 0))
     throw UsageError("loss", "attraction and repulsion weights are both 0: the loss is constant",
                      "set --attract or --repel above 0");
@@ -509,9 +518,23 @@ void validate(const PretrainConfig& c_in) {
 }
 
 std::string loss_option_rule() {
-  return "a loss option is accepted only with the loss that reads it: --attract --repel --positive-weight "
-         "(and --nu --beta --rho) with --loss balanced, --lambda with derived or supervised; otherwise the run "
-         "is refused (exit 2); no option changes --loss";
+  // Options listed with the losses that read them, in registry order: "--attract --repel
+  // --positive-weight (and --nu --beta --rho) with --loss balanced, --lambda with derived or supervised".
+  std::vector<std::pair<std::string, std::vector<std::string>>> groups;  // flags → losses
+  for (const auto& e : loss_registry()) {
+    if (e.options.empty()) continue;
+    std::string flags;
+    for (const auto& key : e.options) flags += (flags.empty() ? "" : " ") + field_flag(key);
+    if (e.name == "balanced") flags += " (and --nu --beta --rho)";  // the paper's names, apply_paper_aliases
+    auto it = std::find_if(groups.begin(), groups.end(), [&](const auto& g) { return g.first == flags; });
+    if (it == groups.end()) groups.push_back({flags, {e.name}});
+    else it->second.push_back(e.name);
+  }
+  std::string rule;
+  for (const auto& [flags, losses] : groups)
+    rule += (rule.empty() ? "" : ", ") + flags + " with " + (rule.empty() ? "--loss " : "") + join(losses, " or ");
+  return "a loss option is accepted only with the loss that reads it: " + rule +
+         "; otherwise the run is refused (exit 2); no option changes --loss";
 }
 
 void apply_paper_aliases(PretrainConfig& c, const PaperAliasOptions& a) {
