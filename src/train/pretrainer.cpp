@@ -26,6 +26,7 @@
 #include "tensor/backend.h"
 #include "tensor/generator.h"
 #include "tensor/system.h"
+#include "train/eval_writer.h"
 #include "train/evaluation.h"
 #include "train/exit_codes.h"
 #include "train/knn.h"
@@ -537,11 +538,13 @@ void final_evaluation(TrainState& s) {
   Generator random_gen(static_cast<std::uint64_t>(c.seed));  // the same draws as the initialisation
   nn::ResNet random_backbone(s.backbone_config, random_gen);
   nn::ProjectionHead random_head(s.head_config, random_gen);
-  const auto results = evaluate({{"pretrained", &*s.backbone, &*s.head}, {"random init", &random_backbone, &random_head}},
-                                ed, eo, s.run_dir + "/eval", [](const std::string& line) { say(line); });
+  const EvalResults results =
+      evaluate({{"pretrained", &*s.backbone, &*s.head}, {"random init", &random_backbone, &random_head}}, ed, eo,
+               [](const std::string& line) { say(line); });
+  write_evaluation(results, s.run_dir + "/eval");
   for (const char* enc : {"pretrained", "random init", "raw pixels"}) {
-    if (!results["encoders"].contains(enc)) continue;
-    const auto& e = results["encoders"][enc];
+    if (!results.json["encoders"].contains(enc)) continue;
+    const auto& e = results.json["encoders"][enc];
     say(std::string(enc) + ": kNN " + fixed(100 * e["knn_full_bank"]["overall"].get<double>(), 2) + "%, linear probe " +
         fixed(100 * e["linear_probe"]["overall"].get<double>(), 2) + "%");
   }

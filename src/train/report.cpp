@@ -34,6 +34,15 @@ std::string num(const nlohmann::json& v, int prec = 4) {
   return os.str();
 }
 
+// "k=20, T=0.1": the kNN monitor's settings as the run recorded them (manifest.json).
+std::string knn_settings(const nlohmann::json& manifest) {
+  if (manifest.is_null() || !manifest.contains("config") || !manifest["config"].contains("eval")) return "kNN";
+  const auto& e = manifest["config"]["eval"];
+  std::ostringstream os;
+  os << "k=" << e.value("knn_k", std::int64_t{0}) << ", T=" << e.value("knn_temperature", 0.0);
+  return os.str();
+}
+
 nlohmann::json read_json(const std::string& path) {
   std::ifstream f(path);
   if (!f) return nullptr;
@@ -83,7 +92,7 @@ std::string write_report(const std::string& run_dir) {
     Figure k;
     k.csv = run_dir + "/epochs.csv";
     k.out_stem = run_dir + "/knn_accuracy";
-    k.title = "kNN monitor accuracy (k=200, T=0.1) per epoch";
+    k.title = "kNN monitor accuracy (" + knn_settings(manifest) + ") per epoch";
     k.xlabel = "epoch";
     k.ylabel = "test accuracy";
     k.series = {{"kNN accuracy", 3, "linespoints"}};

@@ -19,6 +19,7 @@
 #include "tensor/generator.h"
 #include "train/class_metrics.h"
 #include "train/config.h"
+#include "train/eval_writer.h"
 #include "train/evaluation.h"
 #include "train/knn.h"
 #include "train/metrics_log.h"
@@ -197,7 +198,9 @@ TEST_CASE("evaluate: PRB on the long-tailed pretraining images too; several few-
   eo.random_baseline = eo.pixel_baseline = false;
   const std::string out = tmp("eval_lt");
   std::filesystem::create_directories(out);
-  const auto r = evaluate({{"pretrained", &backbone, &head}}, ed, eo, out, [](const std::string&) {});
+  const EvalResults results = evaluate({{"pretrained", &backbone, &head}}, ed, eo, [](const std::string&) {});
+  write_evaluation(results, out);
+  const nlohmann::json& r = results.json;
   const auto& e = r["encoders"]["pretrained"];
   REQUIRE(e["few_shot_probe"].size() == 2);
   CHECK(e["few_shot_probe"][0]["shots_per_class"] == 5);
