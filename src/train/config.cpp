@@ -165,106 +165,152 @@ std::vector<ConfigField> config_fields(PretrainConfig& c) {
   };
 }
 
-std::vector<std::pair<std::string, std::string>> preset_descriptions() {
-  return {
-      {"fashion_mnist_lt_small", "default; about 5 minutes on 2 cores: Fashion-MNIST-LT ratio 100 (LDAM, 14,886 images), "
-                                 "ResNet-18 width 1/8, CIFAR stem, RRC(0.2–1) + flip + brightness/contrast jitter 0.8, "
-                                 "NT-Xent τ=0.2, SGD lr 0.06 wd 5e-4, batch 256, cosine, 20 epochs (recipes.md's job with "
-                                 "jitter and τ=0.2 added: see README)"},
-      {"simclr_cifar", "SimCLR official CIFAR recipe: ResNet-18 CIFAR stem, LARS (trust 0.001) lr 1.0·batch/256, wd 1e-4, "
-                       "batch 512, 10 warm-up epochs + cosine, 1000 epochs, τ=0.5"},
-      {"sdclr_cifar10_lt", "SDCLR CIFAR-10-LT setting: ResNet-18, batch 512, τ=0.2, 2000 epochs, SDCLR split (45k, "
-                           "ratio 100), SGD lr 0.5 wd 1e-4 cosine (optimizer as in the SDCLR code as we read it)"},
-      {"smoke", "about 20 seconds on 2 cores (a minute on a busy machine): 320 synthetic images, tiny ResNet, "
-                "2 epochs, the full evaluation (for tests)"},
+namespace {
+
+// A named starting configuration: TOML text read by the same parser as user files, applied
+// to the defaults (keys not named keep their PretrainConfig default).
+struct Preset {
+  const char* name;
+  const char* description;  // for --help
+  const char* toml;
+};
+
+const std::vector<Preset>& presets() {
+  static const std::vector<Preset> table = {
+      {"fashion_mnist_lt_small",
+       "default; about 5 minutes on 2 cores: Fashion-MNIST-LT ratio 100 (LDAM, 14,886 images), "
+       "ResNet-18 width 1/8, CIFAR stem, RRC(0.2–1) + flip + brightness/contrast jitter 0.8, "
+       "NT-Xent τ=0.2, SGD lr 0.06 wd 5e-4, batch 256, cosine, 20 epochs (recipes.md's job with "
+       "jitter and τ=0.2 added: see README)",
+       R"([data]
+dataset = "fashion_mnist_lt"
+imbalance_ratio = 100
+lt_convention = "ldam"
+augment = "fashion_mnist"
+crop_min_scale = 0.2
+jitter = 0.8  # brightness/contrast: without it the features get worse than at init (README)
+[model]
+arch = "resnet18"
+stem = "cifar"
+width = 0.125
+head_hidden = 0
+head_out = 128
+[loss]
+type = "nt_xent"
+temperature = 0.2
+[optim]
+optimizer = "sgd"
+lr = 0.06
+weight_decay = 5e-4
+epochs = 20
+batch_size = 256
+[eval]
+knn_every = 5
+)"},
+      {"simclr_cifar",
+       "SimCLR official CIFAR recipe: ResNet-18 CIFAR stem, LARS (trust 0.001) lr 1.0·batch/256, wd 1e-4, "
+       "batch 512, 10 warm-up epochs + cosine, 1000 epochs, τ=0.5",
+       R"([data]
+dataset = "cifar10"
+augment = "simclr_cifar"
+crop_min_scale = 0.08
+[model]
+arch = "resnet18"
+stem = "cifar"
+width = 1.0
+head_hidden = 2048
+head_out = 128
+[loss]
+type = "nt_xent"
+temperature = 0.5
+[optim]
+optimizer = "lars"
+lr = 1.0
+weight_decay = 1e-4
+warmup_epochs = 10
+epochs = 1000
+batch_size = 512
+[eval]
+knn_every = 10
+)"},
+      {"sdclr_cifar10_lt",
+       "SDCLR CIFAR-10-LT setting: ResNet-18, batch 512, τ=0.2, 2000 epochs, SDCLR split (45k, "
+       "ratio 100), SGD lr 0.5 wd 1e-4 cosine (optimizer as in the SDCLR code as we read it)",
+       R"([data]
+dataset = "cifar10_lt"
+imbalance_ratio = 100
+lt_convention = "sdclr"
+augment = "simclr_cifar"
+[model]
+arch = "resnet18"
+stem = "cifar"
+head_hidden = 512
+head_out = 128
+[loss]
+type = "nt_xent"
+temperature = 0.2
+[optim]
+optimizer = "sgd"
+lr = 0.5
+weight_decay = 1e-4
+epochs = 2000
+batch_size = 512
+[eval]
+knn_every = 20
+)"},
+      {"smoke",
+       "about 20 seconds on 2 cores (a minute on a busy machine): 320 synthetic images, tiny ResNet, "
+       "2 epochs, the full evaluation (for tests)",
+       R"([data]
+dataset = "synthetic"
+max_train_images = 320  # 10 steps per epoch: --help promises about 20 seconds
+augment = "simclr_cifar"
+crop_min_scale = 0.5
+workers = 2
+[model]
+arch = "resnet18"
+width = 0.0625
+head_hidden = 32
+head_out = 16
+[optim]
+epochs = 2
+batch_size = 32
+lr = 0.1
+[eval]
+knn_every = 1
+knn_k = 20
+probe_epochs = 10
+[run]
+log_every = 1
+)"},
   };
+  return table;
+}
+
+void apply_table(PretrainConfig& c, const toml::table& root, const std::string& source_name);
+toml::table parse_or_throw(const std::string& text, const std::string& source_name);
+
+}  // namespace
+
+std::vector<std::pair<std::string, std::string>> preset_descriptions() {
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const auto& p : presets()) out.emplace_back(p.name, p.description);
+  return out;
 }
 
 void apply_preset(PretrainConfig& c, const std::string& name) {
-  const std::string keep_preset = name;
-  if (name == "fashion_mnist_lt_small") {
-    PretrainConfig d;
-    c = d;
-    c.dataset = "fashion_mnist_lt";
-    c.imbalance_ratio = 100;
-    c.lt_convention = "ldam";
-    c.augment = "fashion_mnist";
-    c.crop_min_scale = 0.2;
-    c.jitter = 0.8;  // brightness/contrast: without it the features get worse than at init (README)
-    c.arch = "resnet18";
-    c.stem = "cifar";
-    c.width = 0.125;
-    c.head_hidden = 0;
-    c.head_out = 128;
-    c.loss = "nt_xent";
-    c.temperature = 0.2;
-    c.optimizer = "sgd";
-    c.lr = 0.06;
-    c.weight_decay = 5e-4;
-    c.epochs = 20;
-    c.batch_size = 256;
-    c.knn_every = 5;
-  } else if (name == "simclr_cifar") {
-    c = PretrainConfig();
-    c.dataset = "cifar10";
-    c.augment = "simclr_cifar";
-    c.crop_min_scale = 0.08;
-    c.arch = "resnet18";
-    c.stem = "cifar";
-    c.width = 1;
-    c.head_hidden = 2048;
-    c.head_out = 128;
-    c.loss = "nt_xent";
-    c.temperature = 0.5;
-    c.optimizer = "lars";
-    c.lr = 1.0;
-    c.weight_decay = 1e-4;
-    c.warmup_epochs = 10;
-    c.epochs = 1000;
-    c.batch_size = 512;
-    c.knn_every = 10;
-  } else if (name == "sdclr_cifar10_lt") {
-    c = PretrainConfig();
-    c.dataset = "cifar10_lt";
-    c.imbalance_ratio = 100;
-    c.lt_convention = "sdclr";
-    c.augment = "simclr_cifar";
-    c.arch = "resnet18";
-    c.stem = "cifar";
-    c.head_hidden = 512;
-    c.head_out = 128;
-    c.loss = "nt_xent";
-    c.temperature = 0.2;
-    c.optimizer = "sgd";
-    c.lr = 0.5;
-    c.weight_decay = 1e-4;
-    c.epochs = 2000;
-    c.batch_size = 512;
-    c.knn_every = 20;
-  } else if (name == "smoke") {
-    c = PretrainConfig();
-    c.dataset = "synthetic";
-    c.max_train_images = 320;  // 10 steps per epoch: --help promises about 20 seconds
-    c.augment = "simclr_cifar";
-    c.crop_min_scale = 0.5;
-    c.arch = "resnet18";
-    c.width = 0.0625;
-    c.head_hidden = 32;
-    c.head_out = 16;
-    c.epochs = 2;
-    c.batch_size = 32;
-    c.lr = 0.1;
-    c.knn_every = 1;
-    c.knn_k = 20;
-    c.probe_epochs = 10;
-    c.log_every = 1;
-    c.workers = 2;
-  } else {
-    std::string names;
-    for (auto& [n, d] : preset_descriptions()) names += (names.empty() ? "" : ", ") + n;
-    throw UsageError("--preset", "unknown preset \"" + name + "\"", "valid presets: " + names);
+  for (const auto& p : presets()) {
+    if (p.name != name) continue;
+    const std::string source = "preset " + name;
+    PretrainConfig fresh;
+    apply_table(fresh, parse_or_throw(p.toml, source), source);
+    fresh.preset = name;
+    c = fresh;
+    return;
   }
-  c.preset = keep_preset;
+  std::string names;
+  for (const auto& p : presets()) names += (names.empty() ? "" : ", ") + std::string(p.name);
+  throw UsageError("--preset", "unknown preset \"" + name + "\"", "valid presets: " + names);
 }
 
 void set_field_from_string(const ConfigField& f, const std::string& value, const std::string& source) {
