@@ -169,6 +169,8 @@ namespace {
 
 // A named starting configuration: TOML text read by the same parser as user files, applied
 // to the defaults (keys not named keep their PretrainConfig default).
+// Each preset is spelled out in full, so the lines it shares with another preset
+// ([model] arch = "resnet18" …) repeat deliberately: a preset reads as the recipe it follows.
 struct Preset {
   const char* name;
   const char* description;  // for --help
