@@ -83,6 +83,7 @@ class MallocBackend final : public Backend {
   void binary(BinaryOp, const Tensor&, const Tensor&, const Tensor&) override { refused("binary"); }
   void where(const Tensor&, const Tensor&, const Tensor&, const Tensor&) override { refused("where"); }
   void reduce(ReduceOp, const Tensor&, const Tensor&) override { refused("reduce"); }
+  std::int64_t count_non_finite(const std::vector<Tensor>&) override { refused("count_non_finite"); }
   void matmul(const Tensor&, const Tensor&, const Tensor&, double, double) override { refused("matmul"); }
   void softmax(const Tensor&, const Tensor&, bool) override { refused("softmax"); }
   void index_select(const Tensor&, int, const Tensor&, const Tensor&) override { refused("index_select"); }

@@ -20,8 +20,13 @@
 #include "data/image_decode.h"
 #include "data/resample.h"
 #include "tensor/error.h"
+#include "train/exit_codes.h"
 
 using namespace contra;
+using contra::train::exit_code_for_parse;
+using contra::train::kExitOk;
+using contra::train::kExitRuntimeError;
+using contra::train::kExitUsage;
 using namespace contra::data;
 
 namespace {
@@ -61,7 +66,7 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e) == 0 ? 0 : 2;
+    return exit_code_for_parse(app.exit(e));
   }
   try {
     std::fprintf(stderr, "kernels: %s\n", contra::kernel_report().c_str());
@@ -72,7 +77,7 @@ int main(int argc, char** argv) {
     if (index >= d.size()) {
       std::cerr << "augment_preview: --index " << index << " is past the end of " << d.name
                 << " (" << d.size() << " images)\n";
-      return 2;
+      return kExitUsage;
     }
     count = std::min<std::int64_t>(count, d.size() - index);
     const int C = static_cast<int>(d.channels()), H = static_cast<int>(d.height()), W = static_cast<int>(d.width());
@@ -110,13 +115,13 @@ int main(int argc, char** argv) {
     std::printf("wrote %s: %lld images of %s (rows) x original + %d views, preset %s\n", output.c_str(),
                 static_cast<long long>(count), d.name.c_str(), views, preset.c_str());
     std::printf("%s", aug.spec().describe().c_str());
-    return 0;
+    return kExitOk;
   } catch (const contra::Error& e) {
     std::cerr << "augment_preview: " << e.what() << "\n";
     const bool usage = e.where() == "open_dataset" || e.detail().find("unknown") != std::string::npos;
     return usage ? 2 : 1;
   } catch (const std::exception& e) {
     std::cerr << "augment_preview: " << e.what() << "\n";
-    return 1;
+    return kExitRuntimeError;
   }
 }

@@ -43,8 +43,13 @@
 #include "tensor/npy.h"
 #include "train/view_embeddings.h"
 #include "tensor/system.h"
+#include "train/exit_codes.h"
 
 using namespace contra;
+using contra::train::exit_code_for_parse;
+using contra::train::kExitOk;
+using contra::train::kExitRuntimeError;
+using contra::train::kExitUsage;
 
 namespace {
 // Views mode: K augmented views of N images of the run's dataset through backbone (+ head).
@@ -58,7 +63,7 @@ int embed_views_main(const std::string& checkpoint, const train::ViewEmbeddingOp
                static_cast<long long>(v.embeddings.size(1)), o.head ? "head outputs" : "backbone features",
                static_cast<long long>(v.K), o.augment ? "augmented" : "unaugmented", static_cast<long long>(v.N),
                o.split.c_str(), labels_out.empty() ? "" : "; labels to ", labels_out.c_str());
-  return 0;
+  return kExitOk;
 }
 
 // True when `a` and `b` name the same file (or would: equal absolute, normalised paths).
@@ -130,23 +135,23 @@ int main(int argc, char** argv) {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     const int rc = app.exit(e);  // prints help or the error
-    return rc == 0 ? 0 : 2;
+    return exit_code_for_parse(rc);
   }
 
   const bool views_mode = vo.head || vo.augment || app.count("--views") > 0;
   if (!views_mode && input.empty()) {
     std::fprintf(stderr, "embed: error: --input is required (or use --head/--views/--augment with a tools/pretrain checkpoint)\n");
-    return 2;
+    return kExitUsage;
   }
   if (views_mode && !input.empty()) {
     std::fprintf(stderr, "embed: error: --input cannot be combined with --head/--views/--augment (hint: views mode "
                          "reads the run's dataset; choose the images with --split, --images, --seed)\n");
-    return 2;
+    return kExitUsage;
   }
   if (same_file(output, checkpoint) || (!input.empty() && same_file(output, input))) {
     std::fprintf(stderr, "embed: error: --output %s is the %s: it would be overwritten (hint: write the features "
                  "to another file)\n", output.c_str(), same_file(output, checkpoint) ? "checkpoint" : "input");
-    return 2;
+    return kExitUsage;
   }
 
   try {
@@ -207,15 +212,15 @@ int main(int argc, char** argv) {
     save_npy(output, features.contiguous());
     std::fprintf(stderr, "embed: wrote %s (%lld, %lld) from %s\n", output.c_str(), static_cast<long long>(N),
                  static_cast<long long>(cfg.feature_dim()), checkpoint.c_str());
-    return 0;
+    return kExitOk;
   } catch (const train::UsageError& e) {
     std::fprintf(stderr, "embed: error: %s\n", e.what());
-    return 2;
+    return kExitUsage;
   } catch (const Error& e) {
     std::fprintf(stderr, "embed: error: %s\n", e.what());
-    return 1;
+    return kExitRuntimeError;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "embed: error: %s\n", e.what());
-    return 1;
+    return kExitRuntimeError;
   }
 }

@@ -22,12 +22,14 @@
 #include "tensor/backend.h"
 #include "tensor/system.h"
 #include "train/config.h"
+#include "train/eval_writer.h"
 #include "train/evaluation.h"
 #include "train/pretrainer.h"
 #include "train/report.h"
 #include "train/run_setup.h"
 #include "train/view_embeddings.h"
 #include "train/signals.h"
+#include "train/exit_codes.h"
 
 using namespace contra;
 using namespace contra::train;
@@ -61,7 +63,7 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e) == 0 ? 0 : 2;
+    return exit_code_for_parse(app.exit(e));
   }
   try {
     if (threads > 0) {
@@ -119,18 +121,19 @@ int main(int argc, char** argv) {
     std::vector<Encoder> encoders = {{"pretrained", &backbone, &head}};
     if (eo.random_baseline) encoders.push_back({"random init", &random_backbone, &random_head});
     std::cout << "evaluating " << ck->path << " (step " << ck->training->step << ") on " << c.dataset << std::endl;
-    const auto results = evaluate(encoders, ed, eo, out, [](const std::string& s) { std::cout << s << std::endl; });
-    for (auto& [name, e] : results["encoders"].items())
+    const EvalResults results = evaluate(encoders, ed, eo, [](const std::string& s) { std::cout << s << std::endl; });
+    write_evaluation(results, out);
+    for (auto& [name, e] : results.json["encoders"].items())
       std::cout << name << ": kNN " << 100 * e["knn_full_bank"]["overall"].get<double>() << "%, linear probe "
                 << 100 * e["linear_probe"]["overall"].get<double>() << "%\n";
     if (out == run_dir + "/eval") std::cout << "report: " << write_report(run_dir) << "\n";
     else std::cout << "results: " << out << "/results.json\n";
-    return 0;
+    return kExitOk;
   } catch (const UsageError& e) {
     std::cerr << "error: " << e.what() << "\n";
-    return 2;
+    return kExitUsage;
   } catch (const Error& e) {
     std::cerr << "error: " << e.what() << "\n";
-    return 1;
+    return kExitRuntimeError;
   }
 }

@@ -17,21 +17,28 @@
 #include <CLI/CLI.hpp>
 
 #include <cstdio>
-#include <fstream>
 #include <iostream>
 #include <optional>
+#include <sstream>
 #include <string>
 #include <vector>
 
 #include "autograd/engine.h"
 #include "autograd/ops.h"
 #include "contrastive/contrastive.h"
+#include "tensor/atomic_file.h"
 #include "tensor/error.h"
 #include "tensor/generator.h"
 #include "tensor/npy.h"
+#include "train/loss_registry.h"
 #include "train/plots.h"
+#include "train/exit_codes.h"
 
 using namespace contra;
+using contra::train::exit_code_for_parse;
+using contra::train::kExitOk;
+using contra::train::kExitRuntimeError;
+using contra::train::kExitUsage;
 using namespace contra::contrastive;
 
 namespace {
@@ -116,7 +123,7 @@ void balance_figure(const Tensor& f, const ViewLayout& L, const BalancedParams& 
   }
   const std::int64_t M = L.M();
   {
-    std::ofstream a(stem + "_anchor.csv");
+    std::ostringstream a;
     a << "column";
     for (const auto& s : settings) a << ",G (" << s.second << ")";
     a << "\n";
@@ -126,10 +133,11 @@ void balance_figure(const Tensor& f, const ViewLayout& L, const BalancedParams& 
       for (const auto& g : G) a << "," << g[anchor * M + k];
       a << "\n";
     }
+    write_file_atomically(stem + "_anchor.csv", a.str());
   }
   {
     // push Σ_{k∈N(i)} G_ik = a_i w_r Σ_N Q_ik does not depend on w_a: one column
-    std::ofstream r(stem + "_rows.csv");
+    std::ostringstream r;
     r << "row,push (every w_a)";
     for (const auto& s : settings) r << ",pull (" << s.second << ")";
     r << "\n";
@@ -144,6 +152,7 @@ void balance_figure(const Tensor& f, const ViewLayout& L, const BalancedParams& 
       }
       r << "\n";
     }
+    write_file_atomically(stem + "_rows.csv", r.str());
   }
   train::Figure fa;
   fa.csv = stem + "_anchor.csv";
@@ -178,8 +187,8 @@ int main(int argc, char** argv) {
   std::uint64_t seed = 0;
   double temperature = 0.5, attract = 1.0, repel = 1.0, positive_weight = 1.0, lambda = 1.0;
   std::optional<double> nu, beta, rho;
-  app.add_option("--loss", loss_name, "which loss")
-      ->check(CLI::IsMember({"nt_xent", "balanced", "derived", "supervised", "supcon"}))
+  app.add_option("--loss", loss_name, "which loss: " + train::loss_help())
+      ->check(CLI::IsMember(train::loss_names()))
       ->capture_default_str();
   app.add_option("--embeddings", embeddings, "Z.npy: float32/float64 (M, D), view-major rows")->check(CLI::ExistingFile);
   app.add_option("--views", views, "views per image V (rows are view-major: row r = image r mod N, view r div N)")
@@ -223,7 +232,7 @@ int main(int argc, char** argv) {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     const int rc = app.exit(e);
-    return rc == 0 ? 0 : 2;
+    return exit_code_for_parse(rc);
   }
 
   try {
@@ -245,7 +254,7 @@ int main(int argc, char** argv) {
     Tensor labels;
     if (!labels_path.empty()) {
       labels = load_npy(labels_path);
-    } else if (loss_name == "supervised" || loss_name == "supcon" || app.count("--classes") > 0) {
+    } else if (train::find_loss(loss_name).uses_labels || app.count("--classes") > 0) {
       Generator g(seed ^ 0x9e3779b97f4a7c15ULL);
       std::vector<std::int64_t> y(static_cast<size_t>(L.N));
       for (std::int64_t x = 0; x < L.N; ++x)
@@ -372,12 +381,15 @@ int main(int argc, char** argv) {
       std::printf("bounds (B1)–(B3) and PRB: pass --labels y.npy (or --classes C for random labels)\n");
     }
     if (!balance_stem.empty()) balance_figure(f, L, p, anchor, balance_stem);
-    return 0;
-  } catch (const contra::Error& e) {
+    return kExitOk;
+  } catch (const train::UsageError& e) {
     std::fprintf(stderr, "inspect_loss: %s\n", e.what());
-    return 2;
+    return kExitUsage;
+  } catch (const contra::Error& e) {  // a runtime error: exit 1 like every tool (exit_codes.h)
+    std::fprintf(stderr, "inspect_loss: %s\n", e.what());
+    return kExitRuntimeError;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "inspect_loss: internal error: %s\n", e.what());
-    return 1;
+    return kExitRuntimeError;
   }
 }

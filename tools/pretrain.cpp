@@ -17,8 +17,10 @@
 #include "tensor/error.h"
 #include "tensor/system.h"
 #include "train/config.h"
+#include "train/loss_registry.h"
 #include "train/pretrainer.h"
 #include "train/signals.h"
+#include "train/exit_codes.h"
 
 using namespace contra;
 using namespace contra::train;
@@ -63,7 +65,7 @@ int main(int argc, char** argv) {
   app.add_option("--beta", aliases.beta, "β, the repulsion weight as we read the paper (= --repel); --loss balanced only");
   app.add_option("--rho", aliases.rho, "ρ = β/ν as we read the paper: sets --repel to ρ·attract; with --beta they must "
                  "agree (β = ρ·ν); --loss balanced only");
-  app.footer("Loss options: " + loss_option_rule() + ".");
+  app.footer("Losses: " + loss_help() + ".\nLoss options: " + loss_option_rule() + ".");
   auto fields = config_fields(defaults);
   for (const auto& f : fields) {
     if (f.key == "data.dataset" || f.key == "run.preset") continue;
@@ -82,7 +84,7 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e) == 0 ? 0 : 2;
+    return exit_code_for_parse(app.exit(e));
   }
 
   try {
@@ -102,7 +104,7 @@ int main(int argc, char** argv) {
     validate(c);
     if (print_config) {
       std::cout << to_toml(c);
-      return 0;
+      return kExitOk;
     }
     std::cout << "contra pretrain — resolved configuration (preset " << c.preset << "):\n" << to_toml(c) << std::endl;
     PretrainOptions po;
@@ -113,16 +115,16 @@ int main(int argc, char** argv) {
     return p.run();
   } catch (const UsageError& e) {
     std::cerr << "error: " << e.what() << "\n";
-    return 2;
+    return kExitUsage;
   } catch (const Error& e) {
     std::cerr << "error: " << e.what() << "\n";
-    return 1;
+    return kExitRuntimeError;
   } catch (const std::bad_alloc&) {
     std::cerr << "error: out of memory: an allocation failed; the run needs more than it can get, "
               << memory_available_text() << " (hint: lower --batch-size or --width)\n";
-    return 1;
+    return kExitRuntimeError;
   } catch (const std::exception& e) {
     std::cerr << "error: " << e.what() << "\n";
-    return 1;
+    return kExitRuntimeError;
   }
 }

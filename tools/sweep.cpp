@@ -15,6 +15,7 @@
 #include "train/sweep_runner.h"
 #include "train/sweep_spec.h"
 #include "train/tool_main.h"
+#include "train/exit_codes.h"
 
 using namespace contra;
 using namespace contra::train;
@@ -36,7 +37,7 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e) == 0 ? 0 : 2;
+    return exit_code_for_parse(app.exit(e));
   }
   return run_tool([&] {
     const SweepSpec spec = SweepSpec::parse_file(spec_path);
@@ -49,12 +50,12 @@ int main(int argc, char** argv) {
           std::cout << runner.out_dir() << "/runs/" << SweepSpec::run_name(p, seed) << "  " << p.label << "  seed "
                     << seed << "  (" << c.loss << ", " << c.epochs << " epochs)\n";
         }
-      return 0;
+      return kExitOk;
     }
     if (report_only) {
       runner.write_report();
       std::cout << "report: " << runner.out_dir() << "/report.md\n";
-      return 0;
+      return kExitOk;
     }
     return runner.run();
   });

@@ -17,6 +17,7 @@
 #include <mutex>
 
 #include "data/md5.h"
+#include "tensor/atomic_file.h"
 #include "tensor/error.h"
 
 namespace contra::data {
@@ -32,7 +33,8 @@ bool offline_env() {
 }
 
 struct Transfer {
-  std::FILE* out = nullptr;
+  AtomicWriter* out = nullptr;
+  std::exception_ptr write_error;  // thrown by out->write_all inside curl's C callback, rethrown after it
   std::uint64_t written = 0;
   std::uint64_t limit = 0;  // abort above this many bytes (0 = none)
   bool too_long = false;
@@ -48,7 +50,12 @@ std::size_t on_data(char* p, std::size_t size, std::size_t n, void* user) {
     t->too_long = true;
     return 0;  // makes curl fail with CURLE_WRITE_ERROR
   }
-  if (std::fwrite(p, 1, bytes, t->out) != bytes) return 0;
+  try {  // no exception may cross curl's C frames: keep it, fail the transfer, rethrow later
+    t->out->write_all(p, bytes);
+  } catch (...) {
+    t->write_error = std::current_exception();
+    return 0;
+  }
   t->written += bytes;
   return bytes;
 }
@@ -94,9 +101,40 @@ fs::path member_relative_path(const std::string& name) {
   return out;
 }
 
-void fsync_dir(const fs::path& dir) {
-  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY);
-  if (fd >= 0) { ::fsync(fd); ::close(fd); }
+// One libcurl transfer of `url` into `out` (HTTP errors, stalls and bodies over
+// `expected_size` fail it); throws naming the URL and the bytes received.
+void fetch_into(AtomicWriter& out, const std::string& url, std::uint64_t expected_size, bool progress,
+                const std::string& label) {
+  static std::once_flag once;
+  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
+  Transfer t;
+  t.out = &out;
+  t.limit = expected_size ? expected_size : 0;
+  t.progress = progress;
+  t.label = label;
+  std::unique_ptr<CURL, void (*)(CURL*)> curl(curl_easy_init(), &curl_easy_cleanup);
+  char errbuf[CURL_ERROR_SIZE] = {};
+  curl_easy_setopt(curl.get(), CURLOPT_URL, url.c_str());
+  curl_easy_setopt(curl.get(), CURLOPT_ERRORBUFFER, errbuf);
+  curl_easy_setopt(curl.get(), CURLOPT_FOLLOWLOCATION, 1L);
+  curl_easy_setopt(curl.get(), CURLOPT_FAILONERROR, 1L);
+  curl_easy_setopt(curl.get(), CURLOPT_CONNECTTIMEOUT, 30L);
+  curl_easy_setopt(curl.get(), CURLOPT_LOW_SPEED_LIMIT, 1L);
+  curl_easy_setopt(curl.get(), CURLOPT_LOW_SPEED_TIME, 60L);
+  curl_easy_setopt(curl.get(), CURLOPT_WRITEFUNCTION, &on_data);
+  curl_easy_setopt(curl.get(), CURLOPT_WRITEDATA, &t);
+  curl_easy_setopt(curl.get(), CURLOPT_NOPROGRESS, 0L);
+  curl_easy_setopt(curl.get(), CURLOPT_XFERINFOFUNCTION, &on_progress);
+  curl_easy_setopt(curl.get(), CURLOPT_XFERINFODATA, &t);
+  const CURLcode rc = curl_easy_perform(curl.get());
+  if (progress) std::fprintf(stderr, "\n");
+  if (t.write_error) std::rethrow_exception(t.write_error);
+  if (rc != CURLE_OK) {
+    std::string why = errbuf[0] ? errbuf : curl_easy_strerror(rc);
+    if (t.too_long) why = "the server sent more than the expected " + std::to_string(expected_size) + " bytes";
+    throw Error(kWhere, "fetching " + url + " failed: " + why + " (" + std::to_string(t.written) +
+                            " bytes received, nothing kept)");
+  }
 }
 
 std::string manual_hint(const RemoteArchive& a, const std::string& root) {
@@ -132,54 +170,13 @@ void download_file(const std::string& url, const std::string& dest, std::uint64_
                    const std::string& expected_md5, bool progress) {
   static std::once_flag once;
   std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
-  const std::string tmp = dest + ".part-" + std::to_string(::getpid());
   std::error_code ec;
   fs::create_directories(fs::path(dest).parent_path(), ec);
-  Transfer t;
-  t.out = std::fopen(tmp.c_str(), "wb");
-  CONTRA_CHECK_HINT(t.out != nullptr, kWhere, "check that the data folder is writable",
-                    "cannot create ", tmp);
-  t.limit = expected_size ? expected_size : 0;
-  t.progress = progress;
-  t.label = fs::path(dest).filename().string();
-  std::unique_ptr<CURL, void (*)(CURL*)> curl(curl_easy_init(), &curl_easy_cleanup);
-  char errbuf[CURL_ERROR_SIZE] = {};
-  curl_easy_setopt(curl.get(), CURLOPT_URL, url.c_str());
-  curl_easy_setopt(curl.get(), CURLOPT_ERRORBUFFER, errbuf);
-  curl_easy_setopt(curl.get(), CURLOPT_FOLLOWLOCATION, 1L);
-  curl_easy_setopt(curl.get(), CURLOPT_FAILONERROR, 1L);
-  curl_easy_setopt(curl.get(), CURLOPT_CONNECTTIMEOUT, 30L);
-  curl_easy_setopt(curl.get(), CURLOPT_LOW_SPEED_LIMIT, 1L);
-  curl_easy_setopt(curl.get(), CURLOPT_LOW_SPEED_TIME, 60L);
-  curl_easy_setopt(curl.get(), CURLOPT_WRITEFUNCTION, &on_data);
-  curl_easy_setopt(curl.get(), CURLOPT_WRITEDATA, &t);
-  curl_easy_setopt(curl.get(), CURLOPT_NOPROGRESS, 0L);
-  curl_easy_setopt(curl.get(), CURLOPT_XFERINFOFUNCTION, &on_progress);
-  curl_easy_setopt(curl.get(), CURLOPT_XFERINFODATA, &t);
-  const CURLcode rc = curl_easy_perform(curl.get());
-  if (progress) std::fprintf(stderr, "\n");
-  std::fflush(t.out);
-  ::fsync(fileno(t.out));
-  std::fclose(t.out);
-  if (rc != CURLE_OK) {
-    fs::remove(tmp, ec);
-    std::string why = errbuf[0] ? errbuf : curl_easy_strerror(rc);
-    if (t.too_long) why = "the server sent more than the expected " + std::to_string(expected_size) + " bytes";
-    throw Error(kWhere, "fetching " + url + " failed: " + why + " (" + std::to_string(t.written) +
-                            " bytes received, nothing kept)");
-  }
-  try {
-    verify_file(tmp, expected_size, expected_md5, url);
-  } catch (...) {
-    fs::remove(tmp, ec);
-    throw;
-  }
-  fs::rename(tmp, dest, ec);
-  if (ec) {
-    fs::remove(tmp, ec);
-    throw Error(kWhere, "cannot rename " + tmp + " to " + dest + ": " + ec.message());
-  }
-  fsync_dir(fs::path(dest).parent_path());
+  // Written to "<dest>.tmp.<pid>", verified there, renamed over `dest` only when it passed.
+  write_file_atomically(dest, [&](AtomicWriter& w) {
+    fetch_into(w, url, expected_size, progress, fs::path(dest).filename().string());
+    verify_file(w.temp_path(), expected_size, expected_md5, url);
+  });
 }
 
 void extract_archive(const std::string& archive_path, const std::string& dest_dir,
@@ -243,33 +240,26 @@ void extract_archive(const std::string& archive_path, const std::string& dest_di
                  where, archive_path, ": member '", name, "' is ", declared,
                  " bytes, over the limit of ", limits.max_member_bytes);
     fs::create_directories(out.parent_path(), ec);
-    const int fd = ::open(out.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0644);
+    const int fd = ::open(out.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
     CONTRA_CHECK(fd >= 0, where, "cannot create ", out.string(), " (duplicate member '", name, "'?)");
+    const struct CloseOnExit { int fd; ~CloseOnExit() { ::close(fd); } } closer{fd};
     std::uint64_t member_bytes = 0;
     for (;;) {
       const la_ssize_t n = archive_read_data(a.get(), buf.data(), buf.size());
       if (n == 0) break;
-      if (n < 0) {
-        ::close(fd);
+      if (n < 0)
         throw Error(where, archive_path + ": corrupt data in member '" + name +
                                "': " + archive_error_text(a.get()),
                     "delete the archive and download it again");
-      }
       member_bytes += static_cast<std::uint64_t>(n);
       total += static_cast<std::uint64_t>(n);
-      if (member_bytes > limits.max_member_bytes || total > limits.max_total_bytes) {
-        ::close(fd);
+      if (member_bytes > limits.max_member_bytes || total > limits.max_total_bytes)
         throw Error(where, detail::concat(archive_path, ": member '", name, "' or the archive exceeds the size limit (",
                                           limits.max_member_bytes, " per member, ",
                                           limits.max_total_bytes, " in all)"));
-      }
-      if (::write(fd, buf.data(), static_cast<std::size_t>(n)) != n) {
-        ::close(fd);
-        throw Error(where, "cannot write " + out.string() + " (disk full?)");
-      }
+      write_all_to_fd(fd, buf.data(), static_cast<std::size_t>(n), out.string());
     }
-    ::fsync(fd);
-    ::close(fd);
+    fsync_or_throw(fd, out.string());  // before the staging folder is renamed into place
   }
   // Move the top-level entries into place (each an atomic rename).
   for (const auto& t : top_level) {
@@ -283,7 +273,7 @@ void extract_archive(const std::string& archive_path, const std::string& dest_di
     CONTRA_CHECK(!ec, where, "cannot move ", (staging / t).string(), " into ", dest_dir, ": ",
                  ec.message());
   }
-  fsync_dir(dest_dir);
+  fsync_directory(dest_dir);
 }
 
 void ensure_archive(const RemoteArchive& a, const std::string& root, const DownloadOptions& o) {

@@ -1,7 +1,7 @@
 // download.h — fetching, verifying and unpacking dataset archives (I3, I4).
 //
 // Order of operations, each step leaving nothing half-written:
-//   1. libcurl downloads into `<dest>.part-<pid>` (progress on stderr; HTTP errors, stalls
+//   1. libcurl downloads into `<dest>.tmp.<pid>` (tensor/atomic_file.h) (progress on stderr; HTTP errors, stalls
 //      and over-long bodies abort the transfer);
 //   2. the size and the MD5 of the temporary file are checked against the published values
 //      (an HTML page, a truncated transfer or a wrong file fails here, with expected,

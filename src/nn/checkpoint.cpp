@@ -8,7 +8,7 @@
 #include <filesystem>
 #include <regex>
 
-#include "nn/atomic_file.h"
+#include "tensor/atomic_file.h"
 #include "tensor/error.h"
 
 namespace contra::nn {

@@ -10,7 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "nn/atomic_file.h"
+#include "tensor/atomic_file.h"
 #include "tensor/error.h"
 
 namespace contra::nn {

@@ -72,6 +72,11 @@ class Backend {
   virtual void where(const Tensor& cond, const Tensor& a, const Tensor& b, const Tensor& out) = 0;
   // Reduces x over the axes where out has size 1 and x does not (out has x's rank: keepdim).
   virtual void reduce(ReduceOp op, const Tensor& x, const Tensor& out) = 0;
+  // The number of non-finite elements (NaN, ±inf) over all of `xs`, as one reduction.
+  // requires: any layouts and dtypes (integer tensors hold none); undefined tensors skipped.
+  // ensures:  one host read of the count for the whole list: a training step checks every
+  //           parameter with one synchronisation point, not one per tensor (design.md, Devices).
+  virtual std::int64_t count_non_finite(const std::vector<Tensor>& xs) = 0;
 
   // out = alpha · op(a) · op(b) + beta · out for stacks of matrices.
   // requires: a (B, M, K), b (B, K, N), out (B, M, N) contiguous, rank 3, one floating

@@ -79,44 +79,4 @@ void set_num_threads(int n) {
 
 int num_threads() { return g_threads == 0 ? omp_get_max_threads() : g_threads.load(); }
 
-const char* unary_name(UnaryOp op) {
-  switch (op) {
-    case UnaryOp::neg: return "neg";
-    case UnaryOp::exp: return "exp";
-    case UnaryOp::log: return "log";
-    case UnaryOp::sqrt: return "sqrt";
-    case UnaryOp::abs: return "abs";
-    case UnaryOp::relu: return "relu";
-    case UnaryOp::sigmoid: return "sigmoid";
-    case UnaryOp::tanh: return "tanh";
-    case UnaryOp::sign: return "sign";
-    case UnaryOp::square: return "square";
-    case UnaryOp::reciprocal: return "reciprocal";
-    case UnaryOp::pow_scalar: return "pow";
-    case UnaryOp::clamp: return "clamp";
-    case UnaryOp::step: return "step";
-    case UnaryOp::affine: return "affine";
-  }
-  return "?";
-}
-
-const char* binary_name(BinaryOp op) {
-  switch (op) {
-    case BinaryOp::add: return "add";
-    case BinaryOp::sub: return "sub";
-    case BinaryOp::mul: return "mul";
-    case BinaryOp::div: return "div";
-    case BinaryOp::maximum: return "maximum";
-    case BinaryOp::minimum: return "minimum";
-    case BinaryOp::pow: return "pow";
-    case BinaryOp::eq: return "eq";
-    case BinaryOp::ne: return "ne";
-    case BinaryOp::gt: return "gt";
-    case BinaryOp::ge: return "ge";
-    case BinaryOp::lt: return "lt";
-    case BinaryOp::le: return "le";
-  }
-  return "?";
-}
-
 }  // namespace contra

@@ -22,9 +22,6 @@ DType promote(DType a, DType b) {
   return DType::i64;
 }
 
-std::string Device::str() const {
-  return type == DeviceType::cpu ? std::string("cpu") : "cuda:" + std::to_string(index);
-}
 
 namespace detail {
 void invariant_failed(const char* expr, const char* file, int line, const std::string& msg) {

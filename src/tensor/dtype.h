@@ -1,4 +1,5 @@
-// dtype.h — element types and devices.
+// dtype.h — element types (f32, f64, i64, u8), their sizes, promotion and dispatch.
+// Devices are in device.h.
 #pragma once
 
 #include <cstddef>
@@ -58,16 +59,5 @@ decltype(auto) dispatch_floating(DType t, const char* op, F&& f) {
                   "convert with .to(DType::f32)");
   }
 }
-
-enum class DeviceType : std::uint8_t { cpu, cuda };
-
-struct Device {
-  DeviceType type = DeviceType::cpu;
-  int index = 0;
-  bool operator==(const Device&) const = default;
-  std::string str() const;
-  static Device cpu() { return {DeviceType::cpu, 0}; }
-  static Device cuda(int i = 0) { return {DeviceType::cuda, i}; }
-};
 
 }  // namespace contra

@@ -8,7 +8,7 @@
 #include <cctype>
 #include <vector>
 
-#include <unistd.h>
+#include "tensor/atomic_file.h"
 
 namespace contra {
 
@@ -199,24 +199,13 @@ void save_npy(const std::string& path, const Tensor& t_in) {
   const size_t total = 10 + header.size() + 1;
   header.append((64 - total % 64) % 64, ' ');
   header += '\n';
-  const std::string tmp = path + ".tmp." + std::to_string(::getpid());
-  {
-    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-    CONTRA_CHECK_HINT(f.good(), "save_npy", "check that the directory exists and is writable", "cannot write ", tmp);
-    const unsigned char pre[10] = {0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0, static_cast<unsigned char>(header.size() & 0xff),
-                                   static_cast<unsigned char>(header.size() >> 8)};
-    f.write(reinterpret_cast<const char*>(pre), 10);
-    f.write(header.data(), static_cast<std::streamsize>(header.size()));
-    f.write(static_cast<const char*>(t.raw_data()), static_cast<std::streamsize>(t.numel() * dtype_size(t.dtype())));
-    f.flush();
-    if (!f.good()) {
-      const int err = errno;
-      std::remove(tmp.c_str());
-      throw Error("save_npy", "write failed for " + path + ": " + std::strerror(err),
-                  err == EFBIG ? "the file is over the file-size limit (ulimit -f)" : "check free disk space");
-    }
-  }
-  CONTRA_CHECK(std::rename(tmp.c_str(), path.c_str()) == 0, "save_npy", "cannot rename ", tmp, " to ", path);
+  const unsigned char pre[10] = {0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0, static_cast<unsigned char>(header.size() & 0xff),
+                                 static_cast<unsigned char>(header.size() >> 8)};
+  write_file_atomically(path, [&](AtomicWriter& w) {
+    w.write_all(pre, 10);
+    w.write_all(header.data(), header.size());
+    w.write_all(t.raw_data(), static_cast<std::size_t>(t.numel()) * dtype_size(t.dtype()));
+  });
 }
 
 }  // namespace contra

@@ -12,6 +12,7 @@
 #include <functional>
 #include <memory>
 
+#include "tensor/device.h"
 #include "tensor/dtype.h"
 
 namespace contra {

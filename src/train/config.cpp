@@ -14,7 +14,9 @@
 
 #include "contrastive/balanced.h"
 #include "data/dataset_registry.h"
+#include "nn/optimizer_factory.h"
 #include "tensor/error.h"
+#include "train/loss_registry.h"
 
 namespace contra::train {
 
@@ -127,8 +129,8 @@ std::vector<ConfigField> config_fields(PretrainConfig& c) {
       S("model.checkpoint_activations", "--checkpoint-activations", "recompute the backbone's stem and stages, or "
         "residual blocks, in the backward pass: less activation memory, one more forward (same results)",
         &c.checkpoint_activations, {"none", "stages", "blocks"}),
-      S("loss.type", "--loss", "objective (docs/derivation.md: NT, §6, D1, S1, SupCon)", &c.loss,
-        {"nt_xent", "balanced", "derived", "supervised", "supcon"}),
+      S("loss.type", "--loss", "objective (docs/derivation.md; --help lists them): " + join(loss_names(), " | "), &c.loss,
+        loss_names()),
       D("loss.temperature", "--temperature", "τ", &c.temperature, 1e-4, 100),
       D("loss.attract", "--attract", "attraction weight w_a (ν as we read the paper; alias --nu); --loss balanced only",
         &c.attract, 0, 1e3),
@@ -139,7 +141,8 @@ std::vector<ConfigField> config_fields(PretrainConfig& c) {
       D("loss.lambda", "--lambda", "λ of the supervised prototype objective (S1) and of D1; --loss derived or supervised only",
         &c.lambda, 0, 1e3),
       I("loss.views", "--views", "views per image V", &c.views, 2, 16),
-      S("optim.optimizer", "--optimizer", "optimizer", &c.optimizer, {"sgd", "lars", "adamw"}),
+      S("optim.optimizer", "--optimizer", "optimizer", &c.optimizer,
+        std::vector<std::string>(nn::kOptimizerNames.begin(), nn::kOptimizerNames.end())),
       D("optim.lr", "--lr", "base learning rate at batch 256 (effective = lr · batch / 256)", &c.lr, 0, 1e6),
       D("optim.momentum", "--momentum", "momentum (SGD, LARS) or β1 (AdamW)", &c.momentum, 0, 0.9999),
       D("optim.weight_decay", "--weight-decay", "weight decay", &c.weight_decay, 0, 1),
@@ -165,106 +168,154 @@ std::vector<ConfigField> config_fields(PretrainConfig& c) {
   };
 }
 
-std::vector<std::pair<std::string, std::string>> preset_descriptions() {
-  return {
-      {"fashion_mnist_lt_small", "default; about 5 minutes on 2 cores: Fashion-MNIST-LT ratio 100 (LDAM, 14,886 images), "
-                                 "ResNet-18 width 1/8, CIFAR stem, RRC(0.2–1) + flip + brightness/contrast jitter 0.8, "
-                                 "NT-Xent τ=0.2, SGD lr 0.06 wd 5e-4, batch 256, cosine, 20 epochs (recipes.md's job with "
-                                 "jitter and τ=0.2 added: see README)"},
-      {"simclr_cifar", "SimCLR official CIFAR recipe: ResNet-18 CIFAR stem, LARS (trust 0.001) lr 1.0·batch/256, wd 1e-4, "
-                       "batch 512, 10 warm-up epochs + cosine, 1000 epochs, τ=0.5"},
-      {"sdclr_cifar10_lt", "SDCLR CIFAR-10-LT setting: ResNet-18, batch 512, τ=0.2, 2000 epochs, SDCLR split (45k, "
-                           "ratio 100), SGD lr 0.5 wd 1e-4 cosine (optimizer as in the SDCLR code as we read it)"},
-      {"smoke", "about 20 seconds on 2 cores (a minute on a busy machine): 320 synthetic images, tiny ResNet, "
-                "2 epochs, the full evaluation (for tests)"},
+namespace {
+
+// A named starting configuration: TOML text read by the same parser as user files, applied
+// to the defaults (keys not named keep their PretrainConfig default).
+// Each preset is spelled out in full, so the lines it shares with another preset
+// ([model] arch = "resnet18" …) repeat deliberately: a preset reads as the recipe it follows.
+struct Preset {
+  const char* name;
+  const char* description;  // for --help
+  const char* toml;
+};
+
+const std::vector<Preset>& presets() {
+  static const std::vector<Preset> table = {
+      {"fashion_mnist_lt_small",
+       "default; about 5 minutes on 2 cores: Fashion-MNIST-LT ratio 100 (LDAM, 14,886 images), "
+       "ResNet-18 width 1/8, CIFAR stem, RRC(0.2–1) + flip + brightness/contrast jitter 0.8, "
+       "NT-Xent τ=0.2, SGD lr 0.06 wd 5e-4, batch 256, cosine, 20 epochs (recipes.md's job with "
+       "jitter and τ=0.2 added: see README)",
+       R"([data]
+dataset = "fashion_mnist_lt"
+imbalance_ratio = 100
+lt_convention = "ldam"
+augment = "fashion_mnist"
+crop_min_scale = 0.2
+jitter = 0.8  # brightness/contrast: without it the features get worse than at init (README)
+[model]
+arch = "resnet18"
+stem = "cifar"
+width = 0.125
+head_hidden = 0
+head_out = 128
+[loss]
+type = "nt_xent"
+temperature = 0.2
+[optim]
+optimizer = "sgd"
+lr = 0.06
+weight_decay = 5e-4
+epochs = 20
+batch_size = 256
+[eval]
+knn_every = 5
+)"},
+      {"simclr_cifar",
+       "SimCLR official CIFAR recipe: ResNet-18 CIFAR stem, LARS (trust 0.001) lr 1.0·batch/256, wd 1e-4, "
+       "batch 512, 10 warm-up epochs + cosine, 1000 epochs, τ=0.5",
+       R"([data]
+dataset = "cifar10"
+augment = "simclr_cifar"
+crop_min_scale = 0.08
+[model]
+arch = "resnet18"
+stem = "cifar"
+width = 1.0
+head_hidden = 2048
+head_out = 128
+[loss]
+type = "nt_xent"
+temperature = 0.5
+[optim]
+optimizer = "lars"
+lr = 1.0
+weight_decay = 1e-4
+warmup_epochs = 10
+epochs = 1000
+batch_size = 512
+[eval]
+knn_every = 10
+)"},
+      {"sdclr_cifar10_lt",
+       "SDCLR CIFAR-10-LT setting: ResNet-18, batch 512, τ=0.2, 2000 epochs, SDCLR split (45k, "
+       "ratio 100), SGD lr 0.5 wd 1e-4 cosine (optimizer as in the SDCLR code as we read it)",
+       R"([data]
+dataset = "cifar10_lt"
+imbalance_ratio = 100
+lt_convention = "sdclr"
+augment = "simclr_cifar"
+[model]
+arch = "resnet18"
+stem = "cifar"
+head_hidden = 512
+head_out = 128
+[loss]
+type = "nt_xent"
+temperature = 0.2
+[optim]
+optimizer = "sgd"
+lr = 0.5
+weight_decay = 1e-4
+epochs = 2000
+batch_size = 512
+[eval]
+knn_every = 20
+)"},
+      {"smoke",
+       "about 20 seconds on 2 cores (a minute on a busy machine): 320 synthetic images, tiny ResNet, "
+       "2 epochs, the full evaluation (for tests)",
+       R"([data]
+dataset = "synthetic"
+max_train_images = 320  # 10 steps per epoch: --help promises about 20 seconds
+augment = "simclr_cifar"
+crop_min_scale = 0.5
+workers = 2
+[model]
+arch = "resnet18"
+width = 0.0625
+head_hidden = 32
+head_out = 16
+[optim]
+epochs = 2
+batch_size = 32
+lr = 0.1
+[eval]
+knn_every = 1
+knn_k = 20
+probe_epochs = 10
+[run]
+log_every = 1
+)"},
   };
+  return table;
+}
+
+void apply_table(PretrainConfig& c, const toml::table& root, const std::string& source_name);
+toml::table parse_or_throw(const std::string& text, const std::string& source_name);
+
+}  // namespace
+
+std::vector<std::pair<std::string, std::string>> preset_descriptions() {
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const auto& p : presets()) out.emplace_back(p.name, p.description);
+  return out;
 }
 
 void apply_preset(PretrainConfig& c, const std::string& name) {
-  const std::string keep_preset = name;
-  if (name == "fashion_mnist_lt_small") {
-    PretrainConfig d;
-    c = d;
-    c.dataset = "fashion_mnist_lt";
-    c.imbalance_ratio = 100;
-    c.lt_convention = "ldam";
-    c.augment = "fashion_mnist";
-    c.crop_min_scale = 0.2;
-    c.jitter = 0.8;  // brightness/contrast: without it the features get worse than at init (README)
-    c.arch = "resnet18";
-    c.stem = "cifar";
-    c.width = 0.125;
-    c.head_hidden = 0;
-    c.head_out = 128;
-    c.loss = "nt_xent";
-    c.temperature = 0.2;
-    c.optimizer = "sgd";
-    c.lr = 0.06;
-    c.weight_decay = 5e-4;
-    c.epochs = 20;
-    c.batch_size = 256;
-    c.knn_every = 5;
-  } else if (name == "simclr_cifar") {
-    c = PretrainConfig();
-    c.dataset = "cifar10";
-    c.augment = "simclr_cifar";
-    c.crop_min_scale = 0.08;
-    c.arch = "resnet18";
-    c.stem = "cifar";
-    c.width = 1;
-    c.head_hidden = 2048;
-    c.head_out = 128;
-    c.loss = "nt_xent";
-    c.temperature = 0.5;
-    c.optimizer = "lars";
-    c.lr = 1.0;
-    c.weight_decay = 1e-4;
-    c.warmup_epochs = 10;
-    c.epochs = 1000;
-    c.batch_size = 512;
-    c.knn_every = 10;
-  } else if (name == "sdclr_cifar10_lt") {
-    c = PretrainConfig();
-    c.dataset = "cifar10_lt";
-    c.imbalance_ratio = 100;
-    c.lt_convention = "sdclr";
-    c.augment = "simclr_cifar";
-    c.arch = "resnet18";
-    c.stem = "cifar";
-    c.head_hidden = 512;
-    c.head_out = 128;
-    c.loss = "nt_xent";
-    c.temperature = 0.2;
-    c.optimizer = "sgd";
-    c.lr = 0.5;
-    c.weight_decay = 1e-4;
-    c.epochs = 2000;
-    c.batch_size = 512;
-    c.knn_every = 20;
-  } else if (name == "smoke") {
-    c = PretrainConfig();
-    c.dataset = "synthetic";
-    c.max_train_images = 320;  // 10 steps per epoch: --help promises about 20 seconds
-    c.augment = "simclr_cifar";
-    c.crop_min_scale = 0.5;
-    c.arch = "resnet18";
-    c.width = 0.0625;
-    c.head_hidden = 32;
-    c.head_out = 16;
-    c.epochs = 2;
-    c.batch_size = 32;
-    c.lr = 0.1;
-    c.knn_every = 1;
-    c.knn_k = 20;
-    c.probe_epochs = 10;
-    c.log_every = 1;
-    c.workers = 2;
-  } else {
-    std::string names;
-    for (auto& [n, d] : preset_descriptions()) names += (names.empty() ? "" : ", ") + n;
-    throw UsageError("--preset", "unknown preset \"" + name + "\"", "valid presets: " + names);
+  for (const auto& p : presets()) {
+    if (p.name != name) continue;
+    const std::string source = "preset " + name;
+    PretrainConfig fresh;
+    apply_table(fresh, parse_or_throw(p.toml, source), source);
+    fresh.preset = name;
+    c = fresh;
+    return;
   }
-  c.preset = keep_preset;
+  std::string names;
+  for (const auto& p : presets()) names += (names.empty() ? "" : ", ") + std::string(p.name);
+  throw UsageError("--preset", "unknown preset \"" + name + "\"", "valid presets: " + names);
 }
 
 void set_field_from_string(const ConfigField& f, const std::string& value, const std::string& source) {
@@ -457,6 +508,40 @@ void apply_toml_file(PretrainConfig& c, const std::string& path) {
   apply_toml_string(c, ss.str(), path);
 }
 
+namespace {
+
+// The command-line flag of a configuration key ("loss.lambda" → "--lambda").
+std::string field_flag(const std::string& key) {
+  PretrainConfig probe;
+  for (const auto& f : config_fields(probe))
+    if (f.key == key) return f.flag;
+  CONTRA_ASSERT(false, "no configuration field ", key);
+  return "";
+}
+
+// The loss-option rule (loss_option_rule()): an option that the chosen loss does not read
+// (loss_registry.h: LossEntry::options) must keep its default, so a run never records a
+// setting it did not use.
+void check_loss_options(PretrainConfig c) {
+  const LossEntry& chosen = find_loss(c.loss);
+  PretrainConfig defaults;
+  const auto fields = config_fields(c), neutral = config_fields(defaults);
+  for (size_t i = 0; i < fields.size(); ++i) {
+    const ConfigField& f = fields[i];
+    std::vector<std::string> used_by;
+    for (const auto& e : loss_registry())
+      if (std::find(e.options.begin(), e.options.end(), f.key) != e.options.end()) used_by.push_back(e.name);
+    const bool read = std::find(chosen.options.begin(), chosen.options.end(), f.key) != chosen.options.end();
+    if (used_by.empty() || read || format_default(f) == format_default(neutral[i])) continue;
+    throw UsageError(f.flag, f.key + " = " + format_default(f) + " is read only by --loss " + join(used_by, " or ") +
+                                 ", but this run's loss is " + c.loss + ": it would be recorded and not used",
+                     "add --loss " + used_by.front() + " ([loss] type = \"" + used_by.front() + "\"), or leave " + f.key +
+                         " at " + format_default(neutral[i]) + " (" + loss_option_rule() + ")");
+  }
+}
+
+}  // namespace
+
 void validate(const PretrainConfig& c_in) {
   PretrainConfig c = c_in;
   {
@@ -474,35 +559,7 @@ void validate(const PretrainConfig& c_in) {
     if (f.type == 'i') check_range(f, static_cast<double>(*static_cast<std::int64_t*>(f.target)), src);
     if (f.type == 'd') check_range(f, *static_cast<double*>(f.target), src);
   }
-  // The loss-option rule: an option the chosen loss does not read must keep its default.
-  {
-    const PretrainConfig d;
-    struct LossOption {
-      const char* flag;
-      const char* key;
-      double value, neutral;
-      std::vector<std::string> used_by;
-    };
-    const LossOption options[] = {
-        {"--attract", "loss.attract", c.attract, d.attract, {"balanced"}},
-        {"--repel", "loss.repel", c.repel, d.repel, {"balanced"}},
-        {"--positive-weight", "loss.positive_weight", c.positive_weight, d.positive_weight, {"balanced"}},
-        {"--lambda", "loss.lambda", c.lambda, d.lambda, {"derived", "supervised"}},
-    };
-    for (const auto& o : options) {
-      bool used = false;
-      for (const auto& l : o.used_by) used = used || l == c.loss;
-      if (used || o.value == o.neutral) continue;
-      std::ostringstream v;
-      v << o.value;
-      std::ostringstream n;
-      n << o.neutral;
-      throw UsageError(o.flag, std::string(o.key) + " = " + v.str() + " is read only by --loss " + join(o.used_by, " or ") +
-                                   ", but this run's loss is " + c.loss + ": it would be recorded and not used",
-                       "add --loss " + o.used_by.front() + " ([loss] type = \"" + o.used_by.front() + "\"), or leave " +
-                           o.key + " at " + n.str() + " (" + loss_option_rule() + ")");
-    }
-  }
+  check_loss_options(c);
   if (!(c.attract > 0 || c.repel > 0))
     throw UsageError("loss", "attraction and repulsion weights are both 0: the loss is constant",
                      "set --attract or --repel above 0");
@@ -512,9 +569,23 @@ void validate(const PretrainConfig& c_in) {
 }
 
 std::string loss_option_rule() {
-  return "a loss option is accepted only with the loss that reads it: --attract --repel --positive-weight "
-         "(and --nu --beta --rho) with --loss balanced, --lambda with derived or supervised; otherwise the run "
-         "is refused (exit 2); no option changes --loss";
+  // Options listed with the losses that read them, in registry order: "--attract --repel
+  // --positive-weight (and --nu --beta --rho) with --loss balanced, --lambda with derived or supervised".
+  std::vector<std::pair<std::string, std::vector<std::string>>> groups;  // flags → losses
+  for (const auto& e : loss_registry()) {
+    if (e.options.empty()) continue;
+    std::string flags;
+    for (const auto& key : e.options) flags += (flags.empty() ? "" : " ") + field_flag(key);
+    if (e.name == "balanced") flags += " (and --nu --beta --rho)";  // the paper's names, apply_paper_aliases
+    auto it = std::find_if(groups.begin(), groups.end(), [&](const auto& g) { return g.first == flags; });
+    if (it == groups.end()) groups.push_back({flags, {e.name}});
+    else it->second.push_back(e.name);
+  }
+  std::string rule;
+  for (const auto& [flags, losses] : groups)
+    rule += (rule.empty() ? "" : ", ") + flags + " with " + (rule.empty() ? "--loss " : "") + join(losses, " or ");
+  return "a loss option is accepted only with the loss that reads it: " + rule +
+         "; otherwise the run is refused (exit 2); no option changes --loss";
 }
 
 void apply_paper_aliases(PretrainConfig& c, const PaperAliasOptions& a) {

@@ -10,6 +10,7 @@
 #include "autograd/ops.h"
 #include "contrastive/prb.h"
 #include "data/loader.h"
+#include "tensor/atomic_file.h"
 #include "tensor/generator.h"
 #include "tensor/npy.h"
 #include "train/plots.h"
@@ -95,14 +96,6 @@ nlohmann::json prb_json(const contrastive::PrbReport& r) {
           {"weighting", "images"}, {"per_class", pc}};
 }
 
-std::string fmt(double v, int prec = 4) {
-  if (std::isnan(v)) return "";
-  std::ostringstream os;
-  os.precision(prec);
-  os << std::fixed << v;
-  return os.str();
-}
-
 }  // namespace
 
 Tensor extract_features(nn::ResNet& backbone, const std::shared_ptr<const data::Dataset>& d,
@@ -136,31 +129,28 @@ Tensor pixel_features(const data::Dataset& d, const data::ChannelStats& stats) {
   return out;
 }
 
-nlohmann::json evaluate(const std::vector<Encoder>& encoders, const EvalData& data, const EvalOptions& opt,
-                        const std::string& out_dir, const std::function<void(const std::string&)>& log) {
-  autograd::NoGradGuard no_grad;
+namespace {
+
+// What every measurement of one evaluation shares, and the measurements themselves.
+struct Evaluation {
+  const EvalData& data;
+  const EvalOptions& opt;
+  const std::function<void(const std::string&)>& log;
   const data::Dataset& train = *data.train;
   const data::Dataset& test = *data.test;
   const int C = static_cast<int>(train.num_classes());
   const bool long_tailed = data.pretrain && data.pretrain.get() != data.train.get();
   const std::vector<std::int64_t> pretrain_counts = (data.pretrain ? data.pretrain : data.train)->class_counts();
 
-  nlohmann::json results = {{"dataset", {{"train", train.name}, {"test", test.name},
-                                         {"pretrain", (data.pretrain ? data.pretrain : data.train)->name}}},
-                            {"class_names", train.class_names},
-                            {"pretrain_counts", pretrain_counts},
-                            {"test_counts", test.class_counts()},
-                            {"protocol", {{"knn_k", opt.knn.k}, {"knn_temperature", opt.knn.temperature},
-                                          {"probe_epochs", opt.probe.epochs}, {"probe_batch", opt.probe.batch_size},
-                                          {"probe_lr", opt.probe.base_lr}, {"probe_on", "cached backbone features"},
-                                          {"few_shot", opt.few_shot}, {"few_shot_draws", opt.few_shot_draws},
-                                          {"prb_views", opt.prb_views}, {"prb_images", opt.prb_images},
-                                          {"prb_pretrain", long_tailed && opt.prb_pretrain},
-                                          {"seed", opt.seed}}},
-                            {"encoders", nlohmann::json::object()}};
+  // PRB views: K augmented views of every image of a subset.
+  struct PrbViews {
+    std::string key, description;
+    std::int64_t images = 0;
+    Tensor pixels, labels;  // (K·n, C, H, W) view-major, (n,)
+  };
 
   // Everything measured on one feature set (kNN, probes, groups).
-  auto measure = [&](const Tensor& train_f, const Tensor& test_f, const Tensor& pre_f) {
+  nlohmann::json measure(const Tensor& train_f, const Tensor& test_f, const Tensor& pre_f) const {
     nlohmann::json j;
     KnnOptions ko = opt.knn;
     const auto knn_full = knn_predict(train_f, train.labels, test_f, C, ko);
@@ -189,16 +179,11 @@ nlohmann::json evaluate(const std::vector<Encoder>& encoders, const EvalData& da
     }
     j["few_shot_probe"] = few;
     return j;
-  };
+  }
 
-  // PRB views: K augmented views of every image of a subset.
-  struct PrbViews {
-    std::string key, description;
-    std::int64_t images = 0;
-    Tensor pixels, labels;  // (K·n, C, H, W) view-major, (n,)
-  };
-  auto prb_views_of = [&](const data::Dataset& d, const std::vector<std::int64_t>& idx, const std::string& key,
-                          const std::string& description) {
+  // K augmented views of every image of `idx` in `d` (one batch, seeded).
+  PrbViews prb_views_of(const data::Dataset& d, const std::vector<std::int64_t>& idx, const std::string& key,
+                        const std::string& description) const {
     auto set = std::make_shared<data::Dataset>(data::subset(d, idx, d.name + "/prb"));
     data::LoaderOptions lo;
     lo.batch_size = set->size();
@@ -211,8 +196,11 @@ nlohmann::json evaluate(const std::vector<Encoder>& encoders, const EvalData& da
     auto b = loader.next();
     CONTRA_ASSERT(b.has_value());
     return PrbViews{key, description, set->size(), b->images, b->labels};
-  };
-  std::vector<PrbViews> prb_sets;
+  }
+
+  // The PRB subsets: the balanced test subset, and for long-tailed runs the pretraining images.
+  std::vector<PrbViews> prb_view_sets() const {
+    std::vector<PrbViews> prb_sets;
   if (opt.prb_views > 0) {
     // The balanced test subset: class-balanced, seeded.
     const std::int64_t per_class = std::max<std::int64_t>(1, opt.prb_images / std::max(C, 1));
@@ -231,14 +219,28 @@ nlohmann::json evaluate(const std::vector<Encoder>& encoders, const EvalData& da
       prb_sets.push_back(prb_views_of(pre, idx, "prb_pretrain", "long-tailed pretraining images"));
     }
   }
+    return prb_sets;
+  }
 
-  for (const auto& enc : encoders) {
-    log("evaluating " + enc.name + ": extracting features");
-    const Tensor train_f = extract_features(*enc.backbone, data.train, data.stats, opt.batch_size, opt.workers);
-    const Tensor test_f = extract_features(*enc.backbone, data.test, data.stats, opt.batch_size, opt.workers);
-    const Tensor pre_f = long_tailed ? extract_features(*enc.backbone, data.pretrain, data.stats, opt.batch_size, opt.workers) : Tensor();
-    save_npy(out_dir + "/features_" + (enc.name == "pretrained" ? std::string("pretrained") : std::string("random_init")) + "_test.npy", test_f);
-    nlohmann::json j = measure(train_f, test_f, pre_f);
+  // The dataset, the class counts and the protocol of results.json.
+  nlohmann::json header() const {
+    return {{"dataset", {{"train", train.name}, {"test", test.name},
+                         {"pretrain", (data.pretrain ? data.pretrain : data.train)->name}}},
+            {"class_names", train.class_names},
+            {"pretrain_counts", pretrain_counts},
+            {"test_counts", test.class_counts()},
+            {"protocol", {{"knn_k", opt.knn.k}, {"knn_temperature", opt.knn.temperature},
+                          {"probe_epochs", opt.probe.epochs}, {"probe_batch", opt.probe.batch_size},
+                          {"probe_lr", opt.probe.base_lr}, {"probe_on", "cached backbone features"},
+                          {"few_shot", opt.few_shot}, {"few_shot_draws", opt.few_shot_draws},
+                          {"prb_views", opt.prb_views}, {"prb_images", opt.prb_images},
+                          {"prb_pretrain", long_tailed && opt.prb_pretrain},
+                          {"seed", opt.seed}}},
+            {"encoders", nlohmann::json::object()}};
+  }
+
+  // PRB of the backbone's features and the head's outputs on each view set.
+  void add_prb(const Encoder& enc, const std::vector<PrbViews>& prb_sets, nlohmann::json& j) const {
     for (const auto& ps : prb_sets) {
       log("  prototype representation bias (" + std::to_string(opt.prb_views) + " views × " +
           std::to_string(ps.images) + " " + ps.description + ")");
@@ -250,114 +252,35 @@ nlohmann::json evaluate(const std::vector<Encoder>& encoders, const EvalData& da
         j[ps.key]["head"] = prb_json(contrastive::prototype_representation_bias(outs, opt.prb_views, ps.labels));
       }
     }
-    results["encoders"][enc.name] = j;
+  }
+};
+
+}  // namespace
+
+EvalResults evaluate(const std::vector<Encoder>& encoders, const EvalData& data, const EvalOptions& opt,
+                     const std::function<void(const std::string&)>& log) {
+  autograd::NoGradGuard no_grad;
+  const Evaluation ev{data, opt, log};
+  EvalResults results;
+  results.json = ev.header();
+  const auto prb_sets = ev.prb_view_sets();
+  for (const auto& enc : encoders) {
+    log("evaluating " + enc.name + ": extracting features");
+    const Tensor train_f = extract_features(*enc.backbone, data.train, data.stats, opt.batch_size, opt.workers);
+    const Tensor test_f = extract_features(*enc.backbone, data.test, data.stats, opt.batch_size, opt.workers);
+    const Tensor pre_f =
+        ev.long_tailed ? extract_features(*enc.backbone, data.pretrain, data.stats, opt.batch_size, opt.workers) : Tensor();
+    results.test_features.push_back({enc.name == "pretrained" ? "pretrained" : "random_init", test_f});
+    nlohmann::json j = ev.measure(train_f, test_f, pre_f);
+    ev.add_prb(enc, prb_sets, j);
+    results.json["encoders"][enc.name] = j;
   }
   if (opt.pixel_baseline) {
     stop_point();
     log("evaluating raw pixels");
-    const Tensor tf = pixel_features(train, data.stats), sf = pixel_features(test, data.stats);
-    const Tensor pf = long_tailed ? pixel_features(*data.pretrain, data.stats) : Tensor();
-    results["encoders"]["raw pixels"] = measure(tf, sf, pf);
-  }
-
-  // ---- files: results.json, summary.csv, per_class.csv, prb_per_class.csv, plots -------
-  {
-    std::ofstream f(out_dir + "/results.json");
-    f << results.dump(2) << "\n";
-  }
-  {
-    std::ofstream f(out_dir + "/summary.csv");
-    f << "encoder,metric,overall,mean_per_class,many,medium,few,group_std\n";
-    for (auto& [name, e] : results["encoders"].items())
-      for (const char* metric : {"knn_full_bank", "knn_lt_bank", "linear_probe"})
-        if (e.contains(metric)) {
-          const auto& m = e[metric];
-          auto num = [](const nlohmann::json& v) { return v.is_null() ? std::string() : fmt(v.get<double>()); };
-          f << name << "," << metric << "," << num(m["overall"]) << "," << num(m["mean_per_class"]) << ","
-            << num(m["terciles"]["many"]) << "," << num(m["terciles"]["medium"]) << "," << num(m["terciles"]["few"])
-            << "," << num(m["terciles"]["std"]) << "\n";
-        }
-  }
-  {
-    // Classes sorted by pretraining count (descending): accuracy against frequency.
-    std::vector<int> order(C);
-    std::iota(order.begin(), order.end(), 0);
-    std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return pretrain_counts[a] > pretrain_counts[b]; });
-    std::ofstream f(out_dir + "/per_class.csv");
-    std::vector<std::string> names;
-    for (auto& [name, e] : results["encoders"].items()) names.push_back(name);
-    f << "rank,class,pretrain_count";
-    for (const auto& n : names) f << "," << n << " probe," << n << " kNN";
-    f << "\n";
-    for (int r = 0; r < C; ++r) {
-      const int c = order[r];
-      f << r << "," << train.class_names[c] << " (" << pretrain_counts[c] << ")," << pretrain_counts[c];
-      for (const auto& n : names) {
-        const auto& e = results["encoders"][n];
-        auto acc = [&](const char* m) {
-          const auto& v = e[m]["per_class"][c];
-          return v.is_null() ? std::string("nan") : fmt(v.get<double>());
-        };
-        f << "," << acc("linear_probe") << "," << acc("knn_full_bank");
-      }
-      f << "\n";
-    }
-    f.close();
-    Figure fig;
-    fig.csv = out_dir + "/per_class.csv";
-    fig.out_stem = out_dir + "/per_class_accuracy";
-    fig.title = "Per-class linear-probe accuracy, classes by pretraining frequency (most frequent left)";
-    fig.xlabel = "class (sorted by pretraining count)";
-    fig.ylabel = "test accuracy";
-    fig.y2label = "pretraining images";
-    fig.boxes = true;
-    fig.xtics_column = "2";
-    for (size_t i = 0; i < names.size(); ++i) fig.series.push_back({names[i] + " (probe)", static_cast<int>(4 + 2 * i)});
-    draw(fig);
-  }
-  {
-    std::ofstream f(out_dir + "/prb_per_class.csv");
-    f << "class,name";
-    // Columns "<encoder> <where>" for the test subset, "<encoder> <where> LT" for the
-    // pretraining images.
-    struct PrbColumn {
-      std::string encoder, key, where, label;
-    };
-    std::vector<PrbColumn> cols;
-    for (auto& [name, e] : results["encoders"].items())
-      for (const char* key : {"prb", "prb_pretrain"})
-        if (e.contains(key))
-          for (auto& [where, r] : e[key].items())
-            cols.push_back({name, key, where, name + " " + where + (std::string(key) == "prb" ? "" : " LT")});
-    for (const auto& col : cols) f << "," << col.label << " raw," << col.label << " normalised";
-    f << "\n";
-    for (int c = 0; c < C; ++c) {
-      f << c << "," << train.class_names[c];
-      for (const auto& col : cols) {
-        std::string raw = "nan", nor = "nan";
-        for (const auto& pc : results["encoders"][col.encoder][col.key][col.where]["per_class"])
-          if (pc["label"] == c) {
-            raw = fmt(pc["raw"].get<double>(), 5);
-            nor = fmt(pc["normalised"].get<double>(), 5);
-          }
-        f << "," << raw << "," << nor;
-      }
-      f << "\n";
-    }
-    f.close();
-    if (!cols.empty()) {
-      Figure fig;
-      fig.csv = out_dir + "/prb_per_class.csv";
-      fig.out_stem = out_dir + "/prb_per_class";
-      fig.title = "Prototype representation bias per class (normalised, docs/derivation.md §3; lower is better)";
-      fig.xlabel = "class";
-      fig.ylabel = "mean ‖μ_y/‖μ_y‖ − μ_x/‖μ_x‖‖";
-      fig.boxes = true;
-      fig.xtics_column = "2";
-      for (size_t i = 0; i < cols.size(); ++i)
-        fig.series.push_back({cols[i].label, static_cast<int>(4 + 2 * i)});
-      draw(fig);
-    }
+    const Tensor tf = pixel_features(ev.train, data.stats), sf = pixel_features(ev.test, data.stats);
+    const Tensor pf = ev.long_tailed ? pixel_features(*data.pretrain, data.stats) : Tensor();
+    results.json["encoders"]["raw pixels"] = ev.measure(tf, sf, pf);
   }
   return results;
 }

@@ -72,9 +72,14 @@ Tensor extract_features(nn::ResNet& backbone, const std::shared_ptr<const data::
 // Normalised, flattened pixels: (N, C·H·W) f32.
 Tensor pixel_features(const data::Dataset& d, const data::ChannelStats& stats);
 
-// Runs every measurement, writes CSVs, JSON, plots and the report into `out_dir`, and
-// returns the results (also saved as out_dir/results.json). `log` receives progress lines.
-nlohmann::json evaluate(const std::vector<Encoder>& encoders, const EvalData& data, const EvalOptions& options,
-                        const std::string& out_dir, const std::function<void(const std::string&)>& log);
+// What an evaluation measured; eval_writer.h turns it into files.
+struct EvalResults {
+  nlohmann::json json;  // dataset, class counts, protocol, and per encoder: kNN, probes, groups, PRB
+  std::vector<std::pair<std::string, Tensor>> test_features;  // ("pretrained" | "random_init", (N, D))
+};
+
+// Runs every measurement and returns the results; writes nothing. `log` receives progress lines.
+EvalResults evaluate(const std::vector<Encoder>& encoders, const EvalData& data, const EvalOptions& options,
+                     const std::function<void(const std::string&)>& log);
 
 }  // namespace contra::train

@@ -1,7 +1,5 @@
 #include "train/metrics_log.h"
 
-#include <cerrno>
-#include <cstring>
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -9,23 +7,14 @@
 #include <fstream>
 #include <sstream>
 
+#include "tensor/atomic_file.h"
 #include "tensor/error.h"
 
 namespace contra::train {
 
 namespace {
 
-void write_all(int fd, const std::string& s, const std::string& path) {
-  size_t off = 0;
-  while (off < s.size()) {
-    const ssize_t n = ::write(fd, s.data() + off, s.size() - off);
-    if (n < 0 && errno == EINTR) continue;
-    CONTRA_CHECK_HINT(n > 0, "metrics log",
-                      errno == EFBIG ? "the file is over the file-size limit (ulimit -f)" : "check free disk space",
-                      "write to ", path, " failed: ", std::strerror(errno));
-    off += static_cast<size_t>(n);
-  }
-}
+void write_all(int fd, const std::string& s, const std::string& path) { write_all_to_fd(fd, s.data(), s.size(), path); }
 
 // Splits file contents into complete lines; a last line without '\n' is torn and dropped.
 std::vector<std::string> complete_lines(const std::string& path) {
@@ -54,17 +43,10 @@ int open_append(const std::string& path) {
 }  // namespace
 
 void filter_lines_atomic(const std::string& path, const std::function<bool(const std::string&)>& keep) {
-  const auto lines = complete_lines(path);
-  const std::string tmp = path + ".tmp";
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  CONTRA_CHECK(fd >= 0, "metrics log", "cannot write ", tmp);
   std::string out;
-  for (const auto& l : lines)
+  for (const auto& l : complete_lines(path))
     if (keep(l)) out += l + "\n";
-  write_all(fd, out, tmp);
-  ::fsync(fd);
-  ::close(fd);
-  CONTRA_CHECK(::rename(tmp.c_str(), path.c_str()) == 0, "metrics log", "cannot rename ", tmp, " to ", path);
+  write_file_atomically(path, out);
 }
 
 JsonlLog::JsonlLog(std::string path, const std::string& key, std::int64_t keep_below, int sync_every)
@@ -79,6 +61,7 @@ JsonlLog::JsonlLog(std::string path, const std::string& key, std::int64_t keep_b
   fd_ = open_append(path_);
 }
 
+// Best-effort fsync (a destructor cannot throw, atomic_file.h); sync() is the checked one.
 JsonlLog::~JsonlLog() {
   if (fd_ >= 0) {
     ::fsync(fd_);
@@ -93,7 +76,7 @@ void JsonlLog::append(const nlohmann::json& entry) {
 }
 
 void JsonlLog::sync() {
-  ::fsync(fd_);
+  fsync_or_throw(fd_, path_);
   since_sync_ = 0;
 }
 
@@ -138,6 +121,7 @@ CsvLog::CsvLog(std::string path, std::vector<std::string> columns, std::int64_t 
   }
 }
 
+// Best-effort, like ~JsonlLog: append() has already fsynced every row.
 CsvLog::~CsvLog() {
   if (fd_ >= 0) {
     ::fsync(fd_);
@@ -151,7 +135,7 @@ void CsvLog::append(const std::vector<std::string>& values) {
   std::string row;
   for (size_t i = 0; i < values.size(); ++i) row += (i ? "," : "") + values[i];
   write_all(fd_, row + "\n", path_);
-  ::fsync(fd_);
+  fsync_or_throw(fd_, path_);
 }
 
 }  // namespace contra::train

@@ -7,6 +7,7 @@
 
 #include <unistd.h>
 
+#include "tensor/atomic_file.h"
 #include "tensor/error.h"
 
 namespace contra::train {
@@ -67,10 +68,13 @@ bool run_gnuplot(const std::string& script) {
   char path[] = "/tmp/contra_plot_XXXXXX";
   const int fd = ::mkstemp(path);
   if (fd < 0) return false;
-  {
-    std::ofstream o(path);
-    o << "set key autotitle columnhead\n";  // skip the CSV header
-    o << script;
+  const std::string text = "set key autotitle columnhead\n" + script;  // skip the CSV header
+  try {
+    write_all_to_fd(fd, text.data(), text.size(), path);
+  } catch (const Error&) {  // a figure is optional: no script, no figure
+    ::close(fd);
+    std::remove(path);
+    return false;
   }
   ::close(fd);
   const int rc = std::system((std::string("gnuplot ") + path + " 2>/tmp/contra_plot.err").c_str());

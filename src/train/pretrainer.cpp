@@ -14,24 +14,23 @@
 #include "autograd/engine.h"
 #include "autograd/grad_mode.h"
 #include "autograd/ops.h"
-#include "contrastive/balanced_fused.h"
 #include "contrastive/layout.h"
-#include "contrastive/losses.h"
-#include "contrastive/prototypes.h"
 #include "data/dataset_registry.h"
 #include "data/loader.h"
-#include "nn/adamw.h"
 #include "nn/checkpoint.h"
-#include "nn/lars.h"
 #include "nn/lr_schedule.h"
+#include "nn/optimizer_factory.h"
 #include "nn/projection_head.h"
 #include "nn/resnet.h"
-#include "nn/sgd.h"
+#include "tensor/atomic_file.h"
 #include "tensor/backend.h"
 #include "tensor/generator.h"
 #include "tensor/system.h"
+#include "train/eval_writer.h"
 #include "train/evaluation.h"
+#include "train/exit_codes.h"
 #include "train/knn.h"
+#include "train/loss_registry.h"
 #include "train/metrics_log.h"
 #include "train/progress.h"
 #include "train/report.h"
@@ -78,15 +77,23 @@ nlohmann::json critical_subset(const PretrainConfig& c) {
   return j;
 }
 
-// The first parameter (by name) holding a non-finite value, or "".
+// Whether every element of `tensors` is finite: one backend reduction over all of them
+// and one host read (Backend::count_non_finite), so the per-step check is one sync point.
+bool all_finite(const std::vector<Tensor>& tensors) {
+  return tensors.empty() || backend_for(tensors.front().device()).count_non_finite(tensors) == 0;
+}
+
+std::vector<Tensor> tensors_of(const nn::NamedTensors& named) {
+  std::vector<Tensor> out;
+  for (const auto& [name, t] : named) out.push_back(t);
+  return out;
+}
+
+// The first parameter (by name) holding a non-finite value, or "": for the error message,
+// after all_finite() said that there is one.
 std::string first_non_finite(const nn::NamedTensors& params) {
-  for (const auto& [name, t] : params) {
-    if (!is_floating(t.dtype())) continue;
-    const Tensor c = t.to(DType::f32).contiguous();
-    const float* p = c.data<float>();
-    for (std::int64_t i = 0, n = c.numel(); i < n; ++i)
-      if (!std::isfinite(p[i])) return name;
-  }
+  for (const auto& [name, t] : params)
+    if (!all_finite({t})) return name;
   return "";
 }
 
@@ -126,14 +133,18 @@ std::string set_aside_run_files(const std::string& run_dir) {
   return aside.string();
 }
 
-// NaN propagates through the network (ReLU included), so non-finite weights or activations
-// reach the embeddings; the losses would refuse them, this names the cause. Exit code 3.
-int report_non_finite_embeddings(std::int64_t step, const nn::NamedTensors& params) {
+// The non-finite stops (reliability.md S3): the step is not taken or not saved, the last
+// checkpoint stays valid, and the exit code is kExitNonFinite.
+int stop_non_finite(const std::string& message) {
+  std::cerr << "error: " << message << "; stopping without saving (the last checkpoint stays valid)\n";
+  return kExitNonFinite;
+}
+
+// NaN propagates through the network (ReLU included), so non-finite weights reach the
+// embeddings and the loss; this names the cause for the message.
+std::string weights_state(const nn::NamedTensors& params) {
   const std::string bad = first_non_finite(params);
-  std::cerr << "error: step " << step << ": the embeddings are non-finite"
-            << (bad.empty() ? std::string(" (the weights are finite: lower --lr)") : " (tensor " + bad + " holds non-finite values)")
-            << "; stopping without saving (the last checkpoint stays valid)\n";
-  return 3;
+  return bad.empty() ? " (the weights are finite: lower --lr)" : " (tensor " + bad + " holds non-finite values)";
 }
 
 std::string fixed(double v, int prec) {
@@ -143,362 +154,447 @@ std::string fixed(double v, int prec) {
   return os.str();
 }
 
-}  // namespace
+// Everything a run holds, built in this order by the steps below and read by the loop.
+// Members are destroyed in reverse: the loader and logs first, the run lock last.
+struct TrainState {
+  TrainState(const PretrainConfig& config, const PretrainOptions& options) : c(config), opt(options) {}
+  const PretrainConfig& c;
+  const PretrainOptions& opt;
+  int threads = 0;
 
-Pretrainer::Pretrainer(PretrainConfig config, PretrainOptions options) : cfg_(std::move(config)), opt_(options) {}
+  // prepare_run_directory: the run directory, its lock and checkpoints, where to resume
+  std::string run_dir;
+  std::optional<NewRunDirectory> new_dir;  // removed again if the run fails before writing into it
+  std::optional<RunLock> lock;
+  std::optional<nn::CheckpointManager> checkpoints;
+  std::optional<nn::Checkpoint> resume_from;
+  bool resuming = false;  // continuing the run's own training (not --weights-only)
 
-int Pretrainer::run() {
-  const PretrainConfig& c = cfg_;
-  validate(c);
-  check_run_options(c, opt_);
+  // build_data_and_model
+  RunData data;
+  data::AugmentSpec spec;
+  nn::ResNetConfig backbone_config;
+  nn::ProjectionHeadConfig head_config;
+  std::optional<nn::ResNet> backbone;
+  std::optional<nn::ProjectionHead> head;
+
+  // build_optimization
+  std::optional<data::Loader> loader;
+  nn::NamedTensors params;
+  std::unique_ptr<nn::Optimizer> optimizer;
+  std::optional<nn::WarmupCosineSchedule> schedule;
+  double lr = 0.0;  // effective: lr · batch / 256
+  std::int64_t steps_per_epoch = 0, total_steps = 0, last_step = 0;
+
+  // open_logs
+  std::optional<JsonlLog> metrics;
+  std::optional<CsvLog> epochs;
+  std::optional<Progress> progress;
+
+  // where the run is
+  std::int64_t step = 0;
+  double epoch_loss_sum = 0.0;
+  std::int64_t epoch_steps = 0;
+  std::int64_t last_saved = -1;  // the step of the last checkpoint written (or resumed from)
+  Clock::time_point epoch_start;
+};
+
+// ---- prepare the run directory and the resume target ----------------------------------------
+
+int configure_threads(const PretrainConfig& c) {
   if (c.threads > 0) {
     std::string warning;
     set_num_threads(cap_threads(static_cast<int>(c.threads), &warning));
     if (!warning.empty()) say("warning: " + warning);
   }
   say("kernels: " + kernel_report());
-  const int threads = num_threads();
+  return num_threads();
+}
 
-  // ---- run directory and resume target -------------------------------------------------
-  std::optional<nn::Checkpoint> resume_from;
+// runs/<name>/, or the directory of the checkpoint to resume (unless --weights-only).
+std::string choose_run_directory(TrainState& s) {
+  const PretrainConfig& c = s.c;
   if (c.resume != "none" && c.resume != "auto") {
-    resume_from = nn::load_checkpoint(c.resume);
-    run_dir_ = fs::path(c.resume).parent_path().parent_path().string();
-    if (opt_.weights_only) run_dir_.clear();
+    s.resume_from = nn::load_checkpoint(c.resume);
+    if (!s.opt.weights_only) return fs::path(c.resume).parent_path().parent_path().string();
   }
-  if (run_dir_.empty()) {
-    if (c.resume == "auto" && c.name.empty())
-      throw UsageError("--resume auto", "auto-resume needs the run directory's name", "give the run's --name");
-    const std::string name = c.name.empty() ? sanitize(c.dataset + "-" + c.loss + "-" + timestamp()) : c.name;
-    run_dir_ = (fs::path(c.out) / name).string();
-  }
-  NewRunDirectory new_dir(run_dir_);  // removed again if the run fails before writing into it
-  fs::create_directories(run_dir_ + "/checkpoints");
-  fs::create_directories(run_dir_ + "/eval");
-  const RunLock lock(run_dir_);  // before anything in the directory is touched (C7)
-  nn::CheckpointManager checkpoints(run_dir_ + "/checkpoints", static_cast<int>(c.keep_last));
-  if (checkpoints.stale_files_removed() > 0)
-    say("removed " + std::to_string(checkpoints.stale_files_removed()) + " stale temporary checkpoint file(s)");
-  if (c.resume == "auto") {
+  if (c.resume == "auto" && c.name.empty())
+    throw UsageError("--resume auto", "auto-resume needs the run directory's name", "give the run's --name");
+  const std::string name = c.name.empty() ? sanitize(c.dataset + "-" + c.loss + "-" + timestamp()) : c.name;
+  return (fs::path(c.out) / name).string();
+}
+
+// --resume auto: the newest checkpoint that loads (C8: refused, nothing deleted, when none
+// does; --start-over moves them aside). --resume none: the directory must hold none.
+void find_resume_checkpoint(TrainState& s) {
+  if (s.c.resume == "auto") {
     std::vector<std::string> skipped;
-    resume_from = checkpoints.load_latest(&skipped);
-    for (const auto& s : skipped) say("skipping unreadable checkpoint: " + s);
-    if (!resume_from && !skipped.empty()) {
-      if (!opt_.start_over) refuse_unreadable_checkpoints(checkpoints.dir(), skipped);  // C8: nothing deleted
-      say("--start-over: moved the run's unreadable checkpoints and logs to " + set_aside_run_files(run_dir_));
+    s.resume_from = s.checkpoints->load_latest(&skipped);
+    for (const auto& why : skipped) say("skipping unreadable checkpoint: " + why);
+    if (!s.resume_from && !skipped.empty()) {
+      if (!s.opt.start_over) refuse_unreadable_checkpoints(s.checkpoints->dir(), skipped);
+      say("--start-over: moved the run's unreadable checkpoints and logs to " + set_aside_run_files(s.run_dir));
     }
-    if (!resume_from) say("no checkpoint in " + run_dir_ + "/checkpoints: starting from step 0");
-  } else if (c.resume == "none" && !checkpoints.list().empty()) {
-    throw UsageError("run directory " + run_dir_, "already holds checkpoints",
-                "pass --resume auto to continue it, or choose another --name");
+    if (!s.resume_from) say("no checkpoint in " + s.run_dir + "/checkpoints: starting from step 0");
+  } else if (s.c.resume == "none" && !s.checkpoints->list().empty()) {
+    throw UsageError("run directory " + s.run_dir, "already holds checkpoints",
+                     "pass --resume auto to continue it, or choose another --name");
   }
-  const bool resuming = resume_from && resume_from->training && !opt_.weights_only;
-  if (resuming) {
-    const auto& saved = resume_from->training->config;
-    if (!saved.contains("critical"))
-      throw UsageError("--resume", resume_from->path + " was not written by tools/pretrain (no run configuration)",
-                       "use --weights-only to start a new run from these weights");
-    const auto diff = nn::config_differences(saved["critical"], critical_subset(c));
-    if (!diff.empty()) {
-      std::string keys;
-      for (const auto& d : diff) keys += "\n  " + d;
-      throw UsageError("--resume " + resume_from->path, "the checkpoint's configuration differs from this run's:" + keys,
-                  "resume with the same settings, or pass --weights-only to start a new run from these weights");
-    }
-  }
+}
 
-  // ---- data --------------------------------------------------------------------------------
-  say("run directory: " + run_dir_);
+// A resumed run continues the same training: the resume-critical settings must match.
+void check_resume_compatible(const TrainState& s) {
+  const auto& saved = s.resume_from->training->config;
+  if (!saved.contains("critical"))
+    throw UsageError("--resume", s.resume_from->path + " was not written by tools/pretrain (no run configuration)",
+                     "use --weights-only to start a new run from these weights");
+  const auto diff = nn::config_differences(saved["critical"], critical_subset(s.c));
+  if (diff.empty()) return;
+  std::string keys;
+  for (const auto& d : diff) keys += "\n  " + d;
+  throw UsageError("--resume " + s.resume_from->path, "the checkpoint's configuration differs from this run's:" + keys,
+                   "resume with the same settings, or pass --weights-only to start a new run from these weights");
+}
+
+void prepare_run_directory(TrainState& s) {
+  s.run_dir = choose_run_directory(s);
+  s.new_dir.emplace(s.run_dir);
+  fs::create_directories(s.run_dir + "/checkpoints");
+  fs::create_directories(s.run_dir + "/eval");
+  s.lock.emplace(s.run_dir);  // before anything in the directory is touched (C7)
+  s.checkpoints.emplace(s.run_dir + "/checkpoints", static_cast<int>(s.c.keep_last));
+  if (s.checkpoints->stale_files_removed() > 0)
+    say("removed " + std::to_string(s.checkpoints->stale_files_removed()) + " stale temporary checkpoint file(s)");
+  find_resume_checkpoint(s);
+  s.resuming = s.resume_from && s.resume_from->training && !s.opt.weights_only;
+  if (s.resuming) check_resume_compatible(s);
+}
+
+// ---- build the data, the model and the optimization ------------------------------------------
+
+void build_data_and_model(TrainState& s) {
+  const PretrainConfig& c = s.c;
+  say("run directory: " + s.run_dir);
   say("loading " + c.dataset);
-  const RunData data = open_run_data(c, false);
-  const std::shared_ptr<const data::Dataset> pretrain = data.pretrain, test = data.test;
-  const data::ChannelStats stats = data.stats;
-  const int C = static_cast<int>(pretrain->channels()), H = static_cast<int>(pretrain->height()),
-            W = static_cast<int>(pretrain->width());
-  const data::AugmentSpec spec = augment_spec(c, C, H, W, stats);
-  const auto counts = pretrain->class_counts();
-  say("pretraining set " + pretrain->name + ": " + std::to_string(pretrain->size()) + " images, " +
-      std::to_string(pretrain->num_classes()) + " classes, " + std::to_string(C) + "×" + std::to_string(H) + "×" +
+  s.data = open_run_data(c, false);
+  const data::Dataset& pretrain = *s.data.pretrain;
+  const int C = static_cast<int>(pretrain.channels()), H = static_cast<int>(pretrain.height()),
+            W = static_cast<int>(pretrain.width());
+  s.spec = augment_spec(c, C, H, W, s.data.stats);
+  say("pretraining set " + pretrain.name + ": " + std::to_string(pretrain.size()) + " images, " +
+      std::to_string(pretrain.num_classes()) + " classes, " + std::to_string(C) + "×" + std::to_string(H) + "×" +
       std::to_string(W));
-
   check_step_memory(c, C, H, W);  // I8: refused before the model and the first batch exist
 
-  // ---- model ---------------------------------------------------------------------------------
-  Generator init_gen(static_cast<std::uint64_t>(c.seed));
-  const nn::ResNetConfig rc = backbone_config(c, C);
-  nn::ResNet backbone(rc, init_gen);
-  backbone.set_checkpointing(nn::checkpointing_from_name(c.checkpoint_activations));
-  const nn::ProjectionHeadConfig hc = head_config(c, backbone.feature_dim());
-  nn::ProjectionHead head(hc, init_gen);
+  Generator init_gen(static_cast<std::uint64_t>(c.seed));  // the backbone's draws, then the head's
+  s.backbone_config = backbone_config(c, C);
+  s.backbone.emplace(s.backbone_config, init_gen);
+  s.backbone->set_checkpointing(nn::checkpointing_from_name(c.checkpoint_activations));
+  s.head_config = head_config(c, s.backbone->feature_dim());
+  s.head.emplace(s.head_config, init_gen);
   say("model: " + c.arch + " (" + c.stem + " stem, width " + fixed(c.width, 4) + ", " +
-      std::to_string(backbone.num_parameters()) + " parameters, features " + std::to_string(backbone.feature_dim()) +
-      ") + head " + std::to_string(hc.in_dim) + "→" + std::to_string(hc.hidden_dim) + "→" + std::to_string(hc.out_dim));
-  if (resume_from) load_model(resume_from->model, backbone, head);
+      std::to_string(s.backbone->num_parameters()) + " parameters, features " +
+      std::to_string(s.backbone->feature_dim()) + ") + head " + std::to_string(s.head_config.in_dim) + "→" +
+      std::to_string(s.head_config.hidden_dim) + "→" + std::to_string(s.head_config.out_dim));
+  if (s.resume_from) load_model(s.resume_from->model, *s.backbone, *s.head);
+}
 
-  // ---- loader, optimizer, schedule -----------------------------------------------------------
+void build_optimization(TrainState& s) {
+  const PretrainConfig& c = s.c;
   data::LoaderOptions lo;
   lo.batch_size = c.batch_size;
   lo.views = static_cast<int>(c.views);
   lo.num_workers = static_cast<int>(c.workers);
   lo.seed = static_cast<std::uint64_t>(c.seed);
-  data::Loader loader(pretrain, data::Augment(spec), lo);
-  const std::int64_t steps_per_epoch = loader.batches_per_epoch();
-  CONTRA_CHECK_HINT(steps_per_epoch > 0, "--batch-size", "lower --batch-size",
-                    "the batch size ", c.batch_size, " exceeds the ", pretrain->size(), " pretraining images");
-  const std::int64_t total_steps = c.epochs * steps_per_epoch;
-  const double lr = c.lr * static_cast<double>(c.batch_size) / 256.0;
-  const nn::NamedTensors params = model_parameters(backbone, head);
-  std::unique_ptr<nn::Optimizer> optimizer;
-  if (c.optimizer == "lars")
-    optimizer = std::make_unique<nn::LARS>(nn::split_decay_groups(params, lr, c.weight_decay), nn::LARSOptions{c.momentum, 0.001, false});
-  else if (c.optimizer == "adamw")
-    optimizer = std::make_unique<nn::AdamW>(std::vector<nn::ParamGroup>{nn::make_group(params, lr, c.weight_decay)},
-                                            nn::AdamWOptions{c.momentum, 0.999, 1e-8});
-  else
-    optimizer = std::make_unique<nn::SGD>(std::vector<nn::ParamGroup>{nn::make_group(params, lr, c.weight_decay)},
-                                          nn::SGDOptions{c.momentum, 0.0, false});
-  const nn::WarmupCosineSchedule schedule(lr, static_cast<std::int64_t>(std::llround(c.warmup_epochs * steps_per_epoch)),
-                                          total_steps, c.min_lr);
+  s.loader.emplace(s.data.pretrain, data::Augment(s.spec), lo);
+  s.steps_per_epoch = s.loader->batches_per_epoch();
+  CONTRA_CHECK_HINT(s.steps_per_epoch > 0, "--batch-size", "lower --batch-size", "the batch size ", c.batch_size,
+                    " exceeds the ", s.data.pretrain->size(), " pretraining images");
+  s.total_steps = c.epochs * s.steps_per_epoch;
+  s.lr = c.lr * static_cast<double>(c.batch_size) / 256.0;
+  s.params = model_parameters(*s.backbone, *s.head);
+  s.optimizer = nn::make_optimizer({c.optimizer, s.lr, c.momentum, c.weight_decay}, s.params);
+  s.schedule.emplace(s.lr, static_cast<std::int64_t>(std::llround(c.warmup_epochs * s.steps_per_epoch)), s.total_steps,
+                     c.min_lr);
+}
 
-  std::int64_t step = 0;
-  double epoch_loss_sum = 0.0;
-  std::int64_t epoch_steps = 0;
-  if (resuming) {
-    const nn::TrainingState& ts = *resume_from->training;
-    step = ts.step;
-    if (!resume_from->optimizer.is_null()) optimizer->restore_state(resume_from->optimizer, resume_from->optimizer_tensors);
-    loader.seek({ts.data_cursor.value("epoch", std::int64_t{0}), ts.data_cursor.value("batch", std::int64_t{0})});
-    epoch_loss_sum = ts.extra.value("epoch_loss_sum", 0.0);
-    epoch_steps = ts.extra.value("epoch_steps", std::int64_t{0});
-    say("resumed from " + resume_from->path + " at step " + std::to_string(step) + " (epoch " +
-        std::to_string(loader.cursor().epoch) + ", batch " + std::to_string(loader.cursor().batch) + ")");
-  }
+// The step, optimizer state, data cursor and epoch sums of the checkpoint resumed from.
+void restore_training_state(TrainState& s) {
+  if (!s.resuming) return;
+  const nn::TrainingState& ts = *s.resume_from->training;
+  s.step = ts.step;
+  if (!s.resume_from->optimizer.is_null())
+    s.optimizer->restore_state(s.resume_from->optimizer, s.resume_from->optimizer_tensors);
+  s.loader->seek({ts.data_cursor.value("epoch", std::int64_t{0}), ts.data_cursor.value("batch", std::int64_t{0})});
+  s.epoch_loss_sum = ts.extra.value("epoch_loss_sum", 0.0);
+  s.epoch_steps = ts.extra.value("epoch_steps", std::int64_t{0});
+  s.last_saved = s.step;
+  say("resumed from " + s.resume_from->path + " at step " + std::to_string(s.step) + " (epoch " +
+      std::to_string(s.loader->cursor().epoch) + ", batch " + std::to_string(s.loader->cursor().batch) + ")");
+}
 
-  // ---- run files -----------------------------------------------------------------------------
-  new_dir.keep();
-  {
-    std::ofstream(run_dir_ + "/config.toml") << to_toml(c);
-    nlohmann::json m;
-    m["config"] = to_json(c);
-    m["dataset"] = {{"name", pretrain->name},
-                    {"images", pretrain->size()},
-                    {"class_names", pretrain->class_names},
-                    {"per_class_counts", counts},
-                    {"test_images", test->size()},
-                    {"construction", pretrain->manifest_json.empty() ? nlohmann::json(nullptr)
-                                                                     : nlohmann::json::parse(pretrain->manifest_json, nullptr, false)},
-                    {"normalisation", {{"mean", stats.mean}, {"std", stats.std}}},
-                    {"augmentation", spec.describe()}};
-    m["model"] = {{"backbone", rc.to_json()}, {"head", hc.to_json()}, {"parameters", backbone.num_parameters() + head.num_parameters()}};
-    m["training"] = {{"steps_per_epoch", steps_per_epoch}, {"total_steps", total_steps}, {"effective_lr", lr}};
-    m["environment"] = {{"contra_git_revision", CONTRA_GIT_REVISION},
-                        {"threads", threads},
-                        {"kernels", kernel_report()},
-                        {"loader_workers", c.workers},
-                        {"compiler", std::string("gcc ") + __VERSION__},
-                        {"openmp", _OPENMP}};
-    std::ofstream(run_dir_ + "/manifest.json") << m.dump(2) << "\n";
-  }
-  JsonlLog metrics(run_dir_ + "/metrics.jsonl", "step", step + 1);
-  CsvLog epochs(run_dir_ + "/epochs.csv", {"epoch", "mean_loss", "knn_accuracy", "lr", "seconds"}, loader.cursor().epoch);
+// ---- run files -------------------------------------------------------------------------------
 
-  auto save = [&](const char* why) {
-    const std::string bad = first_non_finite(model_parameters(backbone, head));
-    CONTRA_CHECK(bad.empty(), "checkpoint", "refusing to save at step ", step, ": tensor ", bad,
-                 " holds non-finite values");
-    nn::TrainingState ts;
-    ts.step = step;
-    ts.config = {{"critical", critical_subset(c)}, {"full", to_json(c)}};
-    ts.data_cursor = {{"epoch", loader.cursor().epoch}, {"batch", loader.cursor().batch}};
-    ts.extra = {{"epoch_loss_sum", epoch_loss_sum}, {"epoch_steps", epoch_steps}, {"reason", why}};
-    const std::string path = checkpoints.save(model_state(backbone, head), optimizer.get(), ts);
-    metrics.sync();
-    return path;
-  };
+nlohmann::json run_manifest(const TrainState& s) {
+  const PretrainConfig& c = s.c;
+  const data::Dataset& pretrain = *s.data.pretrain;
+  nlohmann::json m;
+  m["config"] = to_json(c);
+  m["dataset"] = {{"name", pretrain.name},
+                  {"images", pretrain.size()},
+                  {"class_names", pretrain.class_names},
+                  {"per_class_counts", pretrain.class_counts()},
+                  {"test_images", s.data.test->size()},
+                  {"construction", pretrain.manifest_json.empty()
+                                       ? nlohmann::json(nullptr)
+                                       : nlohmann::json::parse(pretrain.manifest_json, nullptr, false)},
+                  {"normalisation", {{"mean", s.data.stats.mean}, {"std", s.data.stats.std}}},
+                  {"augmentation", s.spec.describe()}};
+  m["model"] = {{"backbone", s.backbone_config.to_json()},
+                {"head", s.head_config.to_json()},
+                {"parameters", s.backbone->num_parameters() + s.head->num_parameters()}};
+  m["training"] = {{"steps_per_epoch", s.steps_per_epoch}, {"total_steps", s.total_steps}, {"effective_lr", s.lr}};
+  m["environment"] = {{"contra_git_revision", CONTRA_GIT_REVISION},
+                      {"threads", s.threads},
+                      {"kernels", kernel_report()},
+                      {"loader_workers", c.workers},
+                      {"compiler", std::string("gcc ") + __VERSION__},
+                      {"openmp", _OPENMP}};
+  return m;
+}
 
-  // kNN monitor: bank = pretraining set, queries = test set (eval mode, no augmentation).
-  auto knn_monitor = [&]() {
-    const Tensor bank = extract_features(backbone, pretrain, stats, 512, static_cast<int>(c.workers));
-    const Tensor queries = extract_features(backbone, test, stats, 512, static_cast<int>(c.workers));
-    KnnOptions ko;
-    ko.k = static_cast<int>(c.knn_k);
-    ko.temperature = c.knn_temperature;
-    const auto pred = knn_predict(bank, pretrain->labels, queries, static_cast<int>(pretrain->num_classes()), ko);
-    std::int64_t correct = 0;
-    for (size_t i = 0; i < pred.size(); ++i) correct += pred[i] == test->labels[i];
-    return static_cast<double>(correct) / static_cast<double>(pred.size());
-  };
+// config.toml and manifest.json (atomic), then the logs, trimmed to the resume point (L1).
+void open_run_files(TrainState& s) {
+  s.new_dir->keep();
+  write_file_atomically(s.run_dir + "/config.toml", to_toml(s.c));
+  write_file_atomically(s.run_dir + "/manifest.json", run_manifest(s).dump(2) + "\n");
+  s.metrics.emplace(s.run_dir + "/metrics.jsonl", "step", s.step + 1);
+  s.epochs.emplace(s.run_dir + "/epochs.csv", std::vector<std::string>{"epoch", "mean_loss", "knn_accuracy", "lr", "seconds"},
+                   s.loader->cursor().epoch);
+}
 
-  // ---- the loop ------------------------------------------------------------------------------
+// ---- the loop's steps ------------------------------------------------------------------------
+
+void start_training(TrainState& s) {
+  const PretrainConfig& c = s.c;
   install_stop_handlers();
-  backbone.train();
-  head.train();
-  const std::int64_t last_step = c.max_steps > 0 ? std::min(total_steps, step + c.max_steps) : total_steps;
-  say("training: " + std::to_string(c.epochs) + " epochs × " + std::to_string(steps_per_epoch) + " steps, batch " +
+  s.backbone->train();
+  s.head->train();
+  s.last_step = c.max_steps > 0 ? std::min(s.total_steps, s.step + c.max_steps) : s.total_steps;
+  say("training: " + std::to_string(c.epochs) + " epochs × " + std::to_string(s.steps_per_epoch) + " steps, batch " +
       std::to_string(c.batch_size) + " × " + std::to_string(c.views) + " views, " + c.loss + " loss, " + c.optimizer +
-      " lr " + fixed(lr, 4) + ", " + std::to_string(threads) + " threads");
-  Progress progress("train", total_steps, opt_.quiet ? 1e9 : 10.0);
-  auto epoch_start = Clock::now();
-  std::int64_t last_saved = resuming ? step : -1;
-  auto stop_with_checkpoint = [&] {
-    if (last_saved != step) save("signal");
-    say("stopped by signal " + std::to_string(stop_signal()) + " at step " + std::to_string(step) +
-        "; resume with --resume auto --name " + fs::path(run_dir_).filename().string());
-    return stop_exit_code();
-  };
+      " lr " + fixed(s.lr, 4) + ", " + std::to_string(s.threads) + " threads");
+  s.progress.emplace("train", s.total_steps, s.opt.quiet ? 1e9 : 10.0);
+  s.epoch_start = Clock::now();
+}
 
+// After the last step of the last epoch, one more loader call closes that epoch (nullopt):
+// its monitor, CSV row and checkpoint run like every other epoch's. A run stopped by
+// --max-steps mid-epoch ends without closing it.
+bool closing_last_epoch(const TrainState& s) { return s.step == s.total_steps && s.epoch_steps > 0; }
+bool training_done(const TrainState& s) { return s.step >= s.last_step && !closing_last_epoch(s); }
+
+// A checkpoint of everything needed to continue bit-for-bit; never one holding NaN/inf.
+void save(TrainState& s, const char* why) {
+  CONTRA_CHECK(all_finite(tensors_of(s.params)), "checkpoint", "refusing to save at step ", s.step, ": tensor ",
+               first_non_finite(s.params), " holds non-finite values");
+  nn::TrainingState ts;
+  ts.step = s.step;
+  ts.config = {{"critical", critical_subset(s.c)}, {"full", to_json(s.c)}};
+  ts.data_cursor = {{"epoch", s.loader->cursor().epoch}, {"batch", s.loader->cursor().batch}};
+  ts.extra = {{"epoch_loss_sum", s.epoch_loss_sum}, {"epoch_steps", s.epoch_steps}, {"reason", why}};
+  s.checkpoints->save(model_state(*s.backbone, *s.head), s.optimizer.get(), ts);
+  s.metrics->sync();
+  s.last_saved = s.step;
+}
+
+int stop_with_checkpoint(TrainState& s) {
+  if (s.last_saved != s.step) save(s, "signal");
+  say("stopped by signal " + std::to_string(stop_signal()) + " at step " + std::to_string(s.step) +
+      "; resume with --resume auto --name " + fs::path(s.run_dir).filename().string());
+  return stop_exit_code();
+}
+
+// kNN monitor: bank = pretraining set, queries = test set (eval mode, no augmentation).
+double knn_monitor(TrainState& s) {
+  const PretrainConfig& c = s.c;
+  const auto& pretrain = s.data.pretrain;
+  const auto& test = s.data.test;
+  const Tensor bank = extract_features(*s.backbone, pretrain, s.data.stats, 512, static_cast<int>(c.workers));
+  const Tensor queries = extract_features(*s.backbone, test, s.data.stats, 512, static_cast<int>(c.workers));
+  KnnOptions ko;
+  ko.k = static_cast<int>(c.knn_k);
+  ko.temperature = c.knn_temperature;
+  const auto pred = knn_predict(bank, pretrain->labels, queries, static_cast<int>(pretrain->num_classes()), ko);
+  std::int64_t correct = 0;
+  for (size_t i = 0; i < pred.size(); ++i) correct += pred[i] == test->labels[i];
+  return static_cast<double>(correct) / static_cast<double>(pred.size());
+}
+
+// The monitor's accuracy for epochs it runs on (every knn_every-th and the last), NaN otherwise
+// or when a signal interrupted it.
+double monitor_epoch(TrainState& s, std::int64_t epoch) {
+  const PretrainConfig& c = s.c;
+  if (c.knn_every <= 0 || !((epoch + 1) % c.knn_every == 0 || epoch + 1 == c.epochs) || stop_requested()) return NAN;
+  double knn = NAN;
+  try {
+    knn = knn_monitor(s);
+  } catch (const StopRequested&) {  // a signal during the monitor: skip it, the caller saves
+  }
+  s.backbone->train();
+  s.head->train();
+  if (!std::isnan(knn)) {
+    s.metrics->append({{"step", s.step}, {"epoch", epoch}, {"knn_accuracy", knn}});
+    say("epoch " + std::to_string(epoch) + ": kNN accuracy " + fixed(100 * knn, 2) + "%");
+  }
+  return knn;
+}
+
+// End of an epoch: monitor, epochs.csv row, checkpoint (unless saving by steps).
+std::optional<int> end_of_epoch(TrainState& s) {
+  const std::int64_t epoch = s.loader->cursor().epoch - 1;
+  const double knn = monitor_epoch(s, epoch);
+  const double secs = std::chrono::duration<double>(Clock::now() - s.epoch_start).count();
+  s.epochs->append({std::to_string(epoch), s.epoch_steps ? fixed(s.epoch_loss_sum / s.epoch_steps, 6) : "nan",
+                    std::isnan(knn) ? "nan" : fixed(knn, 6), fixed((*s.schedule)(s.step), 6), fixed(secs, 1)});
+  s.epoch_loss_sum = 0.0;
+  s.epoch_steps = 0;
+  s.epoch_start = Clock::now();
+  if (s.c.checkpoint_every == 0) save(s, "epoch");
+  if (stop_requested()) return stop_with_checkpoint(s);
+  return std::nullopt;
+}
+
+nlohmann::json step_log_entry(const TrainState& s, const data::Batch& batch, double loss, double lr,
+                              const std::optional<contrastive::LossTelemetry>& tel) {
+  nlohmann::json e = {{"step", s.step}, {"epoch", batch.epoch}, {"loss", loss}, {"lr", lr},
+                      {"images_per_s", s.progress->rate()}};
+  if (tel) {
+    e["attraction"] = tel->attraction;
+    e["repulsion"] = tel->repulsion;
+    e["grad_norm_attraction"] = tel->grad_norm_attraction;
+    e["grad_norm_repulsion"] = tel->grad_norm_repulsion;
+    e["mean_positive_similarity"] = tel->mean_positive_similarity;
+    e["mean_negative_similarity"] = tel->mean_negative_similarity;
+    e["alignment"] = tel->alignment;
+    e["uniformity"] = tel->uniformity;
+  }
+  return e;
+}
+
+// One optimization step: forward, loss, backward, update; the non-finite stops (S3); log
+// and checkpoint when due. Returns an exit code when the run must stop.
+std::optional<int> train_step(TrainState& s, const data::Batch& batch) {
+  const PretrainConfig& c = s.c;
+  const double step_lr = (*s.schedule)(s.step);
+  s.optimizer->set_lr(step_lr);
+  const Tensor f = (*s.head)(s.backbone->forward_features(batch.images));  // (M, D) view-major
+  if (!all_finite({f}))
+    return stop_non_finite("step " + std::to_string(s.step + 1) + ": the embeddings are non-finite" + weights_state(s.params));
+  const bool log_now = (s.step + 1) % c.log_every == 0 || s.step + 1 == s.last_step;
   const contrastive::ViewLayout layout{c.batch_size, c.views};
-  while (true) {
-    // After the last step of the last epoch, one more next() closes that epoch (nullopt):
-    // its monitor, CSV row and checkpoint run like every other epoch's. A run stopped by
-    // --max-steps mid-epoch ends without closing it.
-    const bool closing_last_epoch = step == total_steps && epoch_steps > 0;
-    if (step >= last_step && !closing_last_epoch) break;
-    auto batch = loader.next();
-    CONTRA_ASSERT(!(closing_last_epoch && batch), "the loader yielded a batch past the last step");
-    if (!batch) {
-      // End of an epoch: monitor, log, checkpoint.
-      const std::int64_t epoch = loader.cursor().epoch - 1;
-      double knn = NAN;
-      if (c.knn_every > 0 && ((epoch + 1) % c.knn_every == 0 || epoch + 1 == c.epochs) && !stop_requested()) {
-        try {
-          knn = knn_monitor();
-        } catch (const StopRequested&) {  // a signal during the monitor: skip it, save below
-        }
-        backbone.train();
-        head.train();
-        if (!std::isnan(knn)) {
-          metrics.append({{"step", step}, {"epoch", epoch}, {"knn_accuracy", knn}});
-          say("epoch " + std::to_string(epoch) + ": kNN accuracy " + fixed(100 * knn, 2) + "%");
-        }
-      }
-      const double secs = std::chrono::duration<double>(Clock::now() - epoch_start).count();
-      epochs.append({std::to_string(epoch), epoch_steps ? fixed(epoch_loss_sum / epoch_steps, 6) : "nan",
-                     std::isnan(knn) ? "nan" : fixed(knn, 6), fixed(schedule(step), 6), fixed(secs, 1)});
-      epoch_loss_sum = 0.0;
-      epoch_steps = 0;
-      epoch_start = Clock::now();
-      if (c.checkpoint_every == 0) {
-        save("epoch");
-        last_saved = step;
-      }
-      if (stop_requested()) return stop_with_checkpoint();
-      continue;
-    }
-    const double step_lr = schedule(step);
-    optimizer->set_lr(step_lr);
-    const Tensor f = head(backbone.forward_features(batch->images));  // (M, D) view-major
-    if (nn::find_non_finite({{"embeddings", f}})) return report_non_finite_embeddings(step + 1, params);
-    const bool log_now = (step + 1) % c.log_every == 0 || step + 1 == last_step;
-    Tensor loss;
-    contrastive::LossTelemetry tel;
-    bool have_tel = false;
-    if (c.loss == "nt_xent" || c.loss == "balanced" || c.loss == "derived") {
-      contrastive::BalancedParams p;
-      p.temperature = c.temperature;
-      if (c.loss == "balanced") {
-        p.attract = c.attract;
-        p.repel = c.repel;
-        p.positive_weight = c.positive_weight;
-      } else if (c.loss == "derived") {
-        p.attract = 1.0;
-        p.repel = c.lambda;
-        p.positive_weight = 0.0;
-      }
-      contrastive::FusedOptions fo;
-      fo.gradient_norms = log_now;
-      auto out = contrastive::balanced_loss(f, layout, p, fo);
-      loss = out.loss;
-      tel = out.telemetry;
-      have_tel = true;
-    } else if (c.loss == "supervised") {
-      loss = contrastive::supervised_prototype_loss(f, layout, batch->labels, c.lambda);
-    } else {
-      loss = contrastive::supcon_loss(f, layout, batch->labels, c.temperature);
-    }
-    const double loss_value = loss.item();
-    if (!std::isfinite(loss_value)) {
-      const std::string bad = first_non_finite(params);
-      std::cerr << "error: step " << step + 1 << ": the loss is " << loss_value
-                << (bad.empty() ? std::string(" (the weights are finite: lower --lr)") : " (tensor " + bad + " holds non-finite values)")
-                << "; stopping without saving (the last checkpoint stays valid)\n";
-      return 3;
-    }
-    optimizer->zero_grad();
-    backward(loss);
-    optimizer->step();
-    ++step;
-    // S3: a non-finite weight is caught in the step that produced it, never saved.
-    if (const std::string bad = first_non_finite(params); !bad.empty()) {
-      std::cerr << "error: step " << step << ": the update made tensor " << bad
-                << " non-finite (lr " << step_lr << ": lower --lr); stopping without saving (the last checkpoint stays valid)\n";
-      return 3;
-    }
-    epoch_loss_sum += loss_value;
-    ++epoch_steps;
-    progress.update(step, c.batch_size, "loss " + fixed(loss_value, 4) + " | lr " + fixed(step_lr, 4));
-    if (log_now) {
-      nlohmann::json e = {{"step", step}, {"epoch", batch->epoch}, {"loss", loss_value}, {"lr", step_lr},
-                          {"images_per_s", progress.rate()}};
-      if (have_tel) {
-        e["attraction"] = tel.attraction;
-        e["repulsion"] = tel.repulsion;
-        e["grad_norm_attraction"] = tel.grad_norm_attraction;
-        e["grad_norm_repulsion"] = tel.grad_norm_repulsion;
-        e["mean_positive_similarity"] = tel.mean_positive_similarity;
-        e["mean_negative_similarity"] = tel.mean_negative_similarity;
-        e["alignment"] = tel.alignment;
-        e["uniformity"] = tel.uniformity;
-      }
-      metrics.append(e);
-    }
-    if (c.checkpoint_every > 0 && step % c.checkpoint_every == 0) {
-      save("interval");
-      last_saved = step;
-    }
-    if (stop_requested()) return stop_with_checkpoint();
+  const LossResult loss = compute_loss({f, layout, batch.labels, c, log_now});
+  const double loss_value = loss.loss.item();
+  if (!std::isfinite(loss_value)) {
+    std::ostringstream value;
+    value << loss_value;
+    return stop_non_finite("step " + std::to_string(s.step + 1) + ": the loss is " + value.str() + weights_state(s.params));
   }
-  if (last_saved != step) save("final");
-  progress.finish("step " + std::to_string(step));
-  if (step < total_steps) {
-    say("stopped after --max-steps at step " + std::to_string(step) + " of " + std::to_string(total_steps));
-    write_report(run_dir_);
-    return 0;
+  s.optimizer->zero_grad();
+  backward(loss.loss);
+  s.optimizer->step();
+  ++s.step;
+  if (!all_finite(tensors_of(s.params))) {  // S3: caught in the step that produced it, never saved
+    std::ostringstream lr;
+    lr << step_lr;
+    return stop_non_finite("step " + std::to_string(s.step) + ": the update made tensor " + first_non_finite(s.params) +
+                           " non-finite (lr " + lr.str() + ": lower --lr)");
   }
+  s.epoch_loss_sum += loss_value;
+  ++s.epoch_steps;
+  s.progress->update(s.step, c.batch_size, "loss " + fixed(loss_value, 4) + " | lr " + fixed(step_lr, 4));
+  if (log_now) s.metrics->append(step_log_entry(s, batch, loss_value, step_lr, loss.telemetry));
+  if (c.checkpoint_every > 0 && s.step % c.checkpoint_every == 0) save(s, "interval");
+  if (stop_requested()) return stop_with_checkpoint(s);
+  return std::nullopt;
+}
 
-  // ---- final evaluation ------------------------------------------------------------------------
-  if (c.final_eval) try {
-    EvalData ed;
-    ed.pretrain = pretrain;
-    ed.test = test;
-    ed.train = open_run_data(c, true).balanced_train;
-    ed.stats = stats;
-    ed.augment = spec;
-    EvalOptions eo;
-    eo.knn.k = static_cast<int>(c.knn_k);
-    eo.knn.temperature = c.knn_temperature;
-    eo.probe.epochs = c.probe_epochs;
-    eo.probe.seed = static_cast<std::uint64_t>(c.seed);
-    eo.seed = static_cast<std::uint64_t>(c.seed);
-    eo.workers = static_cast<int>(c.workers);
-    Generator random_gen(static_cast<std::uint64_t>(c.seed));
-    nn::ResNet random_backbone(rc, random_gen);
-    nn::ProjectionHead random_head(hc, random_gen);
-    const auto results = evaluate({{"pretrained", &backbone, &head}, {"random init", &random_backbone, &random_head}},
-                                  ed, eo, run_dir_ + "/eval", [](const std::string& s) { say(s); });
-    for (const char* enc : {"pretrained", "random init", "raw pixels"}) {
-      if (!results["encoders"].contains(enc)) continue;
-      const auto& e = results["encoders"][enc];
-      say(std::string(enc) + ": kNN " + fixed(100 * e["knn_full_bank"]["overall"].get<double>(), 2) +
-          "%, linear probe " + fixed(100 * e["linear_probe"]["overall"].get<double>(), 2) + "%");
-    }
-  } catch (const StopRequested&) {  // S4: the trained weights are saved; stop within a batch
-    say("stopped by signal " + std::to_string(stop_signal()) + " during the final evaluation; the checkpoint at step " +
-        std::to_string(step) + " is saved (evaluate it with tools/evaluate " + run_dir_ + ")");
-    return stop_exit_code();
+// ---- finish: the last checkpoint, the final evaluation, the report ----------------------------
+
+void final_evaluation(TrainState& s) {
+  const PretrainConfig& c = s.c;
+  EvalData ed;
+  ed.pretrain = s.data.pretrain;
+  ed.test = s.data.test;
+  ed.train = open_run_data(c, true).balanced_train;
+  ed.stats = s.data.stats;
+  ed.augment = s.spec;
+  EvalOptions eo;
+  eo.knn.k = static_cast<int>(c.knn_k);
+  eo.knn.temperature = c.knn_temperature;
+  eo.probe.epochs = c.probe_epochs;
+  eo.probe.seed = static_cast<std::uint64_t>(c.seed);
+  eo.seed = static_cast<std::uint64_t>(c.seed);
+  eo.workers = static_cast<int>(c.workers);
+  Generator random_gen(static_cast<std::uint64_t>(c.seed));  // the same draws as the initialisation
+  nn::ResNet random_backbone(s.backbone_config, random_gen);
+  nn::ProjectionHead random_head(s.head_config, random_gen);
+  const EvalResults results =
+      evaluate({{"pretrained", &*s.backbone, &*s.head}, {"random init", &random_backbone, &random_head}}, ed, eo,
+               [](const std::string& line) { say(line); });
+  write_evaluation(results, s.run_dir + "/eval");
+  for (const char* enc : {"pretrained", "random init", "raw pixels"}) {
+    if (!results.json["encoders"].contains(enc)) continue;
+    const auto& e = results.json["encoders"][enc];
+    say(std::string(enc) + ": kNN " + fixed(100 * e["knn_full_bank"]["overall"].get<double>(), 2) + "%, linear probe " +
+        fixed(100 * e["linear_probe"]["overall"].get<double>(), 2) + "%");
   }
-  say("report: " + write_report(run_dir_));
-  return 0;
+}
+
+int finish(TrainState& s) {
+  if (s.last_saved != s.step) save(s, "final");
+  s.progress->finish("step " + std::to_string(s.step));
+  if (s.step < s.total_steps) {
+    say("stopped after --max-steps at step " + std::to_string(s.step) + " of " + std::to_string(s.total_steps));
+    write_report(s.run_dir);
+    return kExitOk;
+  }
+  if (s.c.final_eval) try {
+      final_evaluation(s);
+    } catch (const StopRequested&) {  // S4: the trained weights are saved; stop within a batch
+      say("stopped by signal " + std::to_string(stop_signal()) + " during the final evaluation; the checkpoint at step " +
+          std::to_string(s.step) + " is saved (evaluate it with tools/evaluate " + s.run_dir + ")");
+      return stop_exit_code();
+    }
+  say("report: " + write_report(s.run_dir));
+  return kExitOk;
+}
+
+}  // namespace
+
+Pretrainer::Pretrainer(PretrainConfig config, PretrainOptions options) : cfg_(std::move(config)), opt_(options) {}
+
+// The run, top to bottom: prepare the run directory → build data and model → build the
+// optimization → write the run files → train epoch by epoch → finish (evaluation, report).
+int Pretrainer::run() {
+  validate(cfg_);
+  check_run_options(cfg_, opt_);
+  TrainState s(cfg_, opt_);
+  s.threads = configure_threads(cfg_);
+  prepare_run_directory(s);
+  run_dir_ = s.run_dir;
+  build_data_and_model(s);
+  build_optimization(s);
+  restore_training_state(s);
+  open_run_files(s);
+  start_training(s);
+  while (!training_done(s)) {
+    const bool closing = closing_last_epoch(s);
+    const auto batch = s.loader->next();  // nullopt: the epoch ended
+    CONTRA_ASSERT(!(closing && batch), "the loader yielded a batch past the last step");
+    if (const std::optional<int> stop = batch ? train_step(s, *batch) : end_of_epoch(s)) return *stop;
+  }
+  return finish(s);
 }
 
 }  // namespace contra::train

@@ -7,6 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "tensor/atomic_file.h"
 #include "train/metrics_log.h"
 #include "train/plots.h"
 #include "train/report_doc.h"
@@ -33,6 +34,15 @@ std::string num(const nlohmann::json& v, int prec = 4) {
   return os.str();
 }
 
+// "k=20, T=0.1": the kNN monitor's settings as the run recorded them (manifest.json).
+std::string knn_settings(const nlohmann::json& manifest) {
+  if (manifest.is_null() || !manifest.contains("config") || !manifest["config"].contains("eval")) return "kNN";
+  const auto& e = manifest["config"]["eval"];
+  std::ostringstream os;
+  os << "k=" << e.value("knn_k", std::int64_t{0}) << ", T=" << e.value("knn_temperature", 0.0);
+  return os.str();
+}
+
 nlohmann::json read_json(const std::string& path) {
   std::ifstream f(path);
   if (!f) return nullptr;
@@ -50,7 +60,7 @@ std::string write_report(const std::string& run_dir) {
   // curves.csv from metrics.jsonl
   bool have_curves = false;
   if (!entries.empty()) {
-    std::ofstream c(run_dir + "/curves.csv");
+    std::ostringstream c;
     c << "step,loss,attraction,repulsion,lr,images_per_s\n";
     for (const auto& e : entries) {
       if (!e.contains("loss")) continue;
@@ -58,6 +68,7 @@ std::string write_report(const std::string& run_dir) {
         << e.value("repulsion", NAN) << "," << e.value("lr", NAN) << "," << e.value("images_per_s", NAN) << "\n";
       have_curves = true;
     }
+    write_file_atomically(run_dir + "/curves.csv", c.str());
   }
   if (have_curves) {
     Figure loss;
@@ -81,7 +92,7 @@ std::string write_report(const std::string& run_dir) {
     Figure k;
     k.csv = run_dir + "/epochs.csv";
     k.out_stem = run_dir + "/knn_accuracy";
-    k.title = "kNN monitor accuracy (k=200, T=0.1) per epoch";
+    k.title = "kNN monitor accuracy (" + knn_settings(manifest) + ") per epoch";
     k.xlabel = "epoch";
     k.ylabel = "test accuracy";
     k.series = {{"kNN accuracy", 3, "linespoints"}};
@@ -153,8 +164,8 @@ std::string write_report(const std::string& run_dir) {
         "[eval/per_class.csv](eval/per_class.csv), [eval/prb_per_class.csv](eval/prb_per_class.csv).");
   }
   const std::string md_path = run_dir + "/report.md";
-  std::ofstream(md_path) << d.md.str();
-  std::ofstream(run_dir + "/report.html") << d.html_page("contra report");
+  write_file_atomically(md_path, d.md.str());
+  write_file_atomically(run_dir + "/report.html", d.html_page("contra report"));
   return md_path;
 }
 

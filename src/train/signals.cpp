@@ -1,5 +1,7 @@
 #include "train/signals.h"
 
+#include "train/exit_codes.h"
+
 #include <csignal>
 #include <unistd.h>
 
@@ -40,6 +42,6 @@ void stop_point() {
 
 bool stop_requested() { return g_signal != 0; }
 int stop_signal() { return g_signal; }
-int stop_exit_code() { return g_signal ? 128 + g_signal : 0; }
+int stop_exit_code() { return g_signal ? exit_code_for_signal(g_signal) : kExitOk; }
 
 }  // namespace contra::train

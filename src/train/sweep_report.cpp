@@ -8,7 +8,7 @@
 #include <fstream>
 #include <limits>
 
-#include "nn/atomic_file.h"
+#include "tensor/atomic_file.h"
 #include "train/plots.h"
 #include "train/report_doc.h"
 
@@ -17,6 +17,9 @@ namespace contra::train {
 namespace fs = std::filesystem;
 
 namespace {
+
+// The PRB metrics (backbone/head, test/pretraining images), correlated with accuracy.
+const std::vector<std::string> kPrbKeys = {"prb_backbone", "prb_head", "prb_lt_backbone", "prb_lt_head"};
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
@@ -171,12 +174,19 @@ double SweepReport::correlation(const std::string& x, const std::string& y) cons
 }
 
 void SweepReport::write(const std::string& out_dir, const nlohmann::json& compute, bool figures) const {
+  write_file_atomically(out_dir + "/sweep.json", sweep_json(compute).dump(2) + "\n");
+  write_summary_csv(out_dir);
+  std::int64_t finished = 0;
+  for (const auto& r : runs_) finished += r.status == "finished";
+  const FigureList figure_files = figures && finished > 0 ? write_figures(out_dir) : FigureList{};
+  write_report(out_dir, compute, figure_files);
+}
+
+// sweep.json: the spec, the compute, every run with its metrics, every point's summary and
+// difference to the baseline, and the PRB–accuracy correlations.
+nlohmann::json SweepReport::sweep_json(const nlohmann::json& compute) const {
   const auto& points = spec_.points;
   const SweepPoint* base = spec_.baseline();
-  std::int64_t finished = 0, failed = 0, open = 0;
-  for (const auto& r : runs_) (r.status == "finished" ? finished : r.status == "failed" ? failed : open)++;
-
-  // ---- sweep.json --------------------------------------------------------------------
   nlohmann::json j;
   j["spec"] = {{"path", spec_.path}, {"name", spec_.name}, {"base", spec_.base}, {"seeds", spec_.seeds}};
   for (const auto& s : spec_.set) j["spec"]["set"][s.key] = s.value;
@@ -216,16 +226,19 @@ void SweepReport::write(const std::string& out_dir, const nlohmann::json& comput
     }
     j["points"].push_back(pj);
   }
-  const std::vector<std::string> prb_keys = {"prb_backbone", "prb_head", "prb_lt_backbone", "prb_lt_head"};
   const std::vector<std::string> acc_keys = {"probe", "knn_full", "knn_lt"};
-  for (const auto& x : prb_keys)
+  for (const auto& x : kPrbKeys)
     for (const auto& y : acc_keys) {
       const double r = correlation(x, y);
       j["correlations"][x + " vs " + y] = std::isfinite(r) ? nlohmann::json(r) : nlohmann::json(nullptr);
     }
-  nn::write_file_atomically(out_dir + "/sweep.json", j.dump(2) + "\n");
+  return j;
+}
 
-  // ---- summary.csv ---------------------------------------------------------------------
+// summary.csv: one row per point, mean/std and the difference to the baseline per metric.
+void SweepReport::write_summary_csv(const std::string& out_dir) const {
+  const auto& points = spec_.points;
+  const SweepPoint* base = spec_.baseline();
   {
     std::ostringstream f;
     f << "point,label,baseline";
@@ -252,129 +265,146 @@ void SweepReport::write(const std::string& out_dir, const nlohmann::json& comput
       }
       f << "\n";
     }
-    nn::write_file_atomically(out_dir + "/summary.csv", f.str());
+    write_file_atomically(out_dir + "/summary.csv", f.str());
   }
+}
 
-  // ---- figures -------------------------------------------------------------------------
-  std::vector<std::pair<std::string, std::string>> figure_files;  // (png relative path, caption)
-  if (figures && finished > 0) {
-    const std::string fig_dir = out_dir + "/figures";
-    fs::create_directories(fig_dir);
-    const std::vector<std::vector<std::string>> panels = {{"probe", "knn_full", "knn_lt"},
-                                                          {"probe_many", "probe_medium", "probe_few"}};
-    auto metric = [&](const std::string& key) {
-      for (const auto& m : metric_list_)
-        if (m.key == key) return m;
-      return SweepMetric{key, key};
-    };
-    for (size_t ai = 0; ai < spec_.axes.size(); ++ai) {
-      const SweepAxis& axis = spec_.axes[ai];
-      bool numeric = true;
-      for (const auto& v : axis.values) numeric = numeric && is_number(v);
-      // Points grouped by the values of the other axes: one curve per group.
-      std::map<std::string, std::vector<size_t>> groups;
-      for (size_t p = 0; p < points.size(); ++p) {
-        if (points[p].baseline) continue;
-        std::string others;
-        for (const auto& v : points[p].values)
-          for (const auto& a : spec_.axes)
-            if (a.key == v.key && v.key != axis.key) others += (others.empty() ? "" : ", ") + v.key + "=" + v.value;
-        groups[others].push_back(p);
-      }
-      const std::string short_key = axis.key.substr(axis.key.rfind('.') + 1);
-      for (size_t panel = 0; panel < panels.size(); ++panel) {
-        Figure fig;
-        fig.out_stem = fig_dir + "/" + std::string(panel == 0 ? "accuracy" : "groups") + "_vs_" + short_key;
-        fig.title = std::string(panel == 0 ? "Accuracy" : "Linear-probe accuracy of the many / medium / few classes") +
-                    " against " + axis.key + " (mean ± std over seeds)";
-        fig.xlabel = axis.key;
-        fig.ylabel = "test accuracy %";
-        if (!numeric) fig.xtics_column = "2";
-        int g = 0;
-        for (const auto& [others, members] : groups) {
-          const std::string csv = fig_dir + "/" + (panel == 0 ? "accuracy" : "groups") + "_vs_" + short_key + "_" +
-                                  std::to_string(g) + ".csv";
-          std::ostringstream f;
-          f << "x,label";
-          for (const auto& k : panels[panel]) f << "," << k << "_mean," << k << "_std";
-          for (const auto& k : panels[panel]) f << ",baseline_" << k;
-          f << "\n";
-          for (size_t i = 0; i < members.size(); ++i) {
-            const size_t p = members[i];
-            std::string value;
-            for (const auto& v : points[p].values)
-              if (v.key == axis.key) value = v.value;
-            f << (numeric ? value : std::to_string(i)) << "," << value;
-            for (const auto& k : panels[panel]) {
-              const MeanStd s = summary(p, k);
-              f << "," << csv_num(shown(metric(k), s.mean)) << "," << csv_num(std::isfinite(s.std) ? shown(metric(k), s.std) : 0.0);
-            }
-            for (const auto& k : panels[panel]) {
-              double b = kNaN;
-              for (size_t q = 0; q < points.size(); ++q)
-                if (points[q].baseline) b = summary(q, k).mean;
-              f << "," << csv_num(shown(metric(k), b));
-            }
-            f << "\n";
-          }
-          std::ofstream(csv) << f.str();
-          const std::string suffix = others.empty() ? "" : " (" + others + ")";
-          for (size_t k = 0; k < panels[panel].size(); ++k) {
-            Series s{metric(panels[panel][k]).label + suffix, static_cast<int>(3 + 2 * k), "yerrorlines"};
-            s.err_column = static_cast<int>(4 + 2 * k);
-            s.csv = csv;
-            fig.series.push_back(s);
-          }
-          if (base && g == 0)
-            for (size_t k = 0; k < panels[panel].size(); ++k) {
-              Series s{metric(panels[panel][k]).label + ", " + base->label, static_cast<int>(3 + 2 * panels[panel].size() + k),
-                       "lines dt 2"};
-              s.csv = csv;
-              fig.series.push_back(s);
-            }
-          ++g;
-        }
-        fig.csv = fig.series.empty() ? "" : fig.series.front().csv;
-        if (!fig.series.empty() && draw(fig))
-          figure_files.push_back({"figures/" + fs::path(fig.out_stem).filename().string() + ".png", fig.title});
-      }
-    }
-    // PRB against accuracy, every finished run.
-    {
-      const std::string csv = fig_dir + "/prb_vs_accuracy.csv";
+SweepMetric SweepReport::metric(const std::string& key) const {
+  for (const auto& m : metric_list_)
+    if (m.key == key) return m;
+  return SweepMetric{key, key};
+}
+
+// figures/: accuracy and group accuracy against each axis, and PRB against accuracy.
+SweepReport::FigureList SweepReport::write_figures(const std::string& out_dir) const {
+  FigureList figure_files;
+  const std::string fig_dir = out_dir + "/figures";
+  fs::create_directories(fig_dir);
+  for (const auto& axis : spec_.axes) axis_figures(fig_dir, axis, figure_files);
+  prb_figure(fig_dir, figure_files);
+  return figure_files;
+}
+
+// Two panels against one axis (accuracies; many/medium/few groups): one curve per group of
+// points sharing the other axes' values, the baseline dashed.
+void SweepReport::axis_figures(const std::string& fig_dir, const SweepAxis& axis, FigureList& figure_files) const {
+  const auto& points = spec_.points;
+  const SweepPoint* base = spec_.baseline();
+  const std::vector<std::vector<std::string>> panels = {{"probe", "knn_full", "knn_lt"},
+                                                        {"probe_many", "probe_medium", "probe_few"}};
+  bool numeric = true;
+  for (const auto& v : axis.values) numeric = numeric && is_number(v);
+  // Points grouped by the values of the other axes: one curve per group.
+  std::map<std::string, std::vector<size_t>> groups;
+  for (size_t p = 0; p < points.size(); ++p) {
+    if (points[p].baseline) continue;
+    std::string others;
+    for (const auto& v : points[p].values)
+      for (const auto& a : spec_.axes)
+        if (a.key == v.key && v.key != axis.key) others += (others.empty() ? "" : ", ") + v.key + "=" + v.value;
+    groups[others].push_back(p);
+  }
+  const std::string short_key = axis.key.substr(axis.key.rfind('.') + 1);
+  for (size_t panel = 0; panel < panels.size(); ++panel) {
+    Figure fig;
+    fig.out_stem = fig_dir + "/" + std::string(panel == 0 ? "accuracy" : "groups") + "_vs_" + short_key;
+    fig.title = std::string(panel == 0 ? "Accuracy" : "Linear-probe accuracy of the many / medium / few classes") +
+                " against " + axis.key + " (mean ± std over seeds)";
+    fig.xlabel = axis.key;
+    fig.ylabel = "test accuracy %";
+    if (!numeric) fig.xtics_column = "2";
+    int g = 0;
+    for (const auto& [others, members] : groups) {
+      const std::string csv = fig_dir + "/" + (panel == 0 ? "accuracy" : "groups") + "_vs_" + short_key + "_" +
+                              std::to_string(g) + ".csv";
       std::ostringstream f;
-      f << "run,point,seed,probe,knn_lt";
-      for (const auto& k : prb_keys) f << "," << k;
+      f << "x,label";
+      for (const auto& k : panels[panel]) f << "," << k << "_mean," << k << "_std";
+      for (const auto& k : panels[panel]) f << ",baseline_" << k;
       f << "\n";
-      for (size_t i = 0; i < runs_.size(); ++i) {
-        if (metrics_[i].empty()) continue;
-        auto get = [&](const std::string& k) {
-          const auto it = metrics_[i].find(k);
-          return it == metrics_[i].end() ? kNaN : it->second;
-        };
-        f << runs_[i].name << ",\"" << points[runs_[i].point].label << "\"," << runs_[i].seed << ","
-          << csv_num(100 * get("probe")) << "," << csv_num(100 * get("knn_lt"));
-        for (const auto& k : prb_keys) f << "," << csv_num(get(k));
+      for (size_t i = 0; i < members.size(); ++i) {
+        const size_t p = members[i];
+        std::string value;
+        for (const auto& v : points[p].values)
+          if (v.key == axis.key) value = v.value;
+        f << (numeric ? value : std::to_string(i)) << "," << value;
+        for (const auto& k : panels[panel]) {
+          const MeanStd s = summary(p, k);
+          f << "," << csv_num(shown(metric(k), s.mean)) << "," << csv_num(std::isfinite(s.std) ? shown(metric(k), s.std) : 0.0);
+        }
+        for (const auto& k : panels[panel]) {
+          double b = kNaN;
+          for (size_t q = 0; q < points.size(); ++q)
+            if (points[q].baseline) b = summary(q, k).mean;
+          f << "," << csv_num(shown(metric(k), b));
+        }
         f << "\n";
       }
-      std::ofstream(csv) << f.str();
-      Figure fig;
-      fig.csv = csv;
-      fig.out_stem = fig_dir + "/prb_vs_accuracy";
-      fig.title = "PRB (normalised, docs/derivation.md §3) against linear-probe accuracy, every run";
-      fig.xlabel = "prototype representation bias";
-      fig.ylabel = "linear-probe accuracy %";
-      for (size_t k = 0; k < prb_keys.size(); ++k) {
-        const double r = correlation(prb_keys[k], "probe");
-        Series s{metric(prb_keys[k]).label + " (r = " + fixed(r, 2) + ")", 4, "points pt " + std::to_string(5 + 2 * k)};
-        s.x_column = static_cast<int>(6 + k);
+      write_file_atomically(csv, f.str());
+      const std::string suffix = others.empty() ? "" : " (" + others + ")";
+      for (size_t k = 0; k < panels[panel].size(); ++k) {
+        Series s{metric(panels[panel][k]).label + suffix, static_cast<int>(3 + 2 * k), "yerrorlines"};
+        s.err_column = static_cast<int>(4 + 2 * k);
+        s.csv = csv;
         fig.series.push_back(s);
       }
-      if (draw(fig)) figure_files.push_back({"figures/prb_vs_accuracy.png", fig.title});
+      if (base && g == 0)
+        for (size_t k = 0; k < panels[panel].size(); ++k) {
+          Series s{metric(panels[panel][k]).label + ", " + base->label, static_cast<int>(3 + 2 * panels[panel].size() + k),
+                   "lines dt 2"};
+          s.csv = csv;
+          fig.series.push_back(s);
+        }
+      ++g;
     }
+    fig.csv = fig.series.empty() ? "" : fig.series.front().csv;
+    if (!fig.series.empty() && draw(fig))
+      figure_files.push_back({"figures/" + fs::path(fig.out_stem).filename().string() + ".png", fig.title});
   }
+}
 
-  // ---- report.md / report.html ---------------------------------------------------------
+// PRB against linear-probe accuracy, one point per finished run.
+void SweepReport::prb_figure(const std::string& fig_dir, FigureList& figure_files) const {
+  const auto& points = spec_.points;
+  const std::string csv = fig_dir + "/prb_vs_accuracy.csv";
+  std::ostringstream f;
+  f << "run,point,seed,probe,knn_lt";
+  for (const auto& k : kPrbKeys) f << "," << k;
+  f << "\n";
+  for (size_t i = 0; i < runs_.size(); ++i) {
+    if (metrics_[i].empty()) continue;
+    auto get = [&](const std::string& k) {
+      const auto it = metrics_[i].find(k);
+      return it == metrics_[i].end() ? kNaN : it->second;
+    };
+    f << runs_[i].name << ",\"" << points[runs_[i].point].label << "\"," << runs_[i].seed << ","
+      << csv_num(100 * get("probe")) << "," << csv_num(100 * get("knn_lt"));
+    for (const auto& k : kPrbKeys) f << "," << csv_num(get(k));
+    f << "\n";
+  }
+  write_file_atomically(csv, f.str());
+  Figure fig;
+  fig.csv = csv;
+  fig.out_stem = fig_dir + "/prb_vs_accuracy";
+  fig.title = "PRB (normalised, docs/derivation.md §3) against linear-probe accuracy, every run";
+  fig.xlabel = "prototype representation bias";
+  fig.ylabel = "linear-probe accuracy %";
+  for (size_t k = 0; k < kPrbKeys.size(); ++k) {
+    const double r = correlation(kPrbKeys[k], "probe");
+    Series s{metric(kPrbKeys[k]).label + " (r = " + fixed(r, 2) + ")", 4, "points pt " + std::to_string(5 + 2 * k)};
+    s.x_column = static_cast<int>(6 + k);
+    fig.series.push_back(s);
+  }
+  if (draw(fig)) figure_files.push_back({"figures/prb_vs_accuracy.png", fig.title});
+}
+
+// report.md / report.html: the spec, the tables over seeds, the differences, the figures, the runs.
+void SweepReport::write_report(const std::string& out_dir, const nlohmann::json& compute,
+                               const FigureList& figure_files) const {
+  const auto& points = spec_.points;
+  const SweepPoint* base = spec_.baseline();
+  std::int64_t finished = 0, failed = 0, open = 0;
+  for (const auto& r : runs_) (r.status == "finished" ? finished : r.status == "failed" ? failed : open)++;
   ReportDoc d;
   d.h(1, "contra sweep: " + spec_.name);
   {
@@ -422,7 +452,7 @@ void SweepReport::write(const std::string& out_dir, const nlohmann::json& comput
   d.h(2, "Long-tailed groups of the linear probe (mean ± std over seeds)");
   d.table(table_for(group_keys, false));
   d.h(2, "Prototype representation bias (normalised; mean ± std over seeds)");
-  d.table(table_for(prb_keys, false));
+  d.table(table_for(kPrbKeys, false));
   if (base) {
     d.h(2, "Difference to the baseline (" + base->label + "), paired over seeds");
     d.p("Δ = mean over seeds of (point − baseline) on the same seed (same data split and initialisation), with "
@@ -431,12 +461,12 @@ void SweepReport::write(const std::string& out_dir, const nlohmann::json& comput
     std::vector<std::string> keys = accuracy_keys;
     keys.insert(keys.end(), group_keys.begin(), group_keys.end());
     d.table(table_for(keys, true));
-    d.table(table_for(prb_keys, true));
+    d.table(table_for(kPrbKeys, true));
   }
   {
     d.h(2, "PRB against accuracy (every finished run)");
     ReportTable t{{"PRB", "r with linear probe", "r with kNN (full bank)", "r with kNN (LT bank)"}, {}};
-    for (const auto& x : prb_keys) {
+    for (const auto& x : kPrbKeys) {
       std::string label = x;
       for (const auto& m : metric_list_)
         if (m.key == x) label = m.label;
@@ -464,8 +494,8 @@ void SweepReport::write(const std::string& out_dir, const nlohmann::json& comput
     d.p("Data: [sweep.json](sweep.json), [summary.csv](summary.csv)" +
         std::string(figure_files.empty() ? "" : ", figures/*.csv") + ".");
   }
-  nn::write_file_atomically(out_dir + "/report.md", d.md.str());
-  nn::write_file_atomically(out_dir + "/report.html", d.html_page("contra sweep " + spec_.name));
+  write_file_atomically(out_dir + "/report.md", d.md.str());
+  write_file_atomically(out_dir + "/report.html", d.html_page("contra sweep " + spec_.name));
 }
 
 }  // namespace contra::train

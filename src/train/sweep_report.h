@@ -70,6 +70,15 @@ class SweepReport {
   const std::vector<SweepRunRecord>& runs() const { return runs_; }
 
  private:
+  using FigureList = std::vector<std::pair<std::string, std::string>>;  // (png path relative to out, caption)
+  nlohmann::json sweep_json(const nlohmann::json& compute) const;
+  void write_summary_csv(const std::string& out_dir) const;
+  SweepMetric metric(const std::string& key) const;  // its label and scale ({key, key} when unknown)
+  FigureList write_figures(const std::string& out_dir) const;
+  void axis_figures(const std::string& fig_dir, const SweepAxis& axis, FigureList& figure_files) const;
+  void prb_figure(const std::string& fig_dir, FigureList& figure_files) const;
+  void write_report(const std::string& out_dir, const nlohmann::json& compute, const FigureList& figure_files) const;
+
   const SweepSpec& spec_;
   std::vector<SweepRunRecord> runs_;
   std::vector<std::map<std::string, double>> metrics_;  // per run

@@ -13,7 +13,7 @@
 #include <fstream>
 #include <thread>
 
-#include "nn/atomic_file.h"
+#include "tensor/atomic_file.h"
 #include "train/signals.h"
 
 namespace contra::train {
@@ -152,8 +152,7 @@ void SweepRunner::write_report() {
 }
 
 int SweepRunner::run() {
-  const std::string pretrain = opt_.tools_dir + "/pretrain", evaluate = opt_.tools_dir + "/evaluate";
-  for (const auto& t : {pretrain, evaluate})
+  for (const auto& t : {opt_.tools_dir + "/pretrain", opt_.tools_dir + "/evaluate"})
     if (::access(t.c_str(), X_OK) != 0)
       throw UsageError("--tools", "cannot execute " + t, "build the tools (meson compile -C build) or give --tools DIR");
   for (const char* d : {"runs", "configs", "logs"}) fs::create_directories(out_ + "/" + d);
@@ -188,25 +187,7 @@ int SweepRunner::run() {
 
   auto start_stage = [&](size_t i, const std::string& stage) {
     SweepRunRecord& r = runs[i];
-    std::vector<std::string> argv;
-    if (stage == "pretrain") {
-      PretrainConfig c = spec_.config_for(spec_.points[r.point], r.seed);
-      c.out = out_ + "/runs";
-      c.threads = threads_per_job_;
-      const std::string cfg = out_ + "/configs/" + r.name + ".toml";
-      nn::write_file_atomically(cfg, to_toml(c));
-      argv = {pretrain, "--config", cfg, "--resume", "auto", "--quiet"};
-    } else {
-      std::string shots;
-      for (auto k : spec_.evaluate.few_shot) shots += (shots.empty() ? "" : ",") + std::to_string(k);
-      argv = {evaluate, r.dir, "--threads", std::to_string(threads_per_job_), "--few-shot", shots.empty() ? "0" : shots,
-              "--few-shot-draws", std::to_string(spec_.evaluate.few_shot_draws), "--prb-views",
-              std::to_string(spec_.evaluate.prb_views), "--prb-images", std::to_string(spec_.evaluate.prb_images)};
-      if (spec_.evaluate.probe_epochs > 0)
-        for (const auto& a : {std::string("--probe-epochs"), std::to_string(spec_.evaluate.probe_epochs)}) argv.push_back(a);
-      if (!spec_.evaluate.baselines)
-        for (const char* a : {"--no-random-baseline", "--no-pixel-baseline"}) argv.push_back(a);
-    }
+    const std::vector<std::string> argv = stage_command(r, stage);
     {
       std::ofstream log(r.log, std::ios::app);
       log << "==== sweep: " << stage << ":";
@@ -254,12 +235,12 @@ int SweepRunner::run() {
     SweepRunRecord& r = runs[a.run];
     const double secs = std::chrono::duration<double>(Clock::now() - a.started).count();
     r.seconds += secs;
-    nn::write_file_atomically(out_ + "/logs/" + r.name + ".seconds", std::to_string(r.seconds) + "\n");
+    write_file_atomically(out_ + "/logs/" + r.name + ".seconds", std::to_string(r.seconds) + "\n");
     const int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
     const nlohmann::json marker = {{"config", comparable(spec_.config_for(spec_.points[r.point], r.seed))},
                                    {"seconds", r.seconds}};
     if (code == 0 && a.stage == "pretrain") {
-      nn::write_file_atomically(r.dir + "/sweep_trained.json", marker.dump(2) + "\n");
+      write_file_atomically(r.dir + "/sweep_trained.json", marker.dump(2) + "\n");
       if (!stopping) {
         start_stage(a.run, "evaluate");
         continue;
@@ -267,7 +248,7 @@ int SweepRunner::run() {
       r.status = "stopped";
       r.message = "trained; evaluation not started";
     } else if (code == 0) {
-      nn::write_file_atomically(r.dir + "/sweep_done.json", marker.dump(2) + "\n");
+      write_file_atomically(r.dir + "/sweep_done.json", marker.dump(2) + "\n");
       r.status = "finished";
       r.message.clear();
       ++completed;
@@ -286,7 +267,35 @@ int SweepRunner::run() {
       opt_.log("FAILED " + r.name + ": " + r.message + " (log " + r.log + "); the other runs go on");
     }
   }
-  const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
+  const int code = finish(runs, std::chrono::duration<double>(Clock::now() - start).count());
+  ::close(lock_fd);  // after the final report: a second sweep waits for it
+  return code;
+}
+
+std::vector<std::string> SweepRunner::stage_command(const SweepRunRecord& r, const std::string& stage) const {
+  if (stage == "pretrain") {
+    PretrainConfig c = spec_.config_for(spec_.points[r.point], r.seed);
+    c.out = out_ + "/runs";
+    c.threads = threads_per_job_;
+    const std::string cfg = out_ + "/configs/" + r.name + ".toml";
+    write_file_atomically(cfg, to_toml(c));
+    return {opt_.tools_dir + "/pretrain", "--config", cfg, "--resume", "auto", "--quiet"};
+  }
+  std::string shots;
+  for (auto k : spec_.evaluate.few_shot) shots += (shots.empty() ? "" : ",") + std::to_string(k);
+  std::vector<std::string> argv = {opt_.tools_dir + "/evaluate", r.dir, "--threads", std::to_string(threads_per_job_),
+                                   "--few-shot", shots.empty() ? "0" : shots, "--few-shot-draws",
+                                   std::to_string(spec_.evaluate.few_shot_draws), "--prb-views",
+                                   std::to_string(spec_.evaluate.prb_views), "--prb-images",
+                                   std::to_string(spec_.evaluate.prb_images)};
+  if (spec_.evaluate.probe_epochs > 0)
+    for (const auto& a : {std::string("--probe-epochs"), std::to_string(spec_.evaluate.probe_epochs)}) argv.push_back(a);
+  if (!spec_.evaluate.baselines)
+    for (const char* a : {"--no-random-baseline", "--no-pixel-baseline"}) argv.push_back(a);
+  return argv;
+}
+
+int SweepRunner::finish(const std::vector<SweepRunRecord>& runs, double elapsed) const {
   SweepReport report(spec_, runs);
   report.write(out_, compute_json(elapsed), true);
   std::int64_t finished = 0, failed = 0;
@@ -296,7 +305,6 @@ int SweepRunner::run() {
   }
   opt_.log("sweep " + spec_.name + ": " + std::to_string(finished) + " of " + std::to_string(runs.size()) +
            " runs finished, " + std::to_string(failed) + " failed; report " + out_ + "/report.md");
-  ::close(lock_fd);
   if (g_signals > 0) {
     opt_.log("stopped by signal " + std::to_string(g_last_signal) + ": run the same command again to resume");
     return 128 + g_last_signal;

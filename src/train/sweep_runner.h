@@ -50,6 +50,10 @@ class SweepRunner {
 
  private:
   std::vector<SweepRunRecord> scan() const;  // the state of every run on disk
+  // The command line of one stage ("pretrain" | "evaluate") of run r; pretrain's writes its config.
+  std::vector<std::string> stage_command(const SweepRunRecord& r, const std::string& stage) const;
+  // Logs the totals and returns the exit code: 128 + signal when stopped, 1 when a run failed.
+  int finish(const std::vector<SweepRunRecord>& runs, double elapsed) const;
   nlohmann::json compute_json(double wall_seconds) const;
 
   const SweepSpec& spec_;

@@ -150,6 +150,79 @@ void apply(PretrainConfig& c, const std::vector<SweepSetting>& settings) {
       if (f.key == s.key) set_field_from_string(f, s.value, s.source);
 }
 
+// [sweep]: name, base (a preset or a .toml file), seeds (a count or a list), out.
+void parse_sweep_section(const toml::table& t, const std::string& file, SweepSpec& spec) {
+  for (const auto& [kk, v] : t) {
+    const std::string key(kk.str());
+    const std::string src = where(file, v);
+    if (key == "name" || key == "base" || key == "out") {
+      if (!v.is_string()) throw UsageError(src, "sweep." + key + " must be a string");
+      const std::string s = *v.value<std::string>();
+      if (key == "name") spec.name = s;
+      else if (key == "out") spec.out = s;
+      else spec.base = s;
+    } else if (key == "seeds") {
+      spec.seeds.clear();
+      if (auto n = v.value_exact<std::int64_t>()) {
+        if (*n < 1) throw UsageError(src, "sweep.seeds = " + std::to_string(*n) + " must be ≥ 1");
+        for (std::int64_t s = 0; s < *n; ++s) spec.seeds.push_back(s);
+      } else if (const toml::array* arr = v.as_array()) {
+        for (const auto& e : *arr) {
+          const auto s = e.value_exact<std::int64_t>();
+          if (!s || *s < 0) throw UsageError(where(file, e), "seeds must be integers ≥ 0");
+          for (auto prev : spec.seeds)
+            if (prev == *s) throw UsageError(where(file, e), "seed " + std::to_string(*s) + " is listed twice");
+          spec.seeds.push_back(*s);
+        }
+        if (spec.seeds.empty()) throw UsageError(src, "sweep.seeds is empty");
+      } else {
+        throw UsageError(src, "sweep.seeds must be a list of integers or a count", "seeds = [0, 1, 2] or seeds = 3");
+      }
+    } else {
+      throw UsageError(src, "unknown key \"sweep." + key + "\"", "valid keys in [sweep]: name, base, seeds, out");
+    }
+  }
+}
+
+// [evaluate]: the evaluation protocol of every run (few-shot probes, PRB, baselines).
+void parse_evaluate_section(const toml::table& t, const std::string& file, SweepEvaluate& out) {
+  for (const auto& [kk, v] : t) {
+    const std::string key(kk.str());
+    const std::string src = where(file, v);
+    auto integer = [&](std::int64_t lo, std::int64_t hi) {
+      const auto i = v.value_exact<std::int64_t>();
+      if (!i || *i < lo || *i > hi)
+        throw UsageError(src, "evaluate." + key + " must be an integer in [" + std::to_string(lo) + ", " +
+                                  std::to_string(hi) + "]");
+      return *i;
+    };
+    if (key == "few_shot") {
+      const toml::array* arr = v.as_array();
+      if (!arr) throw UsageError(src, "evaluate.few_shot must be a list of shots per class", "few_shot = [100, 50]");
+      out.few_shot.clear();
+      for (const auto& e : *arr) {
+        const auto s = e.value_exact<std::int64_t>();
+        if (!s || *s < 1) throw UsageError(where(file, e), "few-shot counts must be integers ≥ 1");
+        out.few_shot.push_back(*s);
+      }
+    } else if (key == "few_shot_draws") {
+      out.few_shot_draws = static_cast<int>(integer(1, 100));
+    } else if (key == "prb_views") {
+      out.prb_views = static_cast<int>(integer(0, 256));
+    } else if (key == "prb_images") {
+      out.prb_images = integer(1, 10000000);
+    } else if (key == "probe_epochs") {
+      out.probe_epochs = integer(1, 100000);
+    } else if (key == "baselines") {
+      if (!v.is_boolean()) throw UsageError(src, "evaluate.baselines must be true or false");
+      out.baselines = *v.value<bool>();
+    } else {
+      throw UsageError(src, "unknown key \"evaluate." + key + "\"",
+                       "valid keys in [evaluate]: few_shot, few_shot_draws, prb_views, prb_images, probe_epochs, baselines");
+    }
+  }
+}
+
 }  // namespace
 
 SweepSpec SweepSpec::parse_file(const std::string& path) {
@@ -183,36 +256,7 @@ SweepSpec SweepSpec::parse_string(const std::string& text, const std::string& fi
     if (!t) throw UsageError(where(file, node), "\"" + section + "\" must be a [section]",
                              "sections: [sweep] [set] [grid] [axes] [baseline] [evaluate]");
     if (section == "sweep") {
-      for (const auto& [kk, v] : *t) {
-        const std::string key(kk.str());
-        const std::string src = where(file, v);
-        if (key == "name" || key == "base" || key == "out") {
-          if (!v.is_string()) throw UsageError(src, "sweep." + key + " must be a string");
-          const std::string s = *v.value<std::string>();
-          if (key == "name") spec.name = s;
-          else if (key == "out") spec.out = s;
-          else spec.base = s;
-        } else if (key == "seeds") {
-          spec.seeds.clear();
-          if (auto n = v.value_exact<std::int64_t>()) {
-            if (*n < 1) throw UsageError(src, "sweep.seeds = " + std::to_string(*n) + " must be ≥ 1");
-            for (std::int64_t s = 0; s < *n; ++s) spec.seeds.push_back(s);
-          } else if (const toml::array* arr = v.as_array()) {
-            for (const auto& e : *arr) {
-              const auto s = e.value_exact<std::int64_t>();
-              if (!s || *s < 0) throw UsageError(where(file, e), "seeds must be integers ≥ 0");
-              for (auto prev : spec.seeds)
-                if (prev == *s) throw UsageError(where(file, e), "seed " + std::to_string(*s) + " is listed twice");
-              spec.seeds.push_back(*s);
-            }
-            if (spec.seeds.empty()) throw UsageError(src, "sweep.seeds is empty");
-          } else {
-            throw UsageError(src, "sweep.seeds must be a list of integers or a count", "seeds = [0, 1, 2] or seeds = 3");
-          }
-        } else {
-          throw UsageError(src, "unknown key \"sweep." + key + "\"", "valid keys in [sweep]: name, base, seeds, out");
-        }
-      }
+      parse_sweep_section(*t, file, spec);
     } else if (section == "set") {
       spec.set = settings_of(*t, file);
     } else if (section == "grid") {
@@ -231,41 +275,7 @@ SweepSpec SweepSpec::parse_string(const std::string& text, const std::string& fi
         baseline_label = *l->value<std::string>();
       }
     } else if (section == "evaluate") {
-      for (const auto& [kk, v] : *t) {
-        const std::string key(kk.str());
-        const std::string src = where(file, v);
-        auto integer = [&](std::int64_t lo, std::int64_t hi) {
-          const auto i = v.value_exact<std::int64_t>();
-          if (!i || *i < lo || *i > hi)
-            throw UsageError(src, "evaluate." + key + " must be an integer in [" + std::to_string(lo) + ", " +
-                                      std::to_string(hi) + "]");
-          return *i;
-        };
-        if (key == "few_shot") {
-          const toml::array* arr = v.as_array();
-          if (!arr) throw UsageError(src, "evaluate.few_shot must be a list of shots per class", "few_shot = [100, 50]");
-          spec.evaluate.few_shot.clear();
-          for (const auto& e : *arr) {
-            const auto s = e.value_exact<std::int64_t>();
-            if (!s || *s < 1) throw UsageError(where(file, e), "few-shot counts must be integers ≥ 1");
-            spec.evaluate.few_shot.push_back(*s);
-          }
-        } else if (key == "few_shot_draws") {
-          spec.evaluate.few_shot_draws = static_cast<int>(integer(1, 100));
-        } else if (key == "prb_views") {
-          spec.evaluate.prb_views = static_cast<int>(integer(0, 256));
-        } else if (key == "prb_images") {
-          spec.evaluate.prb_images = integer(1, 10000000);
-        } else if (key == "probe_epochs") {
-          spec.evaluate.probe_epochs = integer(1, 100000);
-        } else if (key == "baselines") {
-          if (!v.is_boolean()) throw UsageError(src, "evaluate.baselines must be true or false");
-          spec.evaluate.baselines = *v.value<bool>();
-        } else {
-          throw UsageError(src, "unknown key \"evaluate." + key + "\"",
-                           "valid keys in [evaluate]: few_shot, few_shot_draws, prb_views, prb_images, probe_epochs, baselines");
-        }
-      }
+      parse_evaluate_section(*t, file, spec.evaluate);
     } else {
       throw UsageError(where(file, node), "unknown section [" + section + "]",
                        "sections: [sweep] [set] [grid] [axes] [baseline] [evaluate]");

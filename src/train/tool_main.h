@@ -1,5 +1,5 @@
 // tool_main.h — the end of every tool's main(): run the body, print an error as
-// "error: <what> (hint: …)" and map it to the exit code (UsageError → 2, any other → 1).
+// "error: <what> (hint: …)" and map it to the exit code (exit_codes.h: UsageError → 2, any other → 1).
 #pragma once
 
 #include <exception>
@@ -7,6 +7,7 @@
 #include <iostream>
 
 #include "train/config.h"
+#include "train/exit_codes.h"
 
 namespace contra::train {
 
@@ -15,10 +16,10 @@ inline int run_tool(const std::function<int()>& body) {
     return body();
   } catch (const UsageError& e) {
     std::cerr << "error: " << e.what() << "\n";
-    return 2;
+    return kExitUsage;
   } catch (const std::exception& e) {
     std::cerr << "error: " << e.what() << "\n";
-    return 1;
+    return kExitRuntimeError;
   }
 }
 

@@ -76,7 +76,7 @@ TEST_CASE("download: file:// transfer, verified and renamed atomically") {
   CHECK(read_bytes(t.str("root/blob.bin")) == std::string(100000, 'x'));
   auto no_leftovers = [&] {
     for (const auto& e : fs::directory_iterator(t.str("root")))
-      CHECK_MESSAGE(e.path().filename().string().find(".part") == std::string::npos, e.path().string());
+      CHECK_MESSAGE(e.path().filename().string().find(".tmp.") == std::string::npos, e.path().string());
   };
   no_leftovers();
   SUBCASE("wrong checksum: expected, actual and URL in the message; nothing kept") {

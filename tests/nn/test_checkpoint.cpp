@@ -12,7 +12,7 @@
 #include <fstream>
 #include <random>
 
-#include "nn/atomic_file.h"
+#include "tensor/atomic_file.h"
 #include "nn/checkpoint.h"
 #include "nn/safetensors.h"
 #include "nn/sgd.h"

@@ -11,7 +11,7 @@
 #include <fstream>
 
 #include "autograd/grad_mode.h"
-#include "nn/atomic_file.h"
+#include "tensor/atomic_file.h"
 #include "nn/checkpoint.h"
 #include "nn/linear.h"
 #include "nn/resnet.h"

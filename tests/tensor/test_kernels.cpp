@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <limits>
 
 #include "autograd/ops.h"
 #include "autograd/ops/record.h"
@@ -181,4 +182,21 @@ TEST_CASE("NaN propagates through relu, sign, maximum, minimum and max, as in Py
       CHECK(std::isnan(vals(clamp(x, -1.0, 1.0))[3]));
     }
   });
+}
+
+TEST_CASE("count_non_finite: one count over a list of tensors, any layout and dtype") {
+  const double inf = std::numeric_limits<double>::infinity(), nan = std::nan("");
+  Backend& be = backend_for(Device::cpu());
+  const Tensor a = Tensor::from_vector<float>({1, static_cast<float>(nan), 3, static_cast<float>(-inf)}, {2, 2});
+  const Tensor b = transpose(Tensor::from_vector<double>({0, 1, 2, inf, 4, 5}, {2, 3}), 0, 1);  // strided
+  const Tensor finite = Tensor::ones({1000}, DType::f64);
+  const Tensor labels = Tensor::arange(5);  // integers hold no non-finite value
+  CHECK(be.count_non_finite({a}) == 2);
+  CHECK(be.count_non_finite({b}) == 1);
+  CHECK(be.count_non_finite({finite, labels, Tensor()}) == 0);
+  CHECK(be.count_non_finite({a, b, finite}) == 3);
+  // A large contiguous tensor takes the parallel path; one bad element in the middle.
+  Tensor big = Tensor::zeros({1 << 20}, DType::f32);
+  big.data<float>()[(1 << 19) + 7] = static_cast<float>(nan);
+  CHECK(be.count_non_finite({big}) == 1);
 }

@@ -31,7 +31,9 @@
 #include "tool_test_util.h"
 #include "nn/checkpoint.h"
 #include "nn/safetensors.h"
+#include "tensor/npy.h"
 #include "tensor/system.h"
+#include "train/exit_codes.h"
 
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
@@ -51,6 +53,10 @@ constexpr bool kAsan = false;
 #endif
 
 using contra::test::tool;
+using contra::train::exit_code_for_signal;
+using contra::train::kExitOk;
+using contra::train::kExitRuntimeError;
+using contra::train::kExitUsage;
 
 std::string base_dir() {
   static const std::string d = contra::test::scratch_dir("contra_hard_");
@@ -335,6 +341,23 @@ TEST_CASE("small ones: file-size limit, bad flags and names, bogus resume, threa
     r = run_tool("CONTRA_INSPECT_LOSS", "--temperature 1e-4 --loss balanced --images 3 --dim 4");
     CHECK(r.code == 0);
     CHECK(!contains(r.output, "nan"));
+  }
+  SUBCASE("exit codes (train/exit_codes.h): a runtime error is 1 in every tool, a usage error 2") {
+    // A readable file that is not an (M, D) float array: a runtime error, not a bad command line.
+    const std::string ints = base_dir() + "/ints.npy";
+    std::filesystem::create_directories(base_dir());
+    contra::save_npy(ints, contra::Tensor::arange(6));
+    Result r = run_tool("CONTRA_INSPECT_LOSS", "--embeddings " + ints);
+    CHECK(r.code == kExitRuntimeError);
+    CHECK(contains(r.output, "float32/float64 (M, D)"));
+    r = run_tool("CONTRA_INSPECT_LOSS", "--loss no_such_loss");
+    CHECK(r.code == kExitUsage);
+    r = run_tool("CONTRA_INSPECT_LOSS", "--help");
+    CHECK(r.code == kExitOk);
+    r = pretrain("--resume " + ints);  // not a checkpoint: runtime error in pretrain too
+    CHECK(r.code == kExitRuntimeError);
+    CHECK(exit_code_for_signal(SIGINT) == 130);
+    CHECK(exit_code_for_signal(SIGTERM) == 143);
   }
 }
 

@@ -19,6 +19,7 @@
 #include "tensor/generator.h"
 #include "train/class_metrics.h"
 #include "train/config.h"
+#include "train/eval_writer.h"
 #include "train/evaluation.h"
 #include "train/knn.h"
 #include "train/metrics_log.h"
@@ -197,7 +198,9 @@ TEST_CASE("evaluate: PRB on the long-tailed pretraining images too; several few-
   eo.random_baseline = eo.pixel_baseline = false;
   const std::string out = tmp("eval_lt");
   std::filesystem::create_directories(out);
-  const auto r = evaluate({{"pretrained", &backbone, &head}}, ed, eo, out, [](const std::string&) {});
+  const EvalResults results = evaluate({{"pretrained", &backbone, &head}}, ed, eo, [](const std::string&) {});
+  write_evaluation(results, out);
+  const nlohmann::json& r = results.json;
   const auto& e = r["encoders"]["pretrained"];
   REQUIRE(e["few_shot_probe"].size() == 2);
   CHECK(e["few_shot_probe"][0]["shots_per_class"] == 5);
@@ -461,4 +464,35 @@ TEST_CASE("config: table headers toml++ would assert on are refused first (found
   PretrainConfig d;
   CHECK_NOTHROW(apply_toml_string(d, to_toml(c), "round.toml"));
   CHECK(to_json(d) == to_json(c));
+}
+
+TEST_CASE("config: presets are TOML text through the user-file parser, with exactly the recipes' values") {
+  PretrainConfig c;
+  c.seed = 7;  // a preset starts from the defaults: nothing set before it survives
+  apply_preset(c, "fashion_mnist_lt_small");
+  CHECK(c.seed == 0);
+  CHECK(c.preset == "fashion_mnist_lt_small");
+  CHECK(c.dataset == "fashion_mnist_lt");
+  CHECK(c.crop_min_scale == 0.2);  // exact: the TOML number parses to the same double as the literal
+  CHECK(c.jitter == 0.8);
+  CHECK(c.width == 0.125);
+  CHECK(c.temperature == 0.2);
+  CHECK(c.lr == 0.06);
+  CHECK(c.weight_decay == 5e-4);
+  CHECK(c.head_hidden == 0);
+  apply_preset(c, "simclr_cifar");
+  CHECK(c.optimizer == "lars");
+  CHECK(c.warmup_epochs == 10.0);
+  CHECK(c.weight_decay == 1e-4);
+  apply_preset(c, "smoke");
+  CHECK(c.width == 0.0625);
+  CHECK(c.max_train_images == 320);
+  CHECK(c.log_every == 1);
+  CHECK(c.loss == "nt_xent");  // not named by the preset: the default
+  for (const auto& [name, description] : preset_descriptions()) {
+    PretrainConfig p;
+    CHECK_NOTHROW(apply_preset(p, name));
+    CHECK_NOTHROW(validate(p));
+  }
+  CHECK_THROWS_WITH_AS(apply_preset(c, "nope"), doctest::Contains("valid presets: fashion_mnist_lt_small"), UsageError);
 }

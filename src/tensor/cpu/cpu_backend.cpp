@@ -5,6 +5,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <limits>
@@ -346,6 +347,35 @@ void CpuBackend::reduce(ReduceOp op, const Tensor& x, const Tensor& out) {
     if (reference_kernels()) reference::reduce<T>(op, x, out);
     else reduce_fast<T>(op, x, out);
   });
+}
+
+// Σ over xs of #{non-finite elements}: contiguous tensors (parameters, gradients) in
+// parallel chunks, others row by row; one integer comes back.
+std::int64_t CpuBackend::count_non_finite(const std::vector<Tensor>& xs) {
+  std::int64_t count = 0;
+  for (const Tensor& x : xs) {
+    if (!x.defined() || !is_floating(x.dtype())) continue;
+    dispatch_floating(x.dtype(), "count_non_finite", [&](auto v) {
+      using T = decltype(v);
+      const T* p = base<T>(x);
+      if (x.is_contiguous()) {
+        const T* q = p + x.offset();
+        const std::int64_t n = x.numel();
+        std::int64_t c = 0;
+#pragma omp parallel for schedule(static) reduction(+ : c) if (parallel_worthwhile(n))
+        for (std::int64_t i = 0; i < n; ++i) c += !std::isfinite(q[i]);
+        count += c;
+        return;
+      }
+      auto L = make_loop<1>(x.shape(), {x.strides()}, {x.offset()});
+      const std::int64_t n = L.inner(), s = L.inner_stride(0);
+      for (std::int64_t r = 0; r < L.rows(); ++r) {
+        const std::int64_t off = L.row_offsets(r)[0];
+        for (std::int64_t i = 0; i < n; ++i) count += !std::isfinite(p[off + i * s]);
+      }
+    });
+  }
+  return count;
 }
 
 void CpuBackend::matmul(const Tensor& a, const Tensor& b, const Tensor& out, double alpha, double beta) {

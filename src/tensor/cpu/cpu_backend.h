@@ -23,6 +23,7 @@ class CpuBackend final : public Backend {
   void binary(BinaryOp op, const Tensor& a, const Tensor& b, const Tensor& out) override;
   void where(const Tensor& cond, const Tensor& a, const Tensor& b, const Tensor& out) override;
   void reduce(ReduceOp op, const Tensor& x, const Tensor& out) override;
+  std::int64_t count_non_finite(const std::vector<Tensor>& xs) override;
   void matmul(const Tensor& a, const Tensor& b, const Tensor& out, double alpha, double beta) override;
   void softmax(const Tensor& x, const Tensor& out, bool log) override;
   void index_select(const Tensor& x, int dim, const Tensor& index, const Tensor& out) override;
@@ -38,7 +39,7 @@ class CpuBackend final : public Backend {
                               const Conv2dParams& p) override;
   void conv2d_backward(const Tensor& dy, const Tensor& x, const Tensor& w, const Tensor& dx, const Tensor& dw,
                        const Tensor& db, const Conv2dParams& p) override;
-  // dnnl_batch_norm.cpp
+  // batch_norm.cpp (chooses batch_norm_openmp.cpp or dnnl_batch_norm.cpp)
   void batch_norm_forward_training(const Tensor& x, const Tensor& weight, const Tensor& bias, double eps,
                                    const Tensor& y, const Tensor& mean, const Tensor& var) override;
   void batch_norm_forward_inference(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& mean,
@@ -57,7 +58,7 @@ class CpuBackend final : public Backend {
 CpuBackend& cpu_backend();
 
 // The fast (f32) batch-norm kernels: own OpenMP loops on the plain layout (the default;
-// measured faster on nchw data, see dnnl_batch_norm.cpp) or oneDNN's. Both have the
+// measured faster on nchw data, see batch_norm.cpp) or oneDNN's. Both have the
 // reference kernels as their twin. The default can be set with CONTRA_BN_IMPL=onednn|openmp.
 enum class BatchNormImpl { openmp = 0, onednn = 1 };
 void set_batch_norm_impl(BatchNormImpl impl);

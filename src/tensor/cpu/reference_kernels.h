@@ -2,7 +2,7 @@
 //
 // One element at a time, in row-major order, single-threaded, offsets recomputed from the
 // multi-index, sums accumulated in double. Templated on float and double. The fast kernels
-// (fast_kernels.cpp, OpenBLAS, oneDNN) must agree with these in parity tests.
+// (the OpenMP fast paths in cpu_backend.cpp, OpenBLAS, oneDNN) must agree with these in parity tests.
 #pragma once
 
 #include <cmath>

@@ -1,5 +1,5 @@
 // atomic_file.cpp — temp file + fsync + rename + fsync(dir). See atomic_file.h.
-#include "nn/atomic_file.h"
+#include "tensor/atomic_file.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -13,7 +13,7 @@
 
 #include "tensor/error.h"
 
-namespace contra::nn {
+namespace contra {
 
 namespace fs = std::filesystem;
 
@@ -25,32 +25,43 @@ std::string parent_dir(const std::string& path) {
   return p.empty() ? std::string(".") : p.string();
 }
 
-void fsync_dir(const std::string& dir) {
-  const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY);
-  if (dfd < 0) throw Error("write_file_atomically", "cannot open directory " + dir + ": " + errno_text());
-  const int rc = ::fsync(dfd);
-  const std::string err = rc != 0 ? errno_text() : "";
-  ::close(dfd);
-  if (rc != 0) throw Error("write_file_atomically", "fsync of directory " + dir + " failed: " + err);
-}
 }  // namespace
 
-void AtomicWriter::write_all(const void* data, std::size_t n) {
+// The one write loop: short writes and EINTR retried, every other failure thrown.
+void write_all_to_fd(int fd, const void* data, std::size_t n, const std::string& path) {
   const char* p = static_cast<const char*>(data);
-  while (n > 0) {
-    const ssize_t w = ::write(fd_, p, n);
+  std::size_t done = 0;
+  while (done < n) {
+    const ssize_t w = ::write(fd, p + done, n - done);
     if (w < 0) {
       if (errno == EINTR) continue;
-      throw Error("write_file_atomically", "writing " + path_ + " failed after " + std::to_string(written_) +
-                                               " bytes: " + errno_text(),
+      throw Error("write", "writing " + path + " failed after " + std::to_string(done) + " bytes: " + errno_text(),
                   errno == ENOSPC ? "the disk is full; free space or choose another directory"
                   : errno == EFBIG ? "the file is over the file-size limit (ulimit -f); raise it or write elsewhere"
                                    : "");
     }
-    p += w;
-    n -= static_cast<std::size_t>(w);
-    written_ += static_cast<std::size_t>(w);
+    done += static_cast<std::size_t>(w);
   }
+}
+
+void fsync_or_throw(int fd, const std::string& path) {
+  if (::fsync(fd) != 0) throw Error("fsync", "fsync of " + path + " failed: " + errno_text(),
+                                    "the data may not be on disk; check the disk and write again");
+}
+
+void fsync_directory(const std::string& dir) {
+  const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd < 0) throw Error("fsync", "cannot open directory " + dir + ": " + errno_text());
+  const int rc = ::fsync(dfd);
+  const std::string err = rc != 0 ? errno_text() : "";
+  ::close(dfd);
+  if (rc != 0) throw Error("fsync", "fsync of directory " + dir + " failed: " + err,
+                           "the rename may not be on disk; check the disk and write again");
+}
+
+void AtomicWriter::write_all(const void* data, std::size_t n) {
+  write_all_to_fd(fd_, data, n, path_);
+  written_ += n;
 }
 
 void write_file_atomically(const std::string& path, const std::function<void(AtomicWriter&)>& writer) {
@@ -63,7 +74,7 @@ void write_file_atomically(const std::string& path, const std::function<void(Ato
   try {
     AtomicWriter w(fd, tmp);
     writer(w);
-    if (::fsync(fd) != 0) throw Error("write_file_atomically", "fsync of " + tmp + " failed: " + errno_text());
+    fsync_or_throw(fd, tmp);
     closed = true;
     if (::close(fd) != 0) throw Error("write_file_atomically", "closing " + tmp + " failed: " + errno_text());
   } catch (...) {
@@ -76,7 +87,7 @@ void write_file_atomically(const std::string& path, const std::function<void(Ato
     ::unlink(tmp.c_str());
     throw Error("write_file_atomically", "renaming " + tmp + " to " + path + " failed: " + err);
   }
-  fsync_dir(parent_dir(path));
+  fsync_directory(parent_dir(path));
 }
 
 void write_file_atomically(const std::string& path, const std::string& contents) {
@@ -105,4 +116,4 @@ std::string read_file_bytes(const std::string& path) {
   return bytes;
 }
 
-}  // namespace contra::nn
+}  // namespace contra

@@ -1,0 +1,27 @@
+// exit_codes.h — the exit status of every tool (README: Exit codes).
+//
+//   0    ok                the tool did what was asked
+//   1    runtime error     anything that went wrong while running (I/O, memory, data, a
+//                          checkpoint that does not load)
+//   2    usage error       what the user asked for is wrong (options, config files, an
+//                          incompatible resume, a locked run directory): train::UsageError
+//   3    non-finite stop   the loss, the embeddings or the weights became NaN/inf; nothing
+//                          non-finite was saved
+//   130  SIGINT, 143 SIGTERM: 128 + the signal (signals.h: stop_exit_code())
+#pragma once
+
+namespace contra::train {
+
+// Plain ints (not an enum): main() and the tools' bodies return them alongside other ints.
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitRuntimeError = 1;
+inline constexpr int kExitUsage = 2;
+inline constexpr int kExitNonFinite = 3;
+
+// A command-line parse: --help (CLI11 returns 0) is a success, anything else a usage error.
+constexpr int exit_code_for_parse(int cli11_code) { return cli11_code == 0 ? kExitOk : kExitUsage; }
+
+// 128 + signal, the shell's convention: 130 for SIGINT, 143 for SIGTERM.
+constexpr int exit_code_for_signal(int signal_number) { return 128 + signal_number; }
+
+}  // namespace contra::train
