@@ -129,6 +129,8 @@ std::vector<ConfigField> config_fields(PretrainConfig& c) {
       S("model.checkpoint_activations", "--checkpoint-activations", "recompute the backbone's stem and stages, or "
         "residual blocks, in the backward pass: less activation memory, one more forward (same results)",
         &c.checkpoint_activations, {"none", "stages", "blocks"}),
+      S("model.precision", "--precision", "convolution precision: f32, or bf16 (bf16 inputs, f32 accumulation, "
+        "f32 weights/BN/loss; needs AVX512-BF16 or AMX)", &c.precision, {"f32", "bf16"}),
       S("loss.type", "--loss", "objective (docs/derivation.md; --help lists them): " + join(loss_names(), " | "), &c.loss,
         loss_names()),
       D("loss.temperature", "--temperature", "τ", &c.temperature, 1e-4, 100),

@@ -201,13 +201,17 @@ struct TrainState {
 
 // ---- prepare the run directory and the resume target ----------------------------------------
 
-int configure_threads(const PretrainConfig& c) {
+// Threads and convolution precision of this process's kernels; says which kernels run.
+int configure_kernels(const PretrainConfig& c) {
   if (c.threads > 0) {
     std::string warning;
     set_num_threads(cap_threads(static_cast<int>(c.threads), &warning));
     if (!warning.empty()) say("warning: " + warning);
   }
+  set_conv_precision(parse_conv_precision(c.precision));  // bf16 on a CPU without it: a clear error
   say("kernels: " + kernel_report());
+  if (conv_precision() == ConvPrecision::bf16)
+    say("precision: bf16 convolutions (forward and backward data; f32 accumulation, weights, BN and loss)");
   return num_threads();
 }
 
@@ -580,7 +584,7 @@ int Pretrainer::run() {
   validate(cfg_);
   check_run_options(cfg_, opt_);
   TrainState s(cfg_, opt_);
-  s.threads = configure_threads(cfg_);
+  s.threads = configure_kernels(cfg_);
   prepare_run_directory(s);
   run_dir_ = s.run_dir;
   build_data_and_model(s);

@@ -24,6 +24,7 @@
 #include <nlohmann/json.hpp>
 
 #include "nn/checkpoint.h"
+#include "tensor/backend.h"
 #include "train/metrics_log.h"
 #include "tool_test_util.h"
 
@@ -201,6 +202,32 @@ TEST_CASE("the same seed gives the same numbers") {
   REQUIRE(r.code == 0);
   CHECK(losses(base_dir() + "/again") == losses(reference_run()));
   check_same_weights(final_weights(base_dir() + "/again"), final_weights(reference_run()));
+}
+
+TEST_CASE("--precision bf16: bf16 convolutions train close to f32 where the CPU has them, refused clearly elsewhere") {
+  const Result r = run(common_flags() + " --name bf16 --final-eval false --precision bf16");
+  INFO(r.output);
+  if (!contra::bf16_supported()) {
+    MESSAGE("SKIPPED the bf16 run: this CPU has neither AVX512-BF16 nor AMX-BF16 (checking the refusal)");
+    CHECK(r.code == 1);
+    CHECK(r.output.find("AVX512-BF16") != std::string::npos);
+    return;
+  }
+  REQUIRE(r.code == 0);
+  std::ifstream man(base_dir() + "/bf16/manifest.json");
+  CHECK(nlohmann::json::parse(man)["config"]["model"]["precision"] == "bf16");
+  const auto bf16 = losses(base_dir() + "/bf16"), f32 = losses(reference_run());
+  REQUIRE(bf16.size() == f32.size());
+  CHECK(bf16 != f32);  // the convolutions really ran in bf16
+  // Step 1 (same weights, same batch: only the rounding differs) agrees closely; after that
+  // the tiny model's trajectories part (as f32 runs of different builds do), so epoch means.
+  CHECK(bf16[0] == doctest::Approx(f32[0]).epsilon(0.005));
+  const auto mean = [](const std::vector<double>& v, size_t from) {
+    double t = 0;
+    for (size_t i = from; i < v.size(); ++i) t += v[i];
+    return t / static_cast<double>(v.size() - from);
+  };
+  CHECK(mean(bf16, bf16.size() / 2) == doctest::Approx(mean(f32, f32.size() / 2)).epsilon(0.05));
 }
 
 TEST_CASE("stop mid-epoch (max_steps), resume: same losses and weights as uninterrupted") {
