@@ -51,6 +51,22 @@ DecodedImage decode_jpeg(const std::uint8_t* bytes, std::size_t size, int channe
   return img;
 }
 
+// Every chunk (length, type, data, CRC) must fit in the file. stb_image grows its IDAT
+// buffer to a chunk's declared length before reading the data, so a 100-byte file whose
+// IDAT claims 2 GB would make it allocate 2 GB (found by fuzz_image).
+void check_png_chunks(const std::uint8_t* bytes, std::size_t size, const std::string& src) {
+  std::size_t at = 8;  // after the signature
+  while (at + 8 <= size) {
+    const std::uint64_t length = std::uint64_t(bytes[at]) << 24 | std::uint64_t(bytes[at + 1]) << 16 |
+                                 std::uint64_t(bytes[at + 2]) << 8 | std::uint64_t(bytes[at + 3]);
+    CONTRA_CHECK_HINT(length + 12 <= size - at, kWhere, "the file is truncated or corrupt; re-create it", src,
+                      ": PNG chunk at byte ", at, " declares ", length, " bytes of data, but the file has ",
+                      size - at, " bytes left");
+    if (std::memcmp(bytes + at + 4, "IEND", 4) == 0) return;
+    at += 12 + static_cast<std::size_t>(length);
+  }
+}
+
 DecodedImage decode_png(const std::uint8_t* bytes, std::size_t size, int channels,
                         const std::string& src, int max_side) {
   CONTRA_CHECK(size < (1u << 31), kWhere, src, ": PNG of ", size, " bytes is too large");
@@ -64,6 +80,7 @@ DecodedImage decode_png(const std::uint8_t* bytes, std::size_t size, int channel
     };
     check_dims(src, static_cast<long>(be32(16)), static_cast<long>(be32(20)), channels, max_side);
   }
+  check_png_chunks(bytes, size, src);
   int w = 0, h = 0, comp = 0;
   if (!stbi_info_from_memory(bytes, static_cast<int>(size), &w, &h, &comp))
     throw Error(kWhere, src + ": bad PNG header: " + std::string(stbi_failure_reason()),

@@ -272,6 +272,15 @@ TEST_CASE("image decoding: JPEG, PNG variants and bad inputs (I5)") {
     check_error([&] { decode_image(reinterpret_cast<const std::uint8_t*>(jpg.data()), jpg.size(), 3, "huge.jpg"); },
                 {"huge.jpg", "60000x60000", "limit is 8192"});
   }
+  SUBCASE("a PNG chunk declaring more bytes than the file holds is refused before stb_image allocates them") {
+    // The input fuzz_image found: a 7x5 PNG whose IDAT chunk claims 0x80000000 bytes.
+    std::string png = make_png(7, 5, 8, 0, "");
+    const std::size_t idat = png.find("IDAT");
+    REQUIRE(idat != std::string::npos);
+    png[idat - 4] = '\x80'; png[idat - 3] = 0; png[idat - 2] = 0; png[idat - 1] = 0;
+    check_error([&] { decode_image(reinterpret_cast<const std::uint8_t*>(png.data()), png.size(), 3, "bomb.png"); },
+                {"bomb.png", "declares 2147483648 bytes"});
+  }
   SUBCASE("GIF, PSD and empty data are named and refused") {
     const std::string gif = "GIF89a\x01\x00\x01\x00";
     check_error([&] { decode_image(reinterpret_cast<const std::uint8_t*>(gif.data()), gif.size(), 3, "x.gif"); },
