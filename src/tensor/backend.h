@@ -62,6 +62,15 @@ class Backend {
   // dst ← value (converted to dst's dtype), any dtype.
   virtual void fill(const Tensor& dst, double value) = 0;
 
+  // Host ↔ device transfers, the one way bytes cross devices (Tensor::to builds on them).
+  // requires: the tensor is contiguous, on this backend's device; the host buffer holds
+  //           numel · itemsize bytes in the tensor's dtype (no conversion).
+  // ensures:  copy_from_host may return before the copy finishes but the host buffer may be
+  //           reused at once (implementations stage it); copy_to_host returns only when
+  //           host_dst is written (a synchronisation point: a value is read).
+  virtual void copy_from_host(const void* host_src, const Tensor& dst) = 0;
+  virtual void copy_to_host(const Tensor& src, void* host_dst) = 0;
+
   // out = op(x). requires: floating dtype; out same shape and dtype as x.
   virtual void unary(UnaryOp op, const Tensor& x, const Tensor& out, UnaryParams p) = 0;
   // out = a op b, broadcasting. requires: a, b, out of one floating dtype; out has the

@@ -315,6 +315,17 @@ void CpuBackend::fill(const Tensor& dst, double value) {
   });
 }
 
+// Host and CPU memory are the same memory: both transfers are one memcpy.
+void CpuBackend::copy_from_host(const void* host_src, const Tensor& dst) {
+  CONTRA_CHECK(dst.is_contiguous(), "CpuBackend::copy_from_host", "dst must be contiguous");
+  std::memcpy(dst.raw_data(), host_src, static_cast<std::size_t>(dst.numel()) * dtype_size(dst.dtype()));
+}
+
+void CpuBackend::copy_to_host(const Tensor& src, void* host_dst) {
+  CONTRA_CHECK(src.is_contiguous(), "CpuBackend::copy_to_host", "src must be contiguous");
+  std::memcpy(host_dst, src.raw_data(), static_cast<std::size_t>(src.numel()) * dtype_size(src.dtype()));
+}
+
 // ---- elementwise and reductions ----------------------------------------------------------
 
 void CpuBackend::unary(UnaryOp op, const Tensor& x, const Tensor& out, UnaryParams p) {

@@ -19,6 +19,8 @@ class CpuBackend final : public Backend {
   void deallocate(void* p) override;
   void copy(const Tensor& src, const Tensor& dst) override;
   void fill(const Tensor& dst, double value) override;
+  void copy_from_host(const void* host_src, const Tensor& dst) override;
+  void copy_to_host(const Tensor& src, void* host_dst) override;
   void unary(UnaryOp op, const Tensor& x, const Tensor& out, UnaryParams p) override;
   void binary(BinaryOp op, const Tensor& a, const Tensor& b, const Tensor& out) override;
   void where(const Tensor& cond, const Tensor& a, const Tensor& b, const Tensor& out) override;
