@@ -79,6 +79,15 @@ class MallocBackend final : public Backend {
     for_each_index(dst.shape(), dst.strides(), dst.offset(), dst.strides(), dst.offset(),
                    [&](std::int64_t, std::int64_t b) { store(dst, b, value); });
   }
+  // host transfers (the one device is host memory): contiguous tensors, no conversion
+  void copy_from_host(const void* host_src, const Tensor& dst) override {
+    CONTRA_CHECK(dst.is_contiguous(), "fuzz backend", "copy_from_host needs a contiguous tensor");
+    std::memcpy(static_cast<char*>(dst.raw_data()), host_src, static_cast<std::size_t>(dst.numel()) * dtype_size(dst.dtype()));
+  }
+  void copy_to_host(const Tensor& src, void* host_dst) override {
+    CONTRA_CHECK(src.is_contiguous(), "fuzz backend", "copy_to_host needs a contiguous tensor");
+    std::memcpy(host_dst, src.raw_data(), static_cast<std::size_t>(src.numel()) * dtype_size(src.dtype()));
+  }
   void unary(UnaryOp, const Tensor&, const Tensor&, UnaryParams) override { refused("unary"); }
   void binary(BinaryOp, const Tensor&, const Tensor&, const Tensor&) override { refused("binary"); }
   void where(const Tensor&, const Tensor&, const Tensor&, const Tensor&) override { refused("where"); }
@@ -117,6 +126,24 @@ class MallocBackend final : public Backend {
   }
   void adaptive_avg_pool2d_forward(const Tensor&, const Tensor&) override { refused("adaptive_avg_pool2d"); }
   void adaptive_avg_pool2d_backward(const Tensor&, const Tensor&) override { refused("adaptive_avg_pool2d"); }
+  void contrastive_row_pass(const Tensor&, const Tensor&, const Tensor&, const ContrastiveRowParams&,
+                            const Tensor&) override {
+    refused("contrastive_row_pass");
+  }
+  void contrastive_tile_forward(const Tensor&, const Tensor&, const ContrastiveRowParams&, const Tensor&) override {
+    refused("contrastive_tile_forward");
+  }
+  void contrastive_tile_gradient(const Tensor&, const Tensor&, const Tensor&, const Tensor&, const ContrastiveRowParams&,
+                                 const Tensor&) override {
+    refused("contrastive_tile_gradient");
+  }
+  void contrastive_normalize_rows(const Tensor&, const Tensor&, const Tensor&) override {
+    refused("contrastive_normalize_rows");
+  }
+  void contrastive_normalize_backward(const Tensor&, const Tensor&, const Tensor&, const Tensor&,
+                                      const ContrastiveRowParams&, const Tensor&, const Tensor&) override {
+    refused("contrastive_normalize_backward");
+  }
 };
 
 }  // namespace

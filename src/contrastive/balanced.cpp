@@ -3,6 +3,7 @@
 #include "contrastive/balanced.h"
 
 #include <cmath>
+#include <vector>
 #include <limits>
 
 #include "autograd/ops.h"
@@ -12,20 +13,17 @@
 namespace contra::contrastive {
 
 namespace {
-// Streams over w (no copy when contiguous): every entry finite and ≥ 0; returns Σ w.
+// Every entry of w finite and ≥ 0 (read to the host once: small weight vectors); returns Σ w.
 double check_finite_nonnegative(const Tensor& w, const char* where, const char* what) {
-  return dispatch_floating(w.dtype(), where, [&](auto t) {
-    using T = decltype(t);
-    const Tensor c = w.detach().contiguous();
-    const T* p = c.data<T>();
-    double total = 0.0;
-    for (std::int64_t j = 0; j < c.numel(); ++j) {
-      const double v = static_cast<double>(p[j]);
-      CONTRA_CHECK(std::isfinite(v) && v >= 0.0, where, what, " must be finite and ≥ 0, found ", v, " at flat index ", j);
-      total += v;
-    }
-    return total;
-  });
+  dispatch_floating(w.dtype(), where, [](auto) {});  // floating dtypes only
+  const std::vector<double> p = w.detach().to_vector<double>();
+  double total = 0.0;
+  for (size_t j = 0; j < p.size(); ++j) {
+    const double v = p[j];
+    CONTRA_CHECK(std::isfinite(v) && v >= 0.0, where, what, " must be finite and ≥ 0, found ", v, " at flat index ", j);
+    total += v;
+  }
+  return total;
 }
 }  // namespace
 

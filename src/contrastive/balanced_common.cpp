@@ -29,19 +29,9 @@ template <typename T>
 NormalizedRows normalize_rows(const Tensor& f_in) {
   const Tensor f = f_in.detach().contiguous();
   const std::int64_t M = f.size(0), D = f.size(1);
-  NormalizedRows r{Tensor::empty({M, D}, dtype_of<T>::value), std::vector<double>(static_cast<size_t>(M))};
-  const T* pf = f.data<T>();
-  T* pz = r.z.data<T>();
-  double* norm = r.norm.data();
-  // z̄_i = f_i / ‖f_i‖, ‖f_i‖ accumulated in double                                   (M, D)
-#pragma omp parallel for schedule(static) if (M * D >= kParallelGrain)
-  for (std::int64_t i = 0; i < M; ++i) {
-    double n2 = 0.0;
-    for (std::int64_t d = 0; d < D; ++d) n2 += static_cast<double>(pf[i * D + d]) * static_cast<double>(pf[i * D + d]);
-    norm[i] = std::sqrt(n2);
-    const double inv = 1.0 / norm[i];
-    for (std::int64_t d = 0; d < D; ++d) pz[i * D + d] = static_cast<T>(static_cast<double>(pf[i * D + d]) * inv);
-  }
+  NormalizedRows r{Tensor::empty({M, D}, dtype_of<T>::value), Tensor::empty({M}, DType::f64)};
+  // z̄_i = f_i / ‖f_i‖, ‖f_i‖ accumulated in double (Backend::contrastive_normalize_rows)   (M, D)
+  backend_for(f).contrastive_normalize_rows(f, r.z, r.norm);
   return r;
 }
 
@@ -57,10 +47,38 @@ std::vector<double> anchor_coefficients(const BalancedParams& p, std::int64_t M)
 }
 
 template <typename T>
-PairWeights<T>::PairWeights(const BalancedParams& p, std::int64_t rows) : M(rows) {
+PairWeights<T>::PairWeights(const BalancedParams& p, std::int64_t) {
   if (!p.pair_weights.defined()) return;
   omega = p.pair_weights.detach().to(dtype_of<T>::value).contiguous();
-  per_pair = omega.dim() == 2;
+}
+
+Backend::ContrastiveRowParams row_params(const ViewLayout& L, const BalancedParams& p) {
+  Backend::ContrastiveRowParams rp;
+  rp.N = L.N;
+  rp.V = L.V;
+  rp.inv_tau = 1.0 / p.temperature;
+  rp.positive_weight = p.positive_weight;
+  rp.attract = p.attract;
+  rp.repel = p.repel;
+  return rp;
+}
+
+RowSums row_sums_from_stats(const Tensor& stats) {
+  const std::int64_t M = stats.size(0), C = Backend::row_stat_count;
+  const std::vector<double> st = stats.to_vector<double>();  // one host read
+  RowSums s(M);
+  for (std::int64_t i = 0; i < M; ++i) {
+    const double* r = st.data() + i * C;
+    s.ell[i] = r[Backend::stat_ell];
+    s.log_d[i] = r[Backend::stat_log_d];
+    s.pos_sum[i] = r[Backend::stat_pos_sum];
+    s.neg_sum[i] = r[Backend::stat_neg_sum];
+    s.uniformity[i] = r[Backend::stat_uniformity];
+    s.g_rep2[i] = r[Backend::stat_g_rep2];
+    s.row_sum[i] = r[Backend::stat_row_sum];
+    s.no_denominator[i] = r[Backend::stat_no_denominator] != 0.0 ? 1 : 0;
+  }
+  return s;
 }
 
 void check_denominators(const RowSums& s, const char* where) {
@@ -114,50 +132,20 @@ template <typename T>
 void finish_gradient(const Tensor& f_in, const NormalizedRows& rows, const Tensor& dz, const std::vector<double>& a,
                      const ViewLayout& L, const BalancedParams& p, bool record_node, const char* node_name,
                      BalancedOutput& out) {
-  const std::int64_t M = L.M(), N = L.N, V = L.V, D = rows.z.size(1);
-  const double P = static_cast<double>(V - 1), inv_tau = 1.0 / p.temperature, wa = p.attract;
+  const std::int64_t M = L.M(), D = rows.z.size(1);
+  // df_i = (I − z̄_i z̄_iᵀ) dz̄_i / ‖f_i‖, and per row ‖dfᴬ_i‖², ‖df_i − dfᴬ_i‖², ‖df_i‖² with
+  // the attraction part alone (sparse): dz̄ᴬ_i = (1/τ) Σ_{p∈P(i)} (Gᴬ_ip + Gᴬ_pi) z̄_p,
+  // Gᴬ_ip = −a_i w_a/|P|  (Backend::contrastive_normalize_backward)
   Tensor df = Tensor::empty({M, D}, dtype_of<T>::value);
-  const T* pz = rows.z.data<T>();
-  const T* pdz = dz.data<T>();
-  T* pdf = df.data<T>();
-  const double* norm = rows.norm.data();
-  std::vector<double> nA(M), nR(M), nT(M);
-#pragma omp parallel for schedule(static) if (M * D >= kParallelGrain)
-  for (std::int64_t i = 0; i < M; ++i) {
-    const T* zi = pz + i * D;
-    const T* gi = pdz + i * D;
-    // attraction alone (sparse): dz̄ᴬ_i = (1/τ) Σ_{p∈P(i)} (Gᴬ_ip + Gᴬ_pi) z̄_p,  Gᴬ_ip = −a_i w_a/|P|
-    std::vector<double> gA(static_cast<size_t>(D), 0.0);
-    for (std::int64_t v = 0; v < V; ++v) {
-      const std::int64_t k = v * N + L.image(i);
-      if (k == i) continue;
-      const double c = -(a[i] + a[k]) * wa / P * inv_tau;
-      for (std::int64_t d = 0; d < D; ++d) gA[d] += c * static_cast<double>(pz[k * D + d]);
-    }
-    double dot = 0.0, dotA = 0.0;
-    for (std::int64_t d = 0; d < D; ++d) {
-      dot += static_cast<double>(zi[d]) * static_cast<double>(gi[d]);
-      dotA += static_cast<double>(zi[d]) * gA[d];
-    }
-    const double inv_n = 1.0 / norm[i];
-    double sa = 0.0, sr = 0.0, st = 0.0;
-    for (std::int64_t d = 0; d < D; ++d) {
-      const double g = (static_cast<double>(gi[d]) - static_cast<double>(zi[d]) * dot) * inv_n;  // ∂L/∂f
-      const double gAd = (gA[d] - static_cast<double>(zi[d]) * dotA) * inv_n;               // ∂attraction/∂f
-      pdf[i * D + d] = static_cast<T>(g);
-      st += g * g;
-      sa += gAd * gAd;
-      sr += (g - gAd) * (g - gAd);
-    }
-    nA[i] = sa;
-    nR[i] = sr;
-    nT[i] = st;
-  }
+  const Tensor norms = Tensor::empty({M, 3}, DType::f64);
+  backend_for(rows.z).contrastive_normalize_backward(rows.z, dz.view({M, D}), rows.norm,
+                                                     Tensor::from_vector(a, {M}), row_params(L, p), df, norms);
+  const std::vector<double> n = norms.to_vector<double>();  // one host read
   double sa = 0.0, sr = 0.0, st = 0.0;
-  for (std::int64_t i = 0; i < M; ++i) {
-    sa += nA[i];
-    sr += nR[i];
-    st += nT[i];
+  for (std::int64_t i = 0; i < M; ++i) {  // fixed order: deterministic for any thread count
+    sa += n[i * 3 + 0];
+    sr += n[i * 3 + 1];
+    st += n[i * 3 + 2];
   }
   LossTelemetry& t = out.telemetry;
   t.grad_norm_attraction = std::sqrt(sa);

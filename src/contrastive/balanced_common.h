@@ -6,6 +6,7 @@
 //   z̄_i = f_i/‖f_i‖                                         normalize_rows      (M, D)
 //   a_i = α_i / Σα   (1/M without α)                         anchor_coefficients (M,)
 //   W_ik = ω_ik (or ω_k, or 1) on N(i)                       PairWeights
+//   stats of the row pass → RowSums                         row_sums_from_stats
 //   per-row sums → L, attraction, repulsion, telemetry       assemble_output
 //   dz̄ (M, D) → df_i = (I − z̄_i z̄_iᵀ) dz̄_i / ‖f_i‖,
 //   the gradient norms, and the one autograd node           finish_gradient
@@ -18,7 +19,7 @@
 #include <vector>
 
 #include "contrastive/balanced_fused.h"
-#include "contrastive/fast_exp.h"
+#include "tensor/backend.h"
 
 namespace contra::contrastive::detail {
 
@@ -29,7 +30,7 @@ void check_loss_inputs(const Tensor& f, const ViewLayout& layout, const Balanced
 // ---- 1. z̄ = f/‖f‖ (rows already checked: finite, ‖f_i‖ > 1e-12)                (M, D)
 struct NormalizedRows {
   Tensor z;                  // (M, D) z̄, f's dtype, contiguous
-  std::vector<double> norm;  // (M,)   ‖f_i‖
+  Tensor norm;               // (M,)   ‖f_i‖, f64
 };
 template <typename T>
 NormalizedRows normalize_rows(const Tensor& f);
@@ -37,18 +38,16 @@ NormalizedRows normalize_rows(const Tensor& f);
 // a_i = α_i / Σ_k α_k, or 1/M without α.                                        (M,)
 std::vector<double> anchor_coefficients(const BalancedParams& params, std::int64_t M);
 
-// ω as read by the row passes: row(i)[k] = ω_ik ((M, M) ω), ω_k ((M,) ω), or nullptr (no ω).
+// ω as the row passes read it (Backend::contrastive_row_pass): (M, M) ω_ik, (M,) ω_k, or
+// undefined (no ω), contiguous in dtype T.
 template <typename T>
 struct PairWeights {
   Tensor omega;  // contiguous, dtype T, or undefined
-  bool per_pair = false;
-  std::int64_t M = 0;
   PairWeights(const BalancedParams& params, std::int64_t M);
-  const T* row(std::int64_t i) const {
-    if (!omega.defined()) return nullptr;
-    return omega.data<T>() + (per_pair ? i * M : 0);
-  }
 };
+
+// The row passes' parameters (Backend::ContrastiveRowParams) for this layout and loss.
+Backend::ContrastiveRowParams row_params(const ViewLayout& layout, const BalancedParams& params);
 
 // What each anchor row i contributes; filled by a row pass, summed by assemble_telemetry.
 struct RowSums {
@@ -64,38 +63,8 @@ struct RowSums {
   std::vector<char> no_denominator;  // W_i· ≡ 0 (D_i = 0): an error once the pass is done
 };
 
-// ---- row-pass kernels (vectorised loops over one anchor row's similarities s_ik)
-// Over a run [b0, b1) of N(i) columns: folds max_{k: W_ik > 0} s_ik into mx (W_ik = ω_ik > 0,
-// or every k when om is null: no ω) and returns Σ_k s_ik (the negative-similarity telemetry).
-template <typename T>
-double negatives_max_and_sum(const T* s, const T* om, std::int64_t b0, std::int64_t b1, T& mx) {
-  T m = mx;
-  double sum = 0.0;
-  if (om) {
-#pragma omp simd reduction(max : m) reduction(+ : sum)
-    for (std::int64_t k = b0; k < b1; ++k) {
-      m = om[k] > T(0) ? std::max(m, s[k]) : m;
-      sum += s[k];
-    }
-  } else {
-#pragma omp simd reduction(max : m) reduction(+ : sum)
-    for (std::int64_t k = b0; k < b1; ++k) {
-      m = std::max(m, s[k]);
-      sum += s[k];
-    }
-  }
-  mx = m;
-  return sum;
-}
-
-// uniformity: Σ_{k∈[c0, c1)} e^{−2‖z̄_i − z̄_k‖²} = Σ e^{4 s_ik − 4}  (unit rows); 0 when c1 ≤ c0
-template <typename T>
-double uniformity_sum(const T* s, std::int64_t c0, std::int64_t c1) {
-  double us = 0.0;
-#pragma omp simd reduction(+ : us)
-  for (std::int64_t k = c0; k < c1; ++k) us += static_cast<double>(fast_exp(T(4) * s[k] - T(4)));
-  return us;
-}
+// The per-row outputs of Backend::contrastive_row_pass (stats (M, row_stat_count), f64) as RowSums.
+RowSums row_sums_from_stats(const Tensor& stats);
 
 // Throws the "no entry with W > 0" error for the first row flagged in sums.no_denominator.
 void check_denominators(const RowSums& sums, const char* where);

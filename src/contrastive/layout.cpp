@@ -56,20 +56,19 @@ void require_contrastive_batch(const ViewLayout& layout, std::int64_t min_views,
 }
 
 namespace {
+// 1[in_set(i, k)] for the anchors' rows i and every key k, built on the host (a mask of the
+// layout, not of data) and converted to dtype.                                       (m, M)
 template <typename Pred>
 Tensor make_mask(const ViewLayout& L, DType dtype, Pred in_set) {
   const std::int64_t M = L.M(), rows = L.anchor_rows();
-  Tensor m = Tensor::zeros({rows, M}, dtype);  // (m, M)
-  dispatch_floating(dtype, "mask", [&](auto t) {
-    using T = decltype(t);
-    T* p = m.data<T>();
-    for (std::int64_t a = 0; a < rows; ++a) {
-      const std::int64_t i = L.anchor_row(a);
-      for (std::int64_t k = 0; k < M; ++k)
-        if (in_set(i, k)) p[a * M + k] = T(1);
-    }
-  });
-  return m;
+  std::vector<double> m(static_cast<size_t>(rows * M), 0.0);
+  for (std::int64_t a = 0; a < rows; ++a) {
+    const std::int64_t i = L.anchor_row(a);
+    for (std::int64_t k = 0; k < M; ++k)
+      if (in_set(i, k)) m[static_cast<size_t>(a * M + k)] = 1.0;
+  }
+  CONTRA_CHECK(is_floating(dtype), "mask", "masks are floating, got ", dtype_name(dtype));
+  return Tensor::from_vector(m, {rows, M}).to(dtype);
 }
 }  // namespace
 

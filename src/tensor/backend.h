@@ -177,6 +177,74 @@ class Backend {
   virtual void adaptive_avg_pool2d_forward(const Tensor& x, const Tensor& y) = 0;
   // dx[cell window] += dy[cell] / window size.   requires: dy like y, dx like x.   ensures: dx assigned.
   virtual void adaptive_avg_pool2d_backward(const Tensor& dy, const Tensor& dx) = 0;
+
+  // ==== contrastive row passes (issue 11 §1; CPU: cpu/contrastive_rows.cpp) ===============
+  // The hot loops of the fused balanced loss (src/contrastive/balanced_fused.cpp and
+  // balanced_blockwise.cpp keep the formulas, docs/derivation.md §0 and §6), on plain tensors.
+  //
+  // Rows are view-major: M = N·V rows, row r is view ⌊r/N⌋ of image r mod N. For an anchor
+  // row i (image x_i = i mod N, view u_i = ⌊i/N⌋) every column k is exactly one of
+  //   the anchor itself  k = i                          weight W_ik = 0,
+  //   a positive         k ∈ P(i) = {v·N + x_i : v ≠ u_i}  W_ik = w_p  (|P| = V − 1),
+  //   a negative         k ∈ N(i), every other column      W_ik = ω_ik ((M, M) ω), ω_k ((M,) ω), or 1.
+  // With s_ik = ⟨z̄_i, z̄_k⟩, Λ_ik = s_ik/τ, m_i = max{s_ik : W_ik > 0} and a_i the anchor
+  // coefficients (Σ a_i = 1):
+  //   e_ik = W_ik · exp(min(Λ_ik − m_i/τ, 0)),   D̃_i = Σ_k e_ik,   log D_i = m_i/τ + log D̃_i,
+  //   ℓ_i  = −w_a/|P| · Σ_{p∈P(i)} Λ_ip + w_r · log D_i,
+  //   G_ik = a_i · (w_r e_ik/D̃_i − w_a 1[k∈P(i)]/|P|)         (= ∂(Σ_j a_j ℓ_j)/∂Λ_ik),
+  // and the telemetry sums
+  //   pos_sum_i = Σ_{p∈P(i)} s_ip,  neg_sum_i = Σ_{k∈N(i)} s_ik,
+  //   uniformity_i = Σ_{k≠i in view u_i} e^{4 s_ik − 4},  g_rep2_i = Σ_k (a_i w_r e_ik/D̃_i)²,
+  //   row_sum_i = Σ_k G_ik.
+  // The fast CPU kernels compute exp with a vectorised polynomial (relative error < 2e-17 in
+  // f64, < 6e-9 in f32) and accumulate sums in double; the reference twins use std::exp.
+  // requires (all four): s and omega of one floating dtype, contiguous; omega undefined, (M,)
+  //   or (M, M); a, stats, state, row_sum, norm, norms f64 contiguous; p.N·p.V = M.
+  struct ContrastiveRowParams {
+    std::int64_t N = 0, V = 0;                                  // images, views: M = N·V
+    double inv_tau = 1.0;                                       // 1/τ
+    double positive_weight = 0.0, attract = 1.0, repel = 1.0;   // w_p, w_a, w_r
+    std::int64_t row0 = 0, col0 = 0;  // tile kernels: the global row and column of s's (0, 0)
+  };
+  // Columns of the per-row outputs.
+  enum RowStat : int { stat_ell, stat_log_d, stat_pos_sum, stat_neg_sum, stat_uniformity, stat_g_rep2,
+                       stat_row_sum, stat_no_denominator, row_stat_count };
+  enum TileState : int { tile_pos_sum, tile_neg_sum, tile_uniformity, tile_max, tile_dsum, tile_dsum2,
+                         tile_state_count };
+
+  // The full-matrix row pass. requires: s (M, M) = S = Z̄Z̄ᵀ; a (M,); stats (M, row_stat_count).
+  // ensures: s overwritten by G; stats row i = (ℓ_i, log D_i, pos_sum_i, neg_sum_i,
+  //   uniformity_i, g_rep2_i, row_sum_i, 0) (p.row0, p.col0 ignored). A row with no W_ik > 0
+  //   (D_i = 0) gets stats (0, …, 0, 1) and an unspecified s row.
+  virtual void contrastive_row_pass(const Tensor& s, const Tensor& omega, const Tensor& a,
+                                    const ContrastiveRowParams& p, const Tensor& stats) = 0;
+  // Blockwise forward, one tile s = S[row0 : row0+ni, col0 : col0+nk] (ni, nk), folded into
+  // each row's online log-sum-exp. state (M, tile_state_count) *accumulates*: columns
+  // pos_sum, neg_sum, uniformity (plain sums over the tile's columns), then m_i (similarity
+  // units; −∞ until a tile holds some W_ik > 0), D̃_i = Σ e_ik and Σ e_ik², both rescaled by
+  // e^{(m_old − m_new)/τ} (squared for Σ e²) when m_i grows. Rows outside the tile untouched.
+  virtual void contrastive_tile_forward(const Tensor& s, const Tensor& omega, const ContrastiveRowParams& p,
+                                        const Tensor& state) = 0;
+  // Blockwise gradient, one tile: s (ni, nk) overwritten by G_ik with the final m_i, D̃_i of
+  // state (as left by contrastive_tile_forward over every tile) and a (M,); row_sum (M,)
+  // *accumulates* Σ_{k in tile} G_ik.
+  virtual void contrastive_tile_gradient(const Tensor& s, const Tensor& omega, const Tensor& a,
+                                         const Tensor& state, const ContrastiveRowParams& p,
+                                         const Tensor& row_sum) = 0;
+  // Row normalisation: z̄_i = f_i/‖f_i‖ (norm in double). requires: f (M, D) floating,
+  // contiguous, rows with ‖f_i‖ > 0; z like f; norm (M,).   ensures: z, norm assigned.
+  virtual void contrastive_normalize_rows(const Tensor& f, const Tensor& z, const Tensor& norm) = 0;
+  // The normalisation backward and the gradient-norm telemetry. With dz = ∂L/∂z̄ (M, D):
+  //   df_i = (I − z̄_i z̄_iᵀ) dz_i / ‖f_i‖;
+  //   the attraction part alone (sparse): dz̄ᴬ_i = Σ_{p∈P(i)} −(a_i + a_p) w_a/|P|/τ · z̄_p,
+  //   dfᴬ_i = (I − z̄_i z̄_iᵀ) dz̄ᴬ_i / ‖f_i‖;
+  //   norms row i = (‖dfᴬ_i‖², ‖df_i − dfᴬ_i‖², ‖df_i‖²).
+  // requires: z, dz, df (M, D) of one floating dtype; norm, a (M,); norms (M, 3).
+  // ensures: df, norms assigned.
+  virtual void contrastive_normalize_backward(const Tensor& z, const Tensor& dz, const Tensor& norm,
+                                              const Tensor& a, const ContrastiveRowParams& p, const Tensor& df,
+                                              const Tensor& norms) = 0;
+  // ==== end of the contrastive row passes ==================================================
 };
 
 // The backend of a device. The one place that knows which backends were compiled is

@@ -12,7 +12,7 @@
 #include <bit>
 #include <cstdint>
 
-namespace contra::contrastive::detail {
+namespace contra::cpu {
 
 inline double fast_exp(double x) {
   const double xc = std::min(std::max(x, -708.0), 709.0);
@@ -58,4 +58,4 @@ inline float fast_exp(float x) {
   return x < -87.3f ? 0.0f : res;
 }
 
-}  // namespace contra::contrastive::detail
+}  // namespace contra::cpu
