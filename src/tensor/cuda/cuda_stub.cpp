@@ -5,8 +5,8 @@
 namespace contra {
 
 Backend& cuda_backend(int index) {
-  throw Error("device cuda:" + std::to_string(index), "contra has no CUDA backend yet (this is the CPU-only stub)",
-              "run on the CPU (the default device); the CUDA backend is planned but not written yet, so -Dcuda=enabled refuses to configure");
+  throw Error("device cuda:" + std::to_string(index), "this build has no CUDA backend (the CPU-only stub)",
+              "run on the CPU (the default device), or build with -Dcuda=enabled (README: CUDA backend)");
 }
 
 bool cuda_backend_available() { return false; }
