@@ -8,12 +8,20 @@
 // Exit codes: 0 ok, 1 runtime error (also: the step does not fit in memory, no checkpoint
 // loads under --resume auto), 2 bad usage/config (also: the run directory is locked by
 // another process), 3 non-finite loss, 130/143 signal.
+//
+// Data parallelism: `mpirun -np K pretrain ...` trains on K ranks (train/data_parallel.h).
+// Ranks other than 0 print nothing to stdout (errors still go to stderr). A rank that ends
+// with a non-zero code leaves without MPI_Finalize, so that mpirun ends the whole job at once
+// instead of the others waiting for it.
 #include <CLI/CLI.hpp>
 
+#include <cstdio>
+#include <cstdlib>
 #include <iostream>
 #include <map>
 #include <new>
 
+#include "dist/world.h"
 #include "tensor/error.h"
 #include "tensor/system.h"
 #include "train/config.h"
@@ -37,7 +45,7 @@ std::string preset_for_dataset(const std::string& d) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
+int pretrain_main(int argc, char** argv, const std::shared_ptr<dist::Communicator>& world) {
   ignore_file_size_signal();  // past `ulimit -f`, writes fail with EFBIG and are reported
   PretrainConfig defaults;
   apply_preset(defaults, "fashion_mnist_lt_small");
@@ -49,7 +57,7 @@ int main(int argc, char** argv) {
                }()};
   app.get_formatter()->column_width(34);
   std::string dataset, config_file, preset;
-  bool print_config = false, weights_only = false, quiet = false, start_over = false;
+  bool print_config = false, weights_only = false, quiet = false, start_over = false, no_sync_bn = false;
   std::map<std::string, std::string> values;
   PaperAliasOptions aliases;
   app.add_option("dataset", dataset, "dataset (overrides data.dataset); its preset is the default preset");
@@ -61,6 +69,8 @@ int main(int argc, char** argv) {
                "with --resume auto: when no checkpoint of the run loads, move them and the logs to "
                "<run>/set-aside-<time>/ and start from step 0 (without it: refused, exit 1)");
   app.add_flag("--quiet", quiet, "no progress line");
+  app.add_flag("--no-sync-bn", no_sync_bn,
+               "under mpirun -np K > 1: BatchNorm statistics of each rank's slice instead of the global batch");
   app.add_option("--nu", aliases.nu, "ν, the attraction weight as we read the paper (= --attract); --loss balanced only");
   app.add_option("--beta", aliases.beta, "β, the repulsion weight as we read the paper (= --repel); --loss balanced only");
   app.add_option("--rho", aliases.rho, "ρ = β/ν as we read the paper: sets --repel to ρ·attract; with --beta they must "
@@ -111,6 +121,8 @@ int main(int argc, char** argv) {
     po.weights_only = weights_only;
     po.quiet = quiet;
     po.start_over = start_over;
+    po.comm = world;
+    po.sync_bn = !no_sync_bn;
     Pretrainer p(c, po);
     return p.run();
   } catch (const UsageError& e) {
@@ -127,4 +139,23 @@ int main(int argc, char** argv) {
     std::cerr << "error: " << e.what() << "\n";
     return kExitRuntimeError;
   }
+}
+
+int main(int argc, char** argv) {
+  std::shared_ptr<dist::Communicator> world;
+  try {
+    world = dist::init_world(&argc, &argv);
+  } catch (const std::exception& e) {
+    std::cerr << "error: " << e.what() << "\n";
+    return kExitUsage;
+  }
+  if (world->rank() > 0 && !std::freopen("/dev/null", "w", stdout))
+    std::cerr << "warning: rank " << world->rank() << ": could not silence stdout\n";
+  const int code = pretrain_main(argc, argv, world);
+  if (world->size() > 1 && code != kExitOk) {  // see the header: mpirun ends the other ranks
+    std::cerr << "pretrain: rank " << world->rank() << " of " << world->size() << " exits with code " << code << "\n";
+    std::fflush(nullptr);
+    std::_Exit(code);
+  }
+  return code;
 }

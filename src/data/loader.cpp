@@ -22,6 +22,11 @@ Loader::Loader(std::shared_ptr<const Dataset> dataset, Augment augment, LoaderOp
   CONTRA_CHECK(o.num_workers >= 0 && o.num_workers <= 256, kWhere, "num_workers must be in [0, 256], got ",
                o.num_workers);
   CONTRA_CHECK(o.prefetch >= 1, kWhere, "prefetch must be ≥ 1, got ", o.prefetch);
+  CONTRA_CHECK(o.shard_count >= 1 && o.shard_index >= 0 && o.shard_index < o.shard_count, kWhere, "shard ",
+               o.shard_index, " of ", o.shard_count, " does not exist");
+  CONTRA_CHECK_HINT(o.shard_count == 1 || (o.batch_size % o.shard_count == 0 && o.drop_last), kWhere,
+                    "choose a global batch size divisible by the number of ranks", "the global batch of ",
+                    o.batch_size, " images does not split evenly over ", o.shard_count, " ranks");
   CONTRA_CHECK_HINT(dataset_->size() > 0, kWhere, "check the dataset name and files", "dataset ",
                     dataset_->name, " is empty");
   CONTRA_CHECK_HINT(!o.drop_last || dataset_->size() >= o.batch_size, kWhere,
@@ -54,8 +59,9 @@ std::vector<std::int64_t> Loader::epoch_order(std::int64_t epoch) const {
 Batch Loader::build_batch(std::int64_t epoch, std::int64_t b, const std::vector<std::int64_t>& order,
                           AugmentWorkspace& ws) const {
   const Dataset& d = *dataset_;
-  const std::int64_t start = b * options_.batch_size;
-  const std::int64_t n = std::min<std::int64_t>(options_.batch_size, d.size() - start);
+  const std::int64_t shard = options_.batch_size / options_.shard_count;  // = batch_size when K = 1
+  const std::int64_t start = b * options_.batch_size + options_.shard_index * shard;
+  const std::int64_t n = std::min<std::int64_t>(shard, d.size() - start);
   CONTRA_ASSERT(n > 0, "batch ", b, " past the end");
   const int V = options_.views;
   const int C = static_cast<int>(d.channels()), H = static_cast<int>(d.height()), W = static_cast<int>(d.width());

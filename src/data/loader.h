@@ -14,6 +14,9 @@
 // reorder buffer holding at most `prefetch` batches ahead of the consumer; next() hands
 // them out in order. num_workers = 0 builds each batch in the calling thread.
 //
+// Sharded (LoaderOptions::shard_count K > 1): the batch is the shard's N/K samples of the
+// global batch above, in the same order, with the same views.
+//
 // Dimension legend: N batch size, V views, C channels, OH, OW output size.
 #pragma once
 
@@ -41,6 +44,10 @@ struct LoaderOptions {
   bool shuffle = true;
   bool drop_last = true;
   std::uint64_t seed = 0;
+  // Data parallelism: shard r of K takes the samples [r·N/K, (r+1)·N/K) of each global batch
+  // of batch_size = N (the same views one process would draw for them); its batches hold N/K
+  // samples. K > 1 needs N divisible by K and drop_last. K = 1: the whole batch.
+  int shard_index = 0, shard_count = 1;
 };
 
 struct Batch {

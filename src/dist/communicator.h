@@ -66,6 +66,11 @@ class Communicator {
   // x ← x_root, in place (same shape and dtype on every rank).
   virtual void broadcast(const Tensor& x, int root) = 0;
   virtual void barrier() = 0;
+  // A barrier under its own deadline instead of CommOptions::timeout_s: for ranks that wait
+  // while one rank does work of unbounded length alone (rank 0's kNN monitor and final
+  // evaluation in tools/pretrain). A rank that dies meanwhile is still noticed by mpirun.
+  // Default: barrier() under the usual deadline (wrappers such as bench's timing one).
+  virtual void barrier_within(double /*timeout_s*/) { barrier(); }
 
   // Checks the tensor rules above; throws contra::Error naming `op` otherwise.
   static void check_buffer(const Tensor& x, const char* op, bool floating_only);

@@ -38,10 +38,12 @@ struct MpiCommunicator::State {
   }
 
   // Polls `request` until it completes or timeout_s passes (mpi_communicator.h: polling).
-  void wait(MPI_Request& request, const char* call) const {
+  void wait(MPI_Request& request, const char* call) const { wait(request, call, options.timeout_s); }
+  // idle_sleep_us: the pause between polls after the first 200 ms.
+  void wait(MPI_Request& request, const char* call, double timeout_s, int idle_sleep_us = 50) const {
     using clock = std::chrono::steady_clock;
     const auto start = clock::now();
-    const auto deadline = start + std::chrono::duration<double>(options.timeout_s);
+    const auto deadline = start + std::chrono::duration<double>(timeout_s);
     for (std::int64_t polls = 0;; ++polls) {
       int done = 0;
       check(MPI_Test(&request, &done, MPI_STATUS_IGNORE), call);
@@ -49,10 +51,10 @@ struct MpiCommunicator::State {
       const auto now = clock::now();
       if (now > deadline) {
         char seconds[32];
-        std::snprintf(seconds, sizeof seconds, "%g", options.timeout_s);
+        std::snprintf(seconds, sizeof seconds, "%g", timeout_s);
         fail(std::string(call) + " did not complete within " + seconds + " s (a peer rank died or is stuck)");
       }
-      if (now - start > std::chrono::milliseconds(200)) std::this_thread::sleep_for(std::chrono::microseconds(50));
+      if (now - start > std::chrono::milliseconds(200)) std::this_thread::sleep_for(std::chrono::microseconds(idle_sleep_us));
       else if (polls > 64) std::this_thread::yield();
     }
   }
@@ -196,6 +198,14 @@ void MpiCommunicator::barrier() {
   MpiRequest r(state_.get(), Tensor(), "MPI_Ibarrier");
   state_->check(MPI_Ibarrier(state_->comm, &r.request), "MPI_Ibarrier");
   r.wait();
+}
+
+void MpiCommunicator::barrier_within(double timeout_s) {
+  CONTRA_CHECK(timeout_s > 0, "barrier_within", "timeout_s must be > 0, got ", timeout_s);
+  MPI_Request request = MPI_REQUEST_NULL;
+  state_->check(MPI_Ibarrier(state_->comm, &request), "MPI_Ibarrier");
+  // a long wait: poll every 2 ms, leaving the core to the rank that works
+  state_->wait(request, "MPI_Ibarrier (waiting for rank 0's work)", timeout_s, 2000);
 }
 
 }  // namespace contra::dist

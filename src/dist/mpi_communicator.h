@@ -48,6 +48,7 @@ class MpiCommunicator final : public Communicator {
   Tensor reduce_scatter_sum(const Tensor& x) override;
   void broadcast(const Tensor& x, int root) override;
   void barrier() override;
+  void barrier_within(double timeout_s) override;
 
   struct State;  // MPI handles (mpi_communicator.cpp); public for the request type there
 

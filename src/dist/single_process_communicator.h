@@ -22,6 +22,7 @@ class SingleProcessCommunicator final : public Communicator {
   Tensor reduce_scatter_sum(const Tensor& x) override;
   void broadcast(const Tensor& x, int root) override;
   void barrier() override {}
+  void barrier_within(double) override {}
 };
 
 }  // namespace contra::dist

@@ -205,11 +205,13 @@ std::vector<std::string> CheckpointManager::list() const {
   return out;
 }
 
-std::string CheckpointManager::save(const StateDict& model, const Optimizer* optimizer, const TrainingState& state) {
+std::string CheckpointManager::save(const StateDict& model, const Optimizer* optimizer, const TrainingState& state,
+                                    const std::function<void()>& before_latest) {
   char name[64];
   std::snprintf(name, sizeof name, "ckpt-%08" PRId64 ".safetensors", state.step);
   const std::string path = (fs::path(dir_) / name).string();
   save_checkpoint(path, model, optimizer, state);  // durable before the pointer moves
+  if (before_latest) before_latest();
   write_file_atomically((fs::path(dir_) / "latest").string(), std::string(name) + "\n");
   auto all = list();
   for (std::size_t i = 0; i + static_cast<std::size_t>(keep_last_) < all.size(); ++i) {

@@ -17,6 +17,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -81,8 +82,11 @@ class CheckpointManager {
   explicit CheckpointManager(std::string dir, int keep_last = 3);
 
   // Writes "<dir>/ckpt-<step, 8 digits>.safetensors", then `latest`, then removes the
-  // oldest checkpoints beyond keep_last. Returns the path written.
-  std::string save(const StateDict& model, const Optimizer* optimizer, const TrainingState& state);
+  // oldest checkpoints beyond keep_last. Returns the path written. `before_latest`, when
+  // given, runs between the file and the pointer (data parallelism: a barrier, so that
+  // `latest` moves only once every rank reached the checkpoint).
+  std::string save(const StateDict& model, const Optimizer* optimizer, const TrainingState& state,
+                   const std::function<void()>& before_latest = {});
 
   // The newest checkpoint that loads: the one `latest` names, else the other ckpt-* files
   // by descending step. Each rejected file's error is appended to `skipped`.

@@ -8,6 +8,9 @@
 //   3    non-finite stop   the loss, the embeddings or the weights became NaN/inf; nothing
 //                          non-finite was saved
 //   130  SIGINT, 143 SIGTERM: 128 + the signal (signals.h: stop_exit_code())
+//   70   data-parallel job ended by src/dist: a peer rank died or is stuck, or MPI failed
+//        (the MpiCommunicator's MPI_Abort status; mpirun may report its own non-zero code,
+//        e.g. 137 when it saw a rank killed by SIGKILL, naming the rank)
 #pragma once
 
 namespace contra::train {
@@ -17,6 +20,7 @@ inline constexpr int kExitOk = 0;
 inline constexpr int kExitRuntimeError = 1;
 inline constexpr int kExitUsage = 2;
 inline constexpr int kExitNonFinite = 3;
+inline constexpr int kExitDistributed = 70;  // set by dist/mpi_communicator.cpp's MPI_Abort
 
 // A command-line parse: --help (CLI11 returns 0) is a success, anything else a usage error.
 constexpr int exit_code_for_parse(int cli11_code) { return cli11_code == 0 ? kExitOk : kExitUsage; }

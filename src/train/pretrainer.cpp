@@ -17,6 +17,9 @@
 #include "contrastive/layout.h"
 #include "data/dataset_registry.h"
 #include "data/loader.h"
+#include "dist/gathered_loss.h"
+#include "dist/single_process_communicator.h"
+#include "dist/sync_batch_norm.h"
 #include "nn/checkpoint.h"
 #include "nn/lr_schedule.h"
 #include "nn/optimizer_factory.h"
@@ -27,6 +30,7 @@
 #include "tensor/generator.h"
 #include "tensor/system.h"
 #include "train/eval_writer.h"
+#include "train/data_parallel.h"
 #include "train/evaluation.h"
 #include "train/exit_codes.h"
 #include "train/knn.h"
@@ -157,10 +161,13 @@ std::string fixed(double v, int prec) {
 // Everything a run holds, built in this order by the steps below and read by the loop.
 // Members are destroyed in reverse: the loader and logs first, the run lock last.
 struct TrainState {
-  TrainState(const PretrainConfig& config, const PretrainOptions& options) : c(config), opt(options) {}
+  TrainState(const PretrainConfig& config, const PretrainOptions& options) : c(config), opt(options) {
+    dp.comm = options.comm ? options.comm : std::make_shared<dist::SingleProcessCommunicator>();
+  }
   const PretrainConfig& c;
   const PretrainOptions& opt;
   int threads = 0;
+  DataParallel dp;  // the ranks of the job (K = 1: one process)
 
   // prepare_run_directory: the run directory, its lock and checkpoints, where to resume
   std::string run_dir;
@@ -260,7 +267,7 @@ void check_resume_compatible(const TrainState& s) {
                    "resume with the same settings, or pass --weights-only to start a new run from these weights");
 }
 
-void prepare_run_directory(TrainState& s) {
+void prepare_run_directory_on_root(TrainState& s) {
   s.run_dir = choose_run_directory(s);
   s.new_dir.emplace(s.run_dir);
   fs::create_directories(s.run_dir + "/checkpoints");
@@ -274,13 +281,27 @@ void prepare_run_directory(TrainState& s) {
   if (s.resuming) check_resume_compatible(s);
 }
 
+// Rank 0 prepares the directory (lock, checks, the resume target); the other ranks learn the
+// directory and load the same checkpoint (a file system shared by the ranks).
+void prepare_run_directory(TrainState& s) {
+  on_root(s.dp, "prepare the run directory", [&] { prepare_run_directory_on_root(s); });
+  if (!s.dp.active()) return;
+  s.run_dir = broadcast_text(*s.dp.comm, s.run_dir);
+  const std::string resume_path = broadcast_text(*s.dp.comm, s.resume_from ? s.resume_from->path : "");
+  if (s.dp.root()) return;
+  if (!resume_path.empty()) s.resume_from = nn::load_checkpoint(resume_path);
+  s.resuming = s.resume_from && s.resume_from->training && !s.opt.weights_only;
+}
+
 // ---- build the data, the model and the optimization ------------------------------------------
 
 void build_data_and_model(TrainState& s) {
   const PretrainConfig& c = s.c;
   say("run directory: " + s.run_dir);
   say("loading " + c.dataset);
-  s.data = open_run_data(c, false);
+  // rank 0 first: it downloads what is missing, then the other ranks read the same files
+  on_root(s.dp, "load the dataset", [&] { s.data = open_run_data(c, false); });
+  if (!s.dp.root()) s.data = open_run_data(c, false);
   const data::Dataset& pretrain = *s.data.pretrain;
   const int C = static_cast<int>(pretrain.channels()), H = static_cast<int>(pretrain.height()),
             W = static_cast<int>(pretrain.width());
@@ -301,6 +322,14 @@ void build_data_and_model(TrainState& s) {
       std::to_string(s.backbone->feature_dim()) + ") + head " + std::to_string(s.head_config.in_dim) + "→" +
       std::to_string(s.head_config.hidden_dim) + "→" + std::to_string(s.head_config.out_dim));
   if (s.resume_from) load_model(s.resume_from->model, *s.backbone, *s.head);
+  if (s.dp.active() && s.opt.sync_bn) {
+    const std::int64_t n = dist::synchronise_batch_norms(*s.backbone, s.dp.comm) +
+                           dist::synchronise_batch_norms(*s.head, s.dp.comm);
+    say("data parallel: " + std::to_string(s.dp.size()) + " ranks, synchronised BatchNorm (" + std::to_string(n) +
+        " layers: statistics of the global batch)");
+  } else if (s.dp.active()) {
+    say("data parallel: " + std::to_string(s.dp.size()) + " ranks, BatchNorm per rank (--no-sync-bn)");
+  }
 }
 
 void build_optimization(TrainState& s) {
@@ -310,6 +339,8 @@ void build_optimization(TrainState& s) {
   lo.views = static_cast<int>(c.views);
   lo.num_workers = static_cast<int>(c.workers);
   lo.seed = static_cast<std::uint64_t>(c.seed);
+  lo.shard_index = s.dp.rank();  // this rank's slice of every global batch
+  lo.shard_count = s.dp.size();
   s.loader.emplace(s.data.pretrain, data::Augment(s.spec), lo);
   s.steps_per_epoch = s.loader->batches_per_epoch();
   CONTRA_CHECK_HINT(s.steps_per_epoch > 0, "--batch-size", "lower --batch-size", "the batch size ", c.batch_size,
@@ -318,6 +349,7 @@ void build_optimization(TrainState& s) {
   s.lr = c.lr * static_cast<double>(c.batch_size) / 256.0;
   s.params = model_parameters(*s.backbone, *s.head);
   s.optimizer = nn::make_optimizer({c.optimizer, s.lr, c.momentum, c.weight_decay}, s.params);
+  if (s.dp.active()) s.dp.buckets = std::make_unique<dist::GradientBuckets>(s.dp.comm, tensors_of(s.params));
   s.schedule.emplace(s.lr, static_cast<std::int64_t>(std::llround(c.warmup_epochs * s.steps_per_epoch)), s.total_steps,
                      c.min_lr);
 }
@@ -364,11 +396,17 @@ nlohmann::json run_manifest(const TrainState& s) {
                       {"loader_workers", c.workers},
                       {"compiler", std::string("gcc ") + __VERSION__},
                       {"openmp", _OPENMP}};
+  m["distributed"] = {{"world_size", s.dp.size()},
+                      {"communicator", s.dp.comm->name()},
+                      {"sync_batch_norm", s.dp.active() && s.opt.sync_bn},
+                      {"images_per_rank", c.batch_size / s.dp.size()}};
   return m;
 }
 
 // config.toml and manifest.json (atomic), then the logs, trimmed to the resume point (L1).
+// Rank 0 only: on the other ranks s.metrics and s.epochs stay empty.
 void open_run_files(TrainState& s) {
+  if (!s.dp.root()) return;
   s.new_dir->keep();
   write_file_atomically(s.run_dir + "/config.toml", to_toml(s.c));
   write_file_atomically(s.run_dir + "/manifest.json", run_manifest(s).dump(2) + "\n");
@@ -407,9 +445,21 @@ void save(TrainState& s, const char* why) {
   ts.config = {{"critical", critical_subset(s.c)}, {"full", to_json(s.c)}};
   ts.data_cursor = {{"epoch", s.loader->cursor().epoch}, {"batch", s.loader->cursor().batch}};
   ts.extra = {{"epoch_loss_sum", s.epoch_loss_sum}, {"epoch_steps", s.epoch_steps}, {"reason", why}};
-  s.checkpoints->save(model_state(*s.backbone, *s.head), s.optimizer.get(), ts);
-  s.metrics->sync();
+  // Rank 0 writes (the weights are the same on every rank); `latest` moves after the barrier.
+  dist::Communicator& comm = *s.dp.comm;
+  if (s.dp.root()) s.checkpoints->save(model_state(*s.backbone, *s.head), s.optimizer.get(), ts, [&] { comm.barrier(); });
+  else comm.barrier();
+  if (s.metrics) s.metrics->sync();
   s.last_saved = s.step;
+}
+
+// Whether the run stops now: a signal reached this process or (K > 1) any rank, which all
+// then take as their own (the same step on every rank; one small collective).
+bool stop_now(TrainState& s) {
+  if (!s.dp.active()) return stop_requested();
+  const std::int64_t signal_number = max_over_ranks(*s.dp.comm, stop_signal());
+  if (signal_number != 0) request_stop(static_cast<int>(signal_number));
+  return signal_number != 0;
 }
 
 int stop_with_checkpoint(TrainState& s) {
@@ -436,18 +486,19 @@ double knn_monitor(TrainState& s) {
 }
 
 // The monitor's accuracy for epochs it runs on (every knn_every-th and the last), NaN otherwise
-// or when a signal interrupted it.
+// or when a signal interrupted it. Rank 0 runs it; the other ranks wait (data_parallel.h).
 double monitor_epoch(TrainState& s, std::int64_t epoch) {
   const PretrainConfig& c = s.c;
-  if (c.knn_every <= 0 || !((epoch + 1) % c.knn_every == 0 || epoch + 1 == c.epochs) || stop_requested()) return NAN;
+  if (c.knn_every <= 0 || !((epoch + 1) % c.knn_every == 0 || epoch + 1 == c.epochs)) return NAN;
   double knn = NAN;
-  try {
-    knn = knn_monitor(s);
-  } catch (const StopRequested&) {  // a signal during the monitor: skip it, the caller saves
-  }
+  if (s.dp.root() && !stop_requested()) try {
+      knn = knn_monitor(s);
+    } catch (const StopRequested&) {  // a signal during the monitor: skip it, the caller saves
+    }
+  if (s.dp.active()) s.dp.comm->barrier_within(kRootWorkTimeoutS);
   s.backbone->train();
   s.head->train();
-  if (!std::isnan(knn)) {
+  if (s.metrics && !std::isnan(knn)) {
     s.metrics->append({{"step", s.step}, {"epoch", epoch}, {"knn_accuracy", knn}});
     say("epoch " + std::to_string(epoch) + ": kNN accuracy " + fixed(100 * knn, 2) + "%");
   }
@@ -459,13 +510,14 @@ std::optional<int> end_of_epoch(TrainState& s) {
   const std::int64_t epoch = s.loader->cursor().epoch - 1;
   const double knn = monitor_epoch(s, epoch);
   const double secs = std::chrono::duration<double>(Clock::now() - s.epoch_start).count();
-  s.epochs->append({std::to_string(epoch), s.epoch_steps ? fixed(s.epoch_loss_sum / s.epoch_steps, 6) : "nan",
+  if (s.epochs)
+    s.epochs->append({std::to_string(epoch), s.epoch_steps ? fixed(s.epoch_loss_sum / s.epoch_steps, 6) : "nan",
                     std::isnan(knn) ? "nan" : fixed(knn, 6), fixed((*s.schedule)(s.step), 6), fixed(secs, 1)});
   s.epoch_loss_sum = 0.0;
   s.epoch_steps = 0;
   s.epoch_start = Clock::now();
   if (s.c.checkpoint_every == 0) save(s, "epoch");
-  if (stop_requested()) return stop_with_checkpoint(s);
+  if (stop_now(s)) return stop_with_checkpoint(s);
   return std::nullopt;
 }
 
@@ -492,13 +544,14 @@ std::optional<int> train_step(TrainState& s, const data::Batch& batch) {
   const PretrainConfig& c = s.c;
   const double step_lr = (*s.schedule)(s.step);
   s.optimizer->set_lr(step_lr);
-  const Tensor f = (*s.head)(s.backbone->forward_features(batch.images));  // (M, D) view-major
-  if (!all_finite({f}))
+  const Tensor f = (*s.head)(s.backbone->forward_features(batch.images));  // (M, D) view-major; K > 1: this rank's rows
+  if (s.dp.active() ? any_rank(*s.dp.comm, !all_finite({f})) : !all_finite({f}))
     return stop_non_finite("step " + std::to_string(s.step + 1) + ": the embeddings are non-finite" + weights_state(s.params));
   const bool log_now = (s.step + 1) % c.log_every == 0 || s.step + 1 == s.last_step;
   const contrastive::ViewLayout layout{c.batch_size, c.views};
-  const LossResult loss = compute_loss({f, layout, batch.labels, c, log_now});
-  const double loss_value = loss.loss.item();
+  const LossResult loss = s.dp.active() ? data_parallel_loss(*s.dp.comm, f, batch.labels, c)
+                                         : compute_loss({f, layout, batch.labels, c, log_now});
+  const double loss_value = s.dp.active() ? dist::global_mean(*s.dp.comm, loss.loss) : loss.loss.item();
   if (!std::isfinite(loss_value)) {
     std::ostringstream value;
     value << loss_value;
@@ -506,6 +559,7 @@ std::optional<int> train_step(TrainState& s, const data::Batch& batch) {
   }
   s.optimizer->zero_grad();
   backward(loss.loss);
+  if (s.dp.buckets) s.dp.buckets->finish();  // ḡ = (1/K) Σ_r g^(r): the one-process gradient
   s.optimizer->step();
   ++s.step;
   if (!all_finite(tensors_of(s.params))) {  // S3: caught in the step that produced it, never saved
@@ -517,9 +571,9 @@ std::optional<int> train_step(TrainState& s, const data::Batch& batch) {
   s.epoch_loss_sum += loss_value;
   ++s.epoch_steps;
   s.progress->update(s.step, c.batch_size, "loss " + fixed(loss_value, 4) + " | lr " + fixed(step_lr, 4));
-  if (log_now) s.metrics->append(step_log_entry(s, batch, loss_value, step_lr, loss.telemetry));
+  if (log_now && s.metrics) s.metrics->append(step_log_entry(s, batch, loss_value, step_lr, loss.telemetry));
   if (c.checkpoint_every > 0 && s.step % c.checkpoint_every == 0) save(s, "interval");
-  if (stop_requested()) return stop_with_checkpoint(s);
+  if (stop_now(s)) return stop_with_checkpoint(s);
   return std::nullopt;
 }
 
@@ -555,14 +609,8 @@ void final_evaluation(TrainState& s) {
   }
 }
 
-int finish(TrainState& s) {
-  if (s.last_saved != s.step) save(s, "final");
-  s.progress->finish("step " + std::to_string(s.step));
-  if (s.step < s.total_steps) {
-    say("stopped after --max-steps at step " + std::to_string(s.step) + " of " + std::to_string(s.total_steps));
-    write_report(s.run_dir);
-    return kExitOk;
-  }
+// The final evaluation and the report (rank 0 only).
+int evaluate_and_report(TrainState& s) {
   if (s.c.final_eval) try {
       final_evaluation(s);
     } catch (const StopRequested&) {  // S4: the trained weights are saved; stop within a batch
@@ -572,6 +620,19 @@ int finish(TrainState& s) {
     }
   say("report: " + write_report(s.run_dir));
   return kExitOk;
+}
+
+int finish(TrainState& s) {
+  if (s.last_saved != s.step) save(s, "final");
+  s.progress->finish("step " + std::to_string(s.step));
+  if (s.step < s.total_steps) {
+    say("stopped after --max-steps at step " + std::to_string(s.step) + " of " + std::to_string(s.total_steps));
+    if (s.dp.root()) write_report(s.run_dir);
+    return kExitOk;
+  }
+  const int code = s.dp.root() ? evaluate_and_report(s) : kExitOk;
+  if (s.dp.active()) s.dp.comm->barrier_within(kRootWorkTimeoutS);  // the other ranks wait for rank 0's evaluation
+  return code;
 }
 
 }  // namespace
@@ -584,6 +645,7 @@ int Pretrainer::run() {
   validate(cfg_);
   check_run_options(cfg_, opt_);
   TrainState s(cfg_, opt_);
+  check_data_parallel(cfg_, s.dp.size());
   s.threads = configure_kernels(cfg_);
   prepare_run_directory(s);
   run_dir_ = s.run_dir;

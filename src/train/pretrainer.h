@@ -16,10 +16,14 @@
 // resume, or the run directory is locked by another process; 3 non-finite loss or weights
 // (nothing non-finite is ever saved); 130 / 143 stopped by SIGINT / SIGTERM (in training:
 // after saving a checkpoint; in the final evaluation: the training checkpoint is saved).
+// Under mpirun (K ranks, train/data_parallel.h) rank 0 alone writes the run directory;
+// a rank that dies or sticks ends the job (src/dist's deadline, mpirun) with a non-zero code.
 #pragma once
 
+#include <memory>
 #include <string>
 
+#include "dist/communicator.h"
 #include "train/config.h"
 
 namespace contra::train {
@@ -28,6 +32,10 @@ struct PretrainOptions {
   bool weights_only = false;  // with resume=<path>: load the weights only, start a new run
   bool quiet = false;         // no progress line (log lines only)
   bool start_over = false;    // with resume=auto: when no checkpoint loads, move them aside and start at step 0
+  // Data parallelism (train/data_parallel.h): the world of this process (null: one process)
+  // and whether BatchNorm uses the global batch's statistics when it has K > 1 ranks.
+  std::shared_ptr<dist::Communicator> comm;
+  bool sync_bn = true;
 };
 
 class Pretrainer {

@@ -41,6 +41,9 @@ void stop_point() {
 }
 
 bool stop_requested() { return g_signal != 0; }
+void request_stop(int signal_number) {
+  if (g_signal == 0) g_signal = signal_number;
+}
 int stop_signal() { return g_signal; }
 int stop_exit_code() { return g_signal ? exit_code_for_signal(g_signal) : kExitOk; }
 

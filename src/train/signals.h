@@ -25,7 +25,10 @@ void install_signal_handler(void (*handler)(int));
 bool stop_requested();
 int stop_signal();        // the signal number received (0 if none)
 int stop_exit_code();     // 128 + signal
-void stop_point();        // throws StopRequested once a stop was requested
+void stop_point();
+// Sets the stop flag as if `signal_number` had arrived (no-op when a stop is already
+// requested): data-parallel ranks agree on a stop that reached only some of them.
+void request_stop(int signal_number);        // throws StopRequested once a stop was requested
 void ignore_file_size_signal();
 
 }  // namespace contra::train

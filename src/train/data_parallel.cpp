@@ -1,0 +1,96 @@
+// data_parallel.cpp — the loss over the global batch and the agreement helpers (data_parallel.h).
+#include "train/data_parallel.h"
+
+#include <algorithm>
+#include <exception>
+
+#include "dist/gathered_loss.h"
+#include "tensor/error.h"
+
+namespace contra::train {
+
+void check_data_parallel(const PretrainConfig& c, int K) {
+  if (K <= 1) return;
+  if (c.loss == "supervised")
+    throw UsageError("--loss supervised", "has no gathered (multi-rank) form yet; this job runs on " +
+                                              std::to_string(K) + " ranks",
+                     "run it in one process, or choose nt_xent, balanced, derived or supcon");
+  if (c.batch_size % K != 0)
+    throw UsageError("--batch-size", "the global batch of " + std::to_string(c.batch_size) +
+                                         " images does not split evenly over " + std::to_string(K) + " ranks",
+                     "choose a batch size divisible by the number of ranks (mpirun -np)");
+}
+
+LossResult data_parallel_loss(dist::Communicator& comm, const Tensor& f_local, const Tensor& labels_local,
+                              const PretrainConfig& c) {
+  const std::int64_t V = c.views;
+  if (c.loss == "supcon") return {dist::gathered_supcon_loss(comm, f_local, V, labels_local, c.temperature), std::nullopt};
+  contrastive::BalancedParams p;  // the parameters of loss_registry.cpp's fused losses
+  p.temperature = c.temperature;
+  if (c.loss == "balanced") {
+    p.attract = c.attract;
+    p.repel = c.repel;
+    p.positive_weight = c.positive_weight;
+  } else if (c.loss == "derived") {
+    p.repel = c.lambda;
+    p.positive_weight = 0.0;
+  } else if (c.loss != "nt_xent") {
+    throw UsageError("--loss " + c.loss, "has no gathered (multi-rank) form",
+                     "run it in one process, or choose nt_xent, balanced, derived or supcon");
+  }
+  return {dist::gathered_balanced_loss(comm, f_local, V, p), std::nullopt};
+}
+
+std::int64_t max_over_ranks(dist::Communicator& comm, std::int64_t value) {
+  Tensor all = comm.all_gather(Tensor::full({1}, static_cast<double>(value), DType::f64));
+  std::int64_t m = value;
+  for (double v : all.to_vector<double>()) m = std::max(m, static_cast<std::int64_t>(v));
+  return m;
+}
+
+bool any_rank(dist::Communicator& comm, bool flag) {
+  Tensor x = Tensor::full({1}, flag ? 1.0 : 0.0, DType::f64);
+  comm.all_reduce_sum(x);
+  return x.to_vector<double>()[0] > 0;
+}
+
+std::string broadcast_text(dist::Communicator& comm, const std::string& text) {
+  Tensor length = Tensor::full({1}, static_cast<double>(text.size()), DType::f64);
+  comm.broadcast(length, 0);
+  const auto n = static_cast<std::int64_t>(length.to_vector<double>()[0]);
+  Tensor bytes = Tensor::zeros({std::max<std::int64_t>(n, 1)}, DType::i64);
+  if (comm.rank() == 0)
+    for (std::int64_t i = 0; i < n; ++i) bytes.data<std::int64_t>()[i] = static_cast<unsigned char>(text[i]);
+  comm.broadcast(bytes, 0);
+  std::string out(static_cast<std::size_t>(n), '\0');
+  for (std::int64_t i = 0; i < n; ++i) out[i] = static_cast<char>(bytes.data<std::int64_t>()[i]);
+  return out;
+}
+
+void on_root(DataParallel& dp, const char* what, const std::function<void()>& work) {
+  if (!dp.active()) return work();
+  enum Outcome { ok = 0, usage = 1, error = 2 };
+  std::exception_ptr failure;
+  Tensor outcome = Tensor::full({1}, 0.0, DType::f64);
+  if (dp.root()) {
+    try {
+      work();
+    } catch (const UsageError&) {
+      outcome.data<double>()[0] = usage;
+      failure = std::current_exception();
+    } catch (...) {
+      outcome.data<double>()[0] = error;
+      failure = std::current_exception();
+    }
+  }
+  dp.comm->barrier_within(kRootWorkTimeoutS);  // the work may take long (a download)
+  dp.comm->broadcast(outcome, 0);
+  if (failure) std::rethrow_exception(failure);
+  const int o = static_cast<int>(outcome.to_vector<double>()[0]);
+  const std::string where = "rank " + std::to_string(dp.rank());
+  const std::string why = std::string("rank 0 failed to ") + what;
+  if (o == usage) throw UsageError(where, why, "see rank 0's message");
+  if (o == error) throw Error(where, why, "see rank 0's message");
+}
+
+}  // namespace contra::train
