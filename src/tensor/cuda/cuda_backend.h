@@ -75,6 +75,18 @@ class CudaBackend final : public Backend {
   void adaptive_avg_pool2d_forward(const Tensor& x, const Tensor& y) override;
   void adaptive_avg_pool2d_backward(const Tensor& dy, const Tensor& dx) override;
 
+  // The contrastive row passes: for now the CPU kernels on host copies
+  // (contrastive_rows_host.cpp; a CUDA kernel for each is still to write).
+  void contrastive_row_pass(const Tensor& s, const Tensor& omega, const Tensor& a, const ContrastiveRowParams& p,
+                            const Tensor& stats) override;
+  void contrastive_tile_forward(const Tensor& s, const Tensor& omega, const ContrastiveRowParams& p,
+                                const Tensor& state) override;
+  void contrastive_tile_gradient(const Tensor& s, const Tensor& omega, const Tensor& a, const Tensor& state,
+                                 const ContrastiveRowParams& p, const Tensor& row_sum) override;
+  void contrastive_normalize_rows(const Tensor& f, const Tensor& z, const Tensor& norm) override;
+  void contrastive_normalize_backward(const Tensor& z, const Tensor& dz, const Tensor& norm, const Tensor& a,
+                                      const ContrastiveRowParams& p, const Tensor& df, const Tensor& norms) override;
+
   // Waits for everything enqueued on this device's stream; throws if an index op since the
   // last synchronisation saw an out-of-range index.
   void synchronize();
