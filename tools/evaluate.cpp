@@ -126,7 +126,7 @@ int main(int argc, char** argv) {
     for (auto& [name, e] : results.json["encoders"].items())
       std::cout << name << ": kNN " << 100 * e["knn_full_bank"]["overall"].get<double>() << "%, linear probe "
                 << 100 * e["linear_probe"]["overall"].get<double>() << "%\n";
-    if (out == run_dir + "/eval") std::cout << "report: " << write_report(run_dir) << "\n";
+    if (out == run_dir + "/eval") std::cout << "report: " << write_report(run_dir, read_run_manifest(run_dir), &results) << "\n";
     else std::cout << "results: " << out << "/results.json\n";
     return kExitOk;
   } catch (const UsageError& e) {

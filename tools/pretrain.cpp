@@ -76,19 +76,9 @@ int pretrain_main(int argc, char** argv, const std::shared_ptr<dist::Communicato
   app.add_option("--rho", aliases.rho, "ρ = β/ν as we read the paper: sets --repel to ρ·attract; with --beta they must "
                  "agree (β = ρ·ν); --loss balanced only");
   app.footer("Losses: " + loss_help() + ".\nLoss options: " + loss_option_rule() + ".");
-  auto fields = config_fields(defaults);
-  for (const auto& f : fields) {
+  for (const auto& f : config_fields()) {
     if (f.key == "data.dataset" || f.key == "run.preset") continue;
-    PretrainConfig shown = defaults;
-    std::string def;
-    for (const auto& g : config_fields(shown))
-      if (g.key == f.key) def = to_json(shown)[f.key.substr(0, f.key.find('.'))][f.key.substr(f.key.find('.') + 1)].dump();
-    std::string help = f.help + " [" + f.key + ", default " + def + "]";
-    if (!f.choices.empty()) {
-      help += " {";
-      for (size_t i = 0; i < f.choices.size(); ++i) help += (i ? "," : "") + f.choices[i];
-      help += "}";
-    }
+    const std::string help = f.help_line(defaults);
     app.add_option(f.flag, values[f.key], help)->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
   }
   try {
@@ -106,9 +96,9 @@ int pretrain_main(int argc, char** argv, const std::shared_ptr<dist::Communicato
     if (!config_file.empty()) apply_toml_file(c, config_file);
     // 3. command line.
     if (!dataset.empty()) c.dataset = dataset;
-    for (const auto& f : config_fields(c)) {
+    for (const auto& f : config_fields()) {
       auto it = values.find(f.key);
-      if (it != values.end() && app.count(f.flag) > 0) set_field_from_string(f, it->second, f.flag);
+      if (it != values.end() && app.count(f.flag) > 0) f.set_from_text(c, it->second, f.flag);
     }
     apply_paper_aliases(c, aliases);
     validate(c);

@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 #include <limits>
+#include <optional>
 #include <sstream>
 
 #include <toml++/toml.h>
@@ -21,8 +22,6 @@
 namespace contra::train {
 
 namespace {
-constexpr double kInf = std::numeric_limits<double>::infinity();
-
 // A TOML basic string: quotes, backslashes and control characters escaped (a --name or
 // --out holding them once made config.toml unreadable).
 std::string toml_quote(const std::string& v) {
@@ -48,125 +47,260 @@ std::string toml_quote(const std::string& v) {
   return out + "\"";
 }
 
-std::string format_default(const ConfigField& f) {
-  std::ostringstream os;
-  switch (f.type) {
-    case 's': os << toml_quote(*static_cast<std::string*>(f.target)); break;
-    case 'i': os << *static_cast<std::int64_t*>(f.target); break;
-    case 'd': os << *static_cast<double*>(f.target); break;
-    case 'b': os << (*static_cast<bool*>(f.target) ? "true" : "false"); break;
-  }
-  return os.str();
-}
-
 std::string join(const std::vector<std::string>& v, const char* sep = ", ") {
   std::string s;
   for (size_t i = 0; i < v.size(); ++i) s += (i ? sep : "") + v[i];
   return s;
 }
 
+// What each field type does, one overload per type; ConfigField's operations and the TOML
+// reader below visit the field's type and call these.
+
+// What a value of the type is called in messages ("is not an integer", "must be a number").
+const char* noun(const StringField&) { return "a string"; }
+const char* noun(const IntField&) { return "an integer"; }
+const char* noun(const DoubleField&) { return "a number"; }
+const char* noun(const BoolField&) { return "true or false"; }
+
+// Text → value; throws a std::exception on text that is not one.
+std::string parse(const StringField&, const std::string& text) { return text; }
+std::int64_t parse(const IntField&, const std::string& text) {
+  size_t used = 0;
+  const long long v = std::stoll(text, &used);
+  if (used != text.size()) throw std::invalid_argument("trailing characters");
+  return v;
+}
+double parse(const DoubleField&, const std::string& text) {
+  size_t used = 0;
+  const double v = std::stod(text, &used);
+  if (used != text.size() || !std::isfinite(v)) throw std::invalid_argument("not a finite number");
+  return v;
+}
+bool parse(const BoolField&, const std::string& text) {
+  if (text == "true" || text == "1" || text == "yes") return true;
+  if (text == "false" || text == "0" || text == "no") return false;
+  throw std::invalid_argument("bool");
+}
+
+// A TOML value → value, or nothing when the node holds another type (an integer is a
+// number too).
+std::optional<std::string> from_toml(const StringField&, const toml::node& n) {
+  return n.is_string() ? n.value<std::string>() : std::nullopt;
+}
+std::optional<std::int64_t> from_toml(const IntField&, const toml::node& n) {
+  return n.is_integer() ? n.value<std::int64_t>() : std::nullopt;
+}
+std::optional<double> from_toml(const DoubleField&, const toml::node& n) {
+  return n.is_number() ? n.value<double>() : std::nullopt;
+}
+std::optional<bool> from_toml(const BoolField&, const toml::node& n) {
+  return n.is_boolean() ? n.value<bool>() : std::nullopt;
+}
+
 // A value or bound as the user writes it: integers without a fraction, numbers in %g style.
-std::string number_text(const ConfigField& f, double v) {
+std::string bound_text(const IntField&, double v) {
   std::ostringstream os;
-  if (f.type == 'i' && std::abs(v) < 9.3e18) os << static_cast<long long>(v);
+  if (std::abs(v) < 9.3e18) os << static_cast<long long>(v);
   else os << v;
   return os.str();
 }
-
-void check_range(const ConfigField& f, double v, const std::string& source) {
-  if (!(v >= f.lo && v <= f.hi))
-    throw UsageError(source, f.key + " = " + number_text(f, v) + " is out of range",
-                     "allowed range: [" + number_text(f, f.lo) + ", " + number_text(f, f.hi) + "]");
+std::string bound_text(const DoubleField&, double v) {
+  std::ostringstream os;
+  os << v;
+  return os.str();
 }
 
-void check_choice(const ConfigField& f, const std::string& v, const std::string& source) {
-  if (f.choices.empty()) return;
-  for (const auto& c : f.choices)
+template <class Numeric>
+void check_range(const Numeric& t, double v, const std::string& key, const std::string& source) {
+  if (!(v >= t.lo && v <= t.hi))
+    throw UsageError(source, key + " = " + bound_text(t, v) + " is out of range",
+                     "allowed range: [" + bound_text(t, t.lo) + ", " + bound_text(t, t.hi) + "]");
+}
+
+// The range or choices of each type.
+void check_value(const StringField& t, const std::string& v, const std::string& key, const std::string& source) {
+  if (t.choices.empty()) return;
+  for (const auto& c : t.choices)
     if (c == v) return;
-  throw UsageError(source, f.key + " = \"" + abbreviate(v) + "\" is not a valid choice", "valid: " + join(f.choices));
+  throw UsageError(source, key + " = \"" + abbreviate(v) + "\" is not a valid choice", "valid: " + join(t.choices));
+}
+void check_value(const IntField& t, std::int64_t v, const std::string& key, const std::string& source) {
+  check_range(t, static_cast<double>(v), key, source);
+}
+void check_value(const DoubleField& t, double v, const std::string& key, const std::string& source) {
+  check_range(t, v, key, source);
+}
+void check_value(const BoolField&, bool, const std::string&, const std::string&) {}
+
+// " {a,b,c}" after the --help line of a field with choices.
+std::string choices_text(const StringField& t) { return t.choices.empty() ? "" : " {" + join(t.choices, ",") + "}"; }
+template <class Other>
+std::string choices_text(const Other&) {
+  return "";
+}
+
+// A value as messages show it (doubles with 6 significant digits).
+std::string text_of(const std::string& v) { return toml_quote(v); }
+std::string text_of(bool v) { return v ? "true" : "false"; }
+template <class Number>
+std::string text_of(Number v) {
+  std::ostringstream os;
+  os << v;
+  return os.str();
+}
+
+// A value as config.toml writes it: doubles with 17 digits and always a fraction or
+// exponent, so that reading the file back gives the same double.
+std::string toml_text_of(double v) {
+  std::ostringstream os;
+  os.precision(17);
+  os << v;
+  std::string t = os.str();
+  if (t.find_first_of(".eEn") == std::string::npos) t += ".0";
+  return t;
+}
+template <class Other>
+std::string toml_text_of(const Other& v) {
+  return text_of(v);
+}
+
+// Sets f from a TOML value: the node must hold f's type ("key must be an integer").
+void set_from_toml(const ConfigField& f, PretrainConfig& c, const toml::node& node, const std::string& source) {
+  std::visit(
+      [&](const auto& t) {
+        const auto v = from_toml(t, node);
+        if (!v) throw UsageError(source, f.key + " must be " + noun(t));
+        check_value(t, *v, f.key, source);
+        c.*t.member = *v;
+      },
+      f.type);
 }
 
 }  // namespace
 
-std::vector<ConfigField> config_fields(PretrainConfig& c) {
-  auto S = [](std::string key, std::string flag, std::string help, std::string* t, std::vector<std::string> choices = {}) {
-    return ConfigField{key, flag, help, 's', choices, 0, 0, t};
+void ConfigField::set_from_text(PretrainConfig& c, const std::string& text, const std::string& source) const {
+  std::visit(
+      [&](const auto& t) {
+        decltype(parse(t, text)) v{};
+        try {
+          v = parse(t, text);
+        } catch (const std::exception&) {
+          throw UsageError(source, key + " = \"" + abbreviate(text) + "\" is not " + noun(t));
+        }
+        check_value(t, v, key, source);
+        c.*t.member = v;
+      },
+      type);
+}
+
+void ConfigField::check(const PretrainConfig& c, const std::string& source) const {
+  std::visit([&](const auto& t) { check_value(t, c.*t.member, key, source); }, type);
+}
+
+nlohmann::json ConfigField::json_value(const PretrainConfig& c) const {
+  return std::visit([&](const auto& t) { return nlohmann::json(c.*t.member); }, type);
+}
+
+std::string ConfigField::toml_value(const PretrainConfig& c) const {
+  return std::visit([&](const auto& t) { return toml_text_of(c.*t.member); }, type);
+}
+
+std::string ConfigField::value_text(const PretrainConfig& c) const {
+  return std::visit([&](const auto& t) { return text_of(c.*t.member); }, type);
+}
+
+std::string ConfigField::help_line(const PretrainConfig& defaults) const {
+  return help + " [" + key + ", default " + json_value(defaults).dump() + "]" +
+         std::visit([](const auto& t) { return choices_text(t); }, type);
+}
+
+const ConfigField* find_field(const std::vector<ConfigField>& fields, const std::string& key) {
+  for (const auto& f : fields)
+    if (f.key == key) return &f;
+  return nullptr;
+}
+
+// The rows below are alike on purpose: one per key, in config.toml order.
+std::vector<ConfigField> config_fields() {
+  using C = PretrainConfig;
+  auto S = [](std::string key, std::string flag, std::string help, std::string C::*m, std::vector<std::string> choices = {}) {
+    return ConfigField{key, flag, help, StringField{m, choices}};
   };
-  auto I = [](std::string key, std::string flag, std::string help, std::int64_t* t, double lo, double hi) {
-    return ConfigField{key, flag, help, 'i', {}, lo, hi, t};
+  auto I = [](std::string key, std::string flag, std::string help, std::int64_t C::*m, double lo, double hi) {
+    return ConfigField{key, flag, help, IntField{m, lo, hi}};
   };
-  auto D = [](std::string key, std::string flag, std::string help, double* t, double lo, double hi) {
-    return ConfigField{key, flag, help, 'd', {}, lo, hi, t};
+  auto D = [](std::string key, std::string flag, std::string help, double C::*m, double lo, double hi) {
+    return ConfigField{key, flag, help, DoubleField{m, lo, hi}};
   };
-  auto B = [](std::string key, std::string flag, std::string help, bool* t) {
-    return ConfigField{key, flag, help, 'b', {}, 0, 1, t};
+  auto B = [](std::string key, std::string flag, std::string help, bool C::*m) {
+    return ConfigField{key, flag, help, BoolField{m}};
   };
   return {
       S("data.dataset", "--dataset", "dataset: cifar10, cifar10_lt, cifar100, cifar100_lt, fashion_mnist, "
-        "fashion_mnist_lt, image_folder:<path>, synthetic", &c.dataset),
-      S("data.root", "--data-root", "where datasets live (\"\" = $CONTRA_DATA or ./data)", &c.data_root),
-      D("data.imbalance_ratio", "--imbalance-ratio", "n_max / n_min of *_lt datasets", &c.imbalance_ratio, 1, 1e6),
+        "fashion_mnist_lt, image_folder:<path>, synthetic", &C::dataset),
+      S("data.root", "--data-root", "where datasets live (\"\" = $CONTRA_DATA or ./data)", &C::data_root),
+      D("data.imbalance_ratio", "--imbalance-ratio", "n_max / n_min of *_lt datasets", &C::imbalance_ratio, 1, 1e6),
       S("data.lt_convention", "--lt-convention", "long-tailed construction: ldam (exponential, first n_i of a seeded "
-        "shuffle), sdclr (45k split), step", &c.lt_convention, {"ldam", "sdclr", "step"}),
+        "shuffle), sdclr (45k split), step", &C::lt_convention, {"ldam", "sdclr", "step"}),
       I("data.max_train_images", "--max-train-images", "use a seeded subset of this many training images (0 = all)",
-        &c.max_train_images, 0, 1e9),
+        &C::max_train_images, 0, 1e9),
       I("data.split_seed", "--split-seed", "seed of the data construction (long-tailed subset, --max-train-images "
-        "subset, synthetic images); fixed so that --seed varies only the training", &c.split_seed, 0, 9.2e18),
+        "subset, synthetic images); fixed so that --seed varies only the training", &C::split_seed, 0, 9.2e18),
       I("data.image_size", "--image-size", "image folders: resize the shorter side to this and centre-crop to a "
-        "square (0 = keep; the images must then share one size)", &c.image_size, 0, 8192),
-      S("data.augment", "--augment", "augmentation preset (auto: from the dataset)", &c.augment,
+        "square (0 = keep; the images must then share one size)", &C::image_size, 0, 8192),
+      S("data.augment", "--augment", "augmentation preset (auto: from the dataset)", &C::augment,
         {"auto", "simclr_cifar", "fashion_mnist", "none"}),
-      D("data.crop_min_scale", "--crop-min-scale", "RandomResizedCrop lower area fraction", &c.crop_min_scale, 0.01, 1),
+      D("data.crop_min_scale", "--crop-min-scale", "RandomResizedCrop lower area fraction", &C::crop_min_scale, 0.01, 1),
       D("data.jitter", "--jitter", "colour jitter strength: brightness = contrast (= saturation for RGB) = jitter, "
-        "hue = jitter/4 for RGB (SimCLR's 0.8/0.8/0.8/0.2 at 1), applied with p 0.8 (−1 = the preset's own)", &c.jitter, -1, 1),
-      I("data.workers", "--workers", "loader threads", &c.workers, 1, 64),
-      S("model.arch", "--arch", "backbone", &c.arch, {"resnet18", "resnet34", "resnet50"}),
-      S("model.stem", "--stem", "cifar: 3×3/1 conv, no max-pool; imagenet: 7×7/2 + max-pool", &c.stem, {"cifar", "imagenet"}),
-      D("model.width", "--width", "width multiplier (base width 64·width)", &c.width, 0.0625, 4),
-      I("model.head_hidden", "--head-hidden", "projection head hidden width (0 = backbone feature size)", &c.head_hidden, 0, 65536),
-      I("model.head_out", "--head-out", "projection head output dimension", &c.head_out, 1, 65536),
-      I("model.head_layers", "--head-layers", "linear layers in the projection head (BN + ReLU between)", &c.head_layers, 1, 8),
+        "hue = jitter/4 for RGB (SimCLR's 0.8/0.8/0.8/0.2 at 1), applied with p 0.8 (−1 = the preset's own)", &C::jitter, -1, 1),
+      I("data.workers", "--workers", "loader threads", &C::workers, 1, 64),
+      S("model.arch", "--arch", "backbone", &C::arch, {"resnet18", "resnet34", "resnet50"}),
+      S("model.stem", "--stem", "cifar: 3×3/1 conv, no max-pool; imagenet: 7×7/2 + max-pool", &C::stem, {"cifar", "imagenet"}),
+      D("model.width", "--width", "width multiplier (base width 64·width)", &C::width, 0.0625, 4),
+      I("model.head_hidden", "--head-hidden", "projection head hidden width (0 = backbone feature size)", &C::head_hidden, 0, 65536),
+      I("model.head_out", "--head-out", "projection head output dimension", &C::head_out, 1, 65536),
+      I("model.head_layers", "--head-layers", "linear layers in the projection head (BN + ReLU between)", &C::head_layers, 1, 8),
       S("model.checkpoint_activations", "--checkpoint-activations", "recompute the backbone's stem and stages, or "
         "residual blocks, in the backward pass: less activation memory, one more forward (same results)",
-        &c.checkpoint_activations, {"none", "stages", "blocks"}),
+        &C::checkpoint_activations, {"none", "stages", "blocks"}),
       S("model.precision", "--precision", "convolution precision: f32, or bf16 (bf16 inputs, f32 accumulation, "
-        "f32 weights/BN/loss; needs AVX512-BF16 or AMX)", &c.precision, {"f32", "bf16"}),
-      S("loss.type", "--loss", "objective (docs/derivation.md; --help lists them): " + join(loss_names(), " | "), &c.loss,
+        "f32 weights/BN/loss; needs AVX512-BF16 or AMX)", &C::precision, {"f32", "bf16"}),
+      S("loss.type", "--loss", "objective (docs/derivation.md; --help lists them): " + join(loss_names(), " | "), &C::loss,
         loss_names()),
-      D("loss.temperature", "--temperature", "τ", &c.temperature, 1e-4, 100),
+      D("loss.temperature", "--temperature", "τ", &C::temperature, 1e-4, 100),
       D("loss.attract", "--attract", "attraction weight w_a (ν as we read the paper; alias --nu); --loss balanced only",
-        &c.attract, 0, 1e3),
+        &C::attract, 0, 1e3),
       D("loss.repel", "--repel", "repulsion weight w_r (β as we read the paper; alias --beta); --loss balanced only",
-        &c.repel, 0, 1e3),
+        &C::repel, 0, 1e3),
       D("loss.positive_weight", "--positive-weight", "w_p: weight of the positive in the denominator (1 = NT-Xent, "
-        "0 = D1); --loss balanced only", &c.positive_weight, 0, 1),
+        "0 = D1); --loss balanced only", &C::positive_weight, 0, 1),
       D("loss.lambda", "--lambda", "λ of the supervised prototype objective (S1) and of D1; --loss derived or supervised only",
-        &c.lambda, 0, 1e3),
-      I("loss.views", "--views", "views per image V", &c.views, 2, 16),
-      S("optim.optimizer", "--optimizer", "optimizer", &c.optimizer,
+        &C::lambda, 0, 1e3),
+      I("loss.views", "--views", "views per image V", &C::views, 2, 16),
+      S("optim.optimizer", "--optimizer", "optimizer", &C::optimizer,
         std::vector<std::string>(nn::kOptimizerNames.begin(), nn::kOptimizerNames.end())),
-      D("optim.lr", "--lr", "base learning rate at batch 256 (effective = lr · batch / 256)", &c.lr, 0, 1e6),
-      D("optim.momentum", "--momentum", "momentum (SGD, LARS) or β1 (AdamW)", &c.momentum, 0, 0.9999),
-      D("optim.weight_decay", "--weight-decay", "weight decay", &c.weight_decay, 0, 1),
-      D("optim.warmup_epochs", "--warmup-epochs", "linear warm-up epochs before the cosine decay", &c.warmup_epochs, 0, 1e5),
-      D("optim.min_lr", "--min-lr", "floor of the cosine schedule", &c.min_lr, 0, 100),
-      I("optim.epochs", "--epochs", "training epochs", &c.epochs, 1, 1e6),
-      I("optim.batch_size", "--batch-size", "images per step (each seen in V views)", &c.batch_size, 2, 1 << 20),
-      I("eval.knn_every", "--knn-every", "epochs between kNN monitors (0 = off)", &c.knn_every, 0, 1e6),
-      I("eval.knn_k", "--knn-k", "k of the kNN monitor", &c.knn_k, 1, 1e6),
-      D("eval.knn_temperature", "--knn-temperature", "vote temperature of the kNN monitor", &c.knn_temperature, 1e-4, 100),
-      I("eval.probe_epochs", "--probe-epochs", "linear-probe epochs in the final evaluation", &c.probe_epochs, 1, 1e5),
-      B("eval.final", "--final-eval", "evaluate (kNN, linear probe, baselines, report) at the end", &c.final_eval),
-      S("run.preset", "--preset", "named preset applied before the config file and flags", &c.preset),
-      S("run.out", "--out", "parent directory of run directories", &c.out),
-      S("run.name", "--name", "run directory name (\"\" = <dataset>-<loss>-<time>)", &c.name),
-      I("run.seed", "--seed", "seed of everything random", &c.seed, 0, 9.2e18),
-      I("run.threads", "--threads", "compute threads (0 = all cores)", &c.threads, 0, 1024),
-      I("run.checkpoint_every", "--checkpoint-every", "steps between checkpoints (0 = end of each epoch)", &c.checkpoint_every, 0, 1e9),
-      I("run.keep_last", "--keep-last", "checkpoints kept", &c.keep_last, 1, 1000),
-      I("run.log_every", "--log-every", "steps between metrics.jsonl entries", &c.log_every, 1, 1e9),
-      I("run.max_steps", "--max-steps", "stop after this many steps (0 = run all epochs)", &c.max_steps, 0, 1e12),
-      S("run.resume", "--resume", "none, auto (newest valid checkpoint of the run directory) or a checkpoint path", &c.resume),
+      D("optim.lr", "--lr", "base learning rate at batch 256 (effective = lr · batch / 256)", &C::lr, 0, 1e6),
+      D("optim.momentum", "--momentum", "momentum (SGD, LARS) or β1 (AdamW)", &C::momentum, 0, 0.9999),
+      D("optim.weight_decay", "--weight-decay", "weight decay", &C::weight_decay, 0, 1),
+      D("optim.warmup_epochs", "--warmup-epochs", "linear warm-up epochs before the cosine decay", &C::warmup_epochs, 0, 1e5),
+      D("optim.min_lr", "--min-lr", "floor of the cosine schedule", &C::min_lr, 0, 100),
+      I("optim.epochs", "--epochs", "training epochs", &C::epochs, 1, 1e6),
+      I("optim.batch_size", "--batch-size", "images per step (each seen in V views)", &C::batch_size, 2, 1 << 20),
+      I("eval.knn_every", "--knn-every", "epochs between kNN monitors (0 = off)", &C::knn_every, 0, 1e6),
+      I("eval.knn_k", "--knn-k", "k of the kNN monitor", &C::knn_k, 1, 1e6),
+      D("eval.knn_temperature", "--knn-temperature", "vote temperature of the kNN monitor", &C::knn_temperature, 1e-4, 100),
+      I("eval.probe_epochs", "--probe-epochs", "linear-probe epochs in the final evaluation", &C::probe_epochs, 1, 1e5),
+      B("eval.final", "--final-eval", "evaluate (kNN, linear probe, baselines, report) at the end", &C::final_eval),
+      S("run.preset", "--preset", "named preset applied before the config file and flags", &C::preset),
+      S("run.out", "--out", "parent directory of run directories", &C::out),
+      S("run.name", "--name", "run directory name (\"\" = <dataset>-<loss>-<time>)", &C::name),
+      I("run.seed", "--seed", "seed of everything random", &C::seed, 0, 9.2e18),
+      I("run.threads", "--threads", "compute threads (0 = all cores)", &C::threads, 0, 1024),
+      I("run.checkpoint_every", "--checkpoint-every", "steps between checkpoints (0 = end of each epoch)", &C::checkpoint_every, 0, 1e9),
+      I("run.keep_last", "--keep-last", "checkpoints kept", &C::keep_last, 1, 1000),
+      I("run.log_every", "--log-every", "steps between metrics.jsonl entries", &C::log_every, 1, 1e9),
+      I("run.max_steps", "--max-steps", "stop after this many steps (0 = run all epochs)", &C::max_steps, 0, 1e12),
+      S("run.resume", "--resume", "none, auto (newest valid checkpoint of the run directory) or a checkpoint path", &C::resume),
   };
 }
 
@@ -320,47 +454,10 @@ void apply_preset(PretrainConfig& c, const std::string& name) {
   throw UsageError("--preset", "unknown preset \"" + name + "\"", "valid presets: " + names);
 }
 
-void set_field_from_string(const ConfigField& f, const std::string& value, const std::string& source) {
-  try {
-    switch (f.type) {
-      case 's':
-        check_choice(f, value, source);
-        *static_cast<std::string*>(f.target) = value;
-        return;
-      case 'i': {
-        size_t used = 0;
-        const long long v = std::stoll(value, &used);
-        if (used != value.size()) throw std::invalid_argument("trailing characters");
-        check_range(f, static_cast<double>(v), source);
-        *static_cast<std::int64_t*>(f.target) = v;
-        return;
-      }
-      case 'd': {
-        size_t used = 0;
-        const double v = std::stod(value, &used);
-        if (used != value.size() || !std::isfinite(v)) throw std::invalid_argument("not a finite number");
-        check_range(f, v, source);
-        *static_cast<double*>(f.target) = v;
-        return;
-      }
-      case 'b':
-        if (value == "true" || value == "1" || value == "yes") *static_cast<bool*>(f.target) = true;
-        else if (value == "false" || value == "0" || value == "no") *static_cast<bool*>(f.target) = false;
-        else throw std::invalid_argument("bool");
-        return;
-    }
-  } catch (const Error&) {
-    throw;
-  } catch (const std::exception&) {
-    const char* want = f.type == 'i' ? "an integer" : f.type == 'd' ? "a number" : "true or false";
-    throw UsageError(source, f.key + " = \"" + abbreviate(value) + "\" is not " + want);
-  }
-}
-
 namespace {
 
 void apply_table(PretrainConfig& c, const toml::table& root, const std::string& source_name) {
-  auto fields = config_fields(c);
+  const auto fields = config_fields();
   auto where = [&](const toml::node& n) {
     const auto& s = n.source();
     return source_name + ":" + std::to_string(s.begin.line) + ":" + std::to_string(s.begin.column);
@@ -374,9 +471,7 @@ void apply_table(PretrainConfig& c, const toml::table& root, const std::string& 
     }
     for (const auto& [k, node] : *section_table) {
       const std::string key = section + "." + std::string(k.str());
-      const ConfigField* f = nullptr;
-      for (const auto& cand : fields)
-        if (cand.key == key) f = &cand;
+      const ConfigField* f = find_field(fields, key);
       if (!f) {
         std::vector<std::string> valid;
         for (const auto& cand : fields)
@@ -384,29 +479,7 @@ void apply_table(PretrainConfig& c, const toml::table& root, const std::string& 
         throw UsageError(where(node), "unknown key \"" + key + "\"",
                     valid.empty() ? "sections: [data] [model] [loss] [optim] [eval] [run]" : "valid keys in [" + section + "]: " + join(valid));
       }
-      const std::string src = where(node);
-      switch (f->type) {
-        case 's':
-          if (!node.is_string()) throw UsageError(src, key + " must be a string");
-          set_field_from_string(*f, *node.value<std::string>(), src);
-          break;
-        case 'i':
-          if (!node.is_integer()) throw UsageError(src, key + " must be an integer");
-          set_field_from_string(*f, std::to_string(*node.value<std::int64_t>()), src);
-          break;
-        case 'd':
-          if (!node.is_number()) throw UsageError(src, key + " must be a number");
-          {
-            const double v = *node.value<double>();
-            check_range(*f, v, src);
-            *static_cast<double*>(f->target) = v;
-          }
-          break;
-        case 'b':
-          if (!node.is_boolean()) throw UsageError(src, key + " must be true or false");
-          *static_cast<bool*>(f->target) = *node.value<bool>();
-          break;
-      }
+      set_from_toml(*f, c, node, where(node));
     }
   }
 }
@@ -514,38 +587,34 @@ namespace {
 
 // The command-line flag of a configuration key ("loss.lambda" → "--lambda").
 std::string field_flag(const std::string& key) {
-  PretrainConfig probe;
-  for (const auto& f : config_fields(probe))
-    if (f.key == key) return f.flag;
-  CONTRA_ASSERT(false, "no configuration field ", key);
-  return "";
+  const auto fields = config_fields();
+  const ConfigField* f = find_field(fields, key);
+  CONTRA_ASSERT(f != nullptr, "no configuration field ", key);
+  return f->flag;
 }
 
 // The loss-option rule (loss_option_rule()): an option that the chosen loss does not read
 // (loss_registry.h: LossEntry::options) must keep its default, so a run never records a
 // setting it did not use.
-void check_loss_options(PretrainConfig c) {
+void check_loss_options(const PretrainConfig& c) {
   const LossEntry& chosen = find_loss(c.loss);
   PretrainConfig defaults;
-  const auto fields = config_fields(c), neutral = config_fields(defaults);
-  for (size_t i = 0; i < fields.size(); ++i) {
-    const ConfigField& f = fields[i];
+  for (const ConfigField& f : config_fields()) {
     std::vector<std::string> used_by;
     for (const auto& e : loss_registry())
       if (std::find(e.options.begin(), e.options.end(), f.key) != e.options.end()) used_by.push_back(e.name);
     const bool read = std::find(chosen.options.begin(), chosen.options.end(), f.key) != chosen.options.end();
-    if (used_by.empty() || read || format_default(f) == format_default(neutral[i])) continue;
-    throw UsageError(f.flag, f.key + " = " + format_default(f) + " is read only by --loss " + join(used_by, " or ") +
+    if (used_by.empty() || read || f.value_text(c) == f.value_text(defaults)) continue;
+    throw UsageError(f.flag, f.key + " = " + f.value_text(c) + " is read only by --loss " + join(used_by, " or ") +
                                  ", but this run's loss is " + c.loss + ": it would be recorded and not used",
                      "add --loss " + used_by.front() + " ([loss] type = \"" + used_by.front() + "\"), or leave " + f.key +
-                         " at " + format_default(neutral[i]) + " (" + loss_option_rule() + ")");
+                         " at " + f.value_text(defaults) + " (" + loss_option_rule() + ")");
   }
 }
 
 }  // namespace
 
-void validate(const PretrainConfig& c_in) {
-  PretrainConfig c = c_in;
+void validate(const PretrainConfig& c) {
   {
     bool known = c.dataset.rfind("image_folder:", 0) == 0 && c.dataset.size() > 13;
     std::string valid;
@@ -555,12 +624,7 @@ void validate(const PretrainConfig& c_in) {
     }
     if (!known) throw UsageError("data.dataset", "unknown dataset \"" + c.dataset + "\"", "valid names: " + valid);
   }
-  for (const auto& f : config_fields(c)) {
-    const std::string src = "config";
-    if (f.type == 's') check_choice(f, *static_cast<std::string*>(f.target), src);
-    if (f.type == 'i') check_range(f, static_cast<double>(*static_cast<std::int64_t*>(f.target)), src);
-    if (f.type == 'd') check_range(f, *static_cast<double*>(f.target), src);
-  }
+  for (const auto& f : config_fields()) f.check(c, "config");
   check_loss_options(c);
   if (!(c.attract > 0 || c.repel > 0))
     throw UsageError("loss", "attraction and repulsion weights are both 0: the loss is constant",
@@ -610,46 +674,26 @@ void apply_paper_aliases(PretrainConfig& c, const PaperAliasOptions& a) {
   c.repel = p.repel;
 }
 
-nlohmann::json to_json(const PretrainConfig& c_in) {
-  PretrainConfig c = c_in;
+nlohmann::json to_json(const PretrainConfig& c) {
   nlohmann::json j = nlohmann::json::object();
-  for (const auto& f : config_fields(c)) {
+  for (const auto& f : config_fields()) {
     const auto dot = f.key.find('.');
-    auto& sec = j[f.key.substr(0, dot)];
-    const std::string k = f.key.substr(dot + 1);
-    switch (f.type) {
-      case 's': sec[k] = *static_cast<std::string*>(f.target); break;
-      case 'i': sec[k] = *static_cast<std::int64_t*>(f.target); break;
-      case 'd': sec[k] = *static_cast<double*>(f.target); break;
-      case 'b': sec[k] = *static_cast<bool*>(f.target); break;
-    }
+    j[f.key.substr(0, dot)][f.key.substr(dot + 1)] = f.json_value(c);
   }
   return j;
 }
 
-std::string to_toml(const PretrainConfig& c_in) {
-  PretrainConfig c = c_in;
+std::string to_toml(const PretrainConfig& c) {
   std::ostringstream os;
   std::string section;
-  for (const auto& f : config_fields(c)) {
+  for (const auto& f : config_fields()) {
     const auto dot = f.key.find('.');
     const std::string s = f.key.substr(0, dot);
     if (s != section) {
       os << (section.empty() ? "" : "\n") << "[" << s << "]\n";
       section = s;
     }
-    os << f.key.substr(dot + 1) << " = ";
-    if (f.type == 'd') {
-      std::ostringstream v;
-      v.precision(17);
-      v << *static_cast<double*>(f.target);
-      std::string t = v.str();
-      if (t.find_first_of(".eEn") == std::string::npos) t += ".0";
-      os << t;
-    } else {
-      os << format_default(f);
-    }
-    os << "   # " << f.help << "\n";
+    os << f.key.substr(dot + 1) << " = " << f.toml_value(c) << "   # " << f.help << "\n";
   }
   return os.str();
 }

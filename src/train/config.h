@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <variant>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -125,21 +126,48 @@ std::string to_toml(const PretrainConfig& c);  // the resolved config, as a file
 // The keys whose change makes a checkpoint incompatible (architecture, data, batch...).
 std::vector<std::string> resume_critical_keys();
 
-// Field table access, for the CLI layer: visits each field.
-struct ConfigField {
-  std::string key;          // "optim.lr"
-  std::string flag;         // "--lr"
-  std::string help;
-  char type;                // 's' string, 'i' integer, 'd' double, 'b' bool
-  std::vector<std::string> choices;
-  double lo, hi;            // numeric range (inclusive)
-  void* target;
+// The field table (config.cpp): one entry a configuration key, typed by what it holds.
+// One struct per value type names the PretrainConfig member and the values it allows; the
+// operations below (TOML, flags, checkpoints, --help, printing, validation) are written
+// once over them, so no use switches on the type again.
+struct StringField {
+  std::string PretrainConfig::*member;
+  std::vector<std::string> choices;  // empty: any string
 };
-std::vector<ConfigField> config_fields(PretrainConfig& c);
+struct IntField {
+  std::int64_t PretrainConfig::*member;
+  double lo, hi;  // inclusive range (compared as doubles, as the table writes them)
+};
+struct DoubleField {
+  double PretrainConfig::*member;
+  double lo, hi;  // inclusive range
+};
+struct BoolField {
+  bool PretrainConfig::*member;
+};
 
-}  // namespace contra::train
+struct ConfigField {
+  std::string key;   // "optim.lr"
+  std::string flag;  // "--lr"
+  std::string help;
+  std::variant<StringField, IntField, DoubleField, BoolField> type;
 
-namespace contra::train {
-// Sets one field from text (a command-line value); `source` names where it came from.
-void set_field_from_string(const ConfigField& f, const std::string& value, const std::string& source);
+  // Sets the field from text (a flag, a sweep value, a checkpoint's recorded value): parsed
+  // as the type, checked against the range or choices; throws UsageError naming `source`.
+  void set_from_text(PretrainConfig& c, const std::string& text, const std::string& source) const;
+  // Throws UsageError naming `source` when c's value is out of range or not a choice.
+  void check(const PretrainConfig& c, const std::string& source) const;
+  nlohmann::json json_value(const PretrainConfig& c) const;
+  // The value as a TOML value (doubles with 17 digits, as config.toml writes them).
+  std::string toml_value(const PretrainConfig& c) const;
+  // The value as messages show it (doubles with 6 digits).
+  std::string value_text(const PretrainConfig& c) const;
+  // The --help line: help text, key, default (from `defaults`) and the choices.
+  std::string help_line(const PretrainConfig& defaults) const;
+};
+// The table, in config.toml order (built per call: loss.type lists the losses registered now).
+std::vector<ConfigField> config_fields();
+// The field of a key, or null.
+const ConfigField* find_field(const std::vector<ConfigField>& fields, const std::string& key);
+
 }  // namespace contra::train

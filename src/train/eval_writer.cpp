@@ -3,25 +3,34 @@
 
 #include <algorithm>
 #include <cmath>
+#include <fstream>
 #include <numeric>
 #include <sstream>
 
 #include "tensor/atomic_file.h"
 #include "tensor/npy.h"
 #include "train/plots.h"
+#include "train/report_doc.h"
 
 namespace contra::train {
 
 namespace {
 
-// A number for the CSVs: fixed with `prec` decimals, "" for NaN.
-std::string fmt(double v, int prec = 4) {
-  if (std::isnan(v)) return "";
+std::string fixed_text(double v, int prec) {
   std::ostringstream os;
   os.precision(prec);
   os << std::fixed << v;
   return os.str();
 }
+
+// A number for the CSVs: fixed with `prec` decimals, "" for NaN.
+std::string fmt(double v, int prec = 4) { return std::isnan(v) ? "" : fixed_text(v, prec); }
+
+// For the report: a number, and a fraction as a percentage; "–" when the value is missing
+// (null, or NaN, which results.json holds as null).
+bool present(const nlohmann::json& v) { return v.is_number() && !std::isnan(v.get<double>()); }
+std::string num(const nlohmann::json& v, int prec = 4) { return present(v) ? fixed_text(v.get<double>(), prec) : "–"; }
+std::string pct(const nlohmann::json& v) { return present(v) ? fixed_text(100.0 * v.get<double>(), 1) : "–"; }
 
 // Boxes per class, the class names (CSV column 2) on the x axis.
 Figure class_bars(const std::string& csv, const std::string& out_stem, const std::string& title, const std::string& xlabel,
@@ -46,10 +55,10 @@ void write_summary_csv(const EvalResults& r, const std::string& out_dir) {
     for (const char* metric : {"knn_full_bank", "knn_lt_bank", "linear_probe"})
       if (e.contains(metric)) {
         const auto& m = e[metric];
-        auto num = [](const nlohmann::json& v) { return v.is_null() ? std::string() : fmt(v.get<double>()); };
-        f << name << "," << metric << "," << num(m["overall"]) << "," << num(m["mean_per_class"]) << ","
-          << num(m["terciles"]["many"]) << "," << num(m["terciles"]["medium"]) << "," << num(m["terciles"]["few"])
-          << "," << num(m["terciles"]["std"]) << "\n";
+        auto cell = [](const nlohmann::json& v) { return v.is_null() ? std::string() : fmt(v.get<double>()); };
+        f << name << "," << metric << "," << cell(m["overall"]) << "," << cell(m["mean_per_class"]) << ","
+          << cell(m["terciles"]["many"]) << "," << cell(m["terciles"]["medium"]) << "," << cell(m["terciles"]["few"])
+          << "," << cell(m["terciles"]["std"]) << "\n";
       }
   write_file_atomically(out_dir + "/summary.csv", f.str());
 }
@@ -144,6 +153,55 @@ void write_evaluation(const EvalResults& r, const std::string& out_dir) {
   write_summary_csv(r, out_dir);
   write_per_class(r, out_dir);
   write_prb_per_class(r, out_dir);
+}
+
+void add_evaluation_report(ReportDoc& d, const EvalResults& r) {
+  const nlohmann::json& results = r.json;
+  d.h(2, "Evaluation (balanced test set)");
+  ReportTable t{{"encoder", "kNN (full bank) %", "kNN (LT bank) %", "linear probe %", "few-shot probe %",
+           "probe many / medium / few %", "group std"}, {}};
+  for (auto& [name, e] : results["encoders"].items()) {
+    std::string few;
+    if (e.contains("few_shot_probe"))
+      for (const auto& f : e["few_shot_probe"])
+        few += std::string(few.empty() ? "" : "; ") + pct(f["mean"]) + " ± " + pct(f["std"]) + " (" +
+               std::to_string(f["shots_per_class"].get<int>()) + "/class)";
+    if (few.empty()) few = "–";
+    const auto& lp = e["linear_probe"];
+    t.rows.push_back({name, pct(e["knn_full_bank"]["overall"]),
+                      e.contains("knn_lt_bank") ? pct(e["knn_lt_bank"]["overall"]) : "–", pct(lp["overall"]), few,
+                      pct(lp["terciles"]["many"]) + " / " + pct(lp["terciles"]["medium"]) + " / " + pct(lp["terciles"]["few"]),
+                      pct(lp["terciles"]["std"])});
+  }
+  d.table(t);
+  d.p("many / medium / few: mean per-class accuracy over terciles of the pretraining class counts (SDCLR "
+      "convention). The probe is trained on cached backbone features of the balanced training set.");
+  d.image("eval/per_class_accuracy.png", "per-class accuracy");
+  ReportTable prb{{"encoder", "where", "PRB raw", "PRB normalised", "views × images"}, {}};
+  for (auto& [name, e] : results["encoders"].items())
+    for (const char* key : {"prb", "prb_pretrain"})
+      if (e.contains(key))
+        for (auto& [where, p] : e[key].items())
+          prb.rows.push_back({name, where + (std::string(key) == "prb" ? " (balanced test)" : " (LT pretraining)"),
+                              num(p["raw"]), num(p["normalised"]),
+                              std::to_string(p["views"].get<int>()) + " × " + std::to_string(p["images"].get<int>())});
+  if (!prb.rows.empty()) {
+    d.h(2, "Prototype representation bias (docs/derivation.md §3)");
+    d.table(prb);
+    d.image("eval/prb_per_class.png", "PRB per class");
+  }
+  d.p("Data: [eval/results.json](eval/results.json), [eval/summary.csv](eval/summary.csv), "
+      "[eval/per_class.csv](eval/per_class.csv), [eval/prb_per_class.csv](eval/prb_per_class.csv).");
+}
+
+std::optional<EvalResults> read_evaluation(const std::string& out_dir) {
+  std::ifstream f(out_dir + "/results.json");
+  if (!f) return std::nullopt;
+  nlohmann::json j = nlohmann::json::parse(f, nullptr, false);
+  if (j.is_discarded()) return std::nullopt;
+  EvalResults r;
+  r.json = std::move(j);
+  return r;
 }
 
 }  // namespace contra::train

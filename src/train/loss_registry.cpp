@@ -76,9 +76,8 @@ void register_loss(LossEntry entry) {
   CONTRA_CHECK(entry.compute != nullptr && !entry.name.empty(), "register_loss", "a loss needs a name and a function");
   for (const auto& e : table())
     CONTRA_CHECK(e.name != entry.name, "register_loss", "a loss named \"", entry.name, "\" is already registered");
-  PretrainConfig probe;
   std::vector<std::string> keys;
-  for (const auto& f : config_fields(probe)) keys.push_back(f.key);
+  for (const auto& f : config_fields()) keys.push_back(f.key);
   for (const auto& o : entry.options) {
     bool known = o.rfind("loss.", 0) == 0;
     bool found = false;

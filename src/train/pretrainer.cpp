@@ -197,6 +197,7 @@ struct TrainState {
   std::optional<JsonlLog> metrics;
   std::optional<CsvLog> epochs;
   std::optional<Progress> progress;
+  nlohmann::json manifest;  // as written to manifest.json, for the report
 
   // where the run is
   std::int64_t step = 0;
@@ -409,7 +410,8 @@ void open_run_files(TrainState& s) {
   if (!s.dp.root()) return;
   s.new_dir->keep();
   write_file_atomically(s.run_dir + "/config.toml", to_toml(s.c));
-  write_file_atomically(s.run_dir + "/manifest.json", run_manifest(s).dump(2) + "\n");
+  s.manifest = run_manifest(s);
+  write_file_atomically(s.run_dir + "/manifest.json", s.manifest.dump(2) + "\n");
   s.metrics.emplace(s.run_dir + "/metrics.jsonl", "step", s.step + 1);
   s.epochs.emplace(s.run_dir + "/epochs.csv", std::vector<std::string>{"epoch", "mean_loss", "knn_accuracy", "lr", "seconds"},
                    s.loader->cursor().epoch);
@@ -579,7 +581,7 @@ std::optional<int> train_step(TrainState& s, const data::Batch& batch) {
 
 // ---- finish: the last checkpoint, the final evaluation, the report ----------------------------
 
-void final_evaluation(TrainState& s) {
+EvalResults final_evaluation(TrainState& s) {
   const PretrainConfig& c = s.c;
   EvalData ed;
   ed.pretrain = s.data.pretrain;
@@ -607,18 +609,20 @@ void final_evaluation(TrainState& s) {
     say(std::string(enc) + ": kNN " + fixed(100 * e["knn_full_bank"]["overall"].get<double>(), 2) + "%, linear probe " +
         fixed(100 * e["linear_probe"]["overall"].get<double>(), 2) + "%");
   }
+  return results;
 }
 
 // The final evaluation and the report (rank 0 only).
 int evaluate_and_report(TrainState& s) {
+  std::optional<EvalResults> results;
   if (s.c.final_eval) try {
-      final_evaluation(s);
+      results = final_evaluation(s);
     } catch (const StopRequested&) {  // S4: the trained weights are saved; stop within a batch
       say("stopped by signal " + std::to_string(stop_signal()) + " during the final evaluation; the checkpoint at step " +
           std::to_string(s.step) + " is saved (evaluate it with tools/evaluate " + s.run_dir + ")");
       return stop_exit_code();
     }
-  say("report: " + write_report(s.run_dir));
+  say("report: " + write_report(s.run_dir, s.manifest, results ? &*results : nullptr));
   return kExitOk;
 }
 
@@ -627,7 +631,7 @@ int finish(TrainState& s) {
   s.progress->finish("step " + std::to_string(s.step));
   if (s.step < s.total_steps) {
     say("stopped after --max-steps at step " + std::to_string(s.step) + " of " + std::to_string(s.total_steps));
-    if (s.dp.root()) write_report(s.run_dir);
+    if (s.dp.root()) write_report(s.run_dir, s.manifest, nullptr);
     return kExitOk;
   }
   const int code = s.dp.root() ? evaluate_and_report(s) : kExitOk;

@@ -3,11 +3,13 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <sstream>
 
 #include <nlohmann/json.hpp>
 
 #include "tensor/atomic_file.h"
+#include "train/eval_writer.h"
 #include "train/metrics_log.h"
 #include "train/plots.h"
 #include "train/report_doc.h"
@@ -18,22 +20,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::string pct(const nlohmann::json& v) {
-  if (v.is_null() || !v.is_number()) return "–";
-  std::ostringstream os;
-  os.precision(1);
-  os << std::fixed << 100.0 * v.get<double>();
-  return os.str();
-}
-
-std::string num(const nlohmann::json& v, int prec = 4) {
-  if (v.is_null() || !v.is_number()) return "–";
-  std::ostringstream os;
-  os.precision(prec);
-  os << std::fixed << v.get<double>();
-  return os.str();
-}
-
 // "k=20, T=0.1": the kNN monitor's settings as the run recorded them (manifest.json).
 std::string knn_settings(const nlohmann::json& manifest) {
   if (manifest.is_null() || !manifest.contains("config") || !manifest["config"].contains("eval")) return "kNN";
@@ -43,18 +29,21 @@ std::string knn_settings(const nlohmann::json& manifest) {
   return os.str();
 }
 
-nlohmann::json read_json(const std::string& path) {
-  std::ifstream f(path);
+}  // namespace
+
+nlohmann::json read_run_manifest(const std::string& run_dir) {
+  std::ifstream f(run_dir + "/manifest.json");
   if (!f) return nullptr;
   auto j = nlohmann::json::parse(f, nullptr, false);
   return j.is_discarded() ? nlohmann::json(nullptr) : j;
 }
 
-}  // namespace
-
 std::string write_report(const std::string& run_dir) {
-  const nlohmann::json manifest = read_json(run_dir + "/manifest.json");
-  const nlohmann::json results = read_json(run_dir + "/eval/results.json");
+  const std::optional<EvalResults> evaluation = read_evaluation(run_dir + "/eval");
+  return write_report(run_dir, read_run_manifest(run_dir), evaluation ? &*evaluation : nullptr);
+}
+
+std::string write_report(const std::string& run_dir, const nlohmann::json& manifest, const EvalResults* evaluation) {
   const auto entries = JsonlLog::read(run_dir + "/metrics.jsonl");
 
   // curves.csv from metrics.jsonl
@@ -126,43 +115,7 @@ std::string write_report(const std::string& run_dir) {
     if (have_epochs) d.image("knn_accuracy.png", "kNN accuracy per epoch");
     d.p("Data: [metrics.jsonl](metrics.jsonl), [curves.csv](curves.csv), [epochs.csv](epochs.csv).");
   }
-  if (!results.is_null()) {
-    d.h(2, "Evaluation (balanced test set)");
-    ReportTable t{{"encoder", "kNN (full bank) %", "kNN (LT bank) %", "linear probe %", "few-shot probe %",
-             "probe many / medium / few %", "group std"}, {}};
-    for (auto& [name, e] : results["encoders"].items()) {
-      std::string few;
-      if (e.contains("few_shot_probe"))
-        for (const auto& f : e["few_shot_probe"])
-          few += std::string(few.empty() ? "" : "; ") + pct(f["mean"]) + " ± " + pct(f["std"]) + " (" +
-                 std::to_string(f["shots_per_class"].get<int>()) + "/class)";
-      if (few.empty()) few = "–";
-      const auto& lp = e["linear_probe"];
-      t.rows.push_back({name, pct(e["knn_full_bank"]["overall"]),
-                        e.contains("knn_lt_bank") ? pct(e["knn_lt_bank"]["overall"]) : "–", pct(lp["overall"]), few,
-                        pct(lp["terciles"]["many"]) + " / " + pct(lp["terciles"]["medium"]) + " / " + pct(lp["terciles"]["few"]),
-                        pct(lp["terciles"]["std"])});
-    }
-    d.table(t);
-    d.p("many / medium / few: mean per-class accuracy over terciles of the pretraining class counts (SDCLR "
-        "convention). The probe is trained on cached backbone features of the balanced training set.");
-    d.image("eval/per_class_accuracy.png", "per-class accuracy");
-    ReportTable prb{{"encoder", "where", "PRB raw", "PRB normalised", "views × images"}, {}};
-    for (auto& [name, e] : results["encoders"].items())
-      for (const char* key : {"prb", "prb_pretrain"})
-        if (e.contains(key))
-          for (auto& [where, r] : e[key].items())
-            prb.rows.push_back({name, where + (std::string(key) == "prb" ? " (balanced test)" : " (LT pretraining)"),
-                                num(r["raw"]), num(r["normalised"]),
-                                std::to_string(r["views"].get<int>()) + " × " + std::to_string(r["images"].get<int>())});
-    if (!prb.rows.empty()) {
-      d.h(2, "Prototype representation bias (docs/derivation.md §3)");
-      d.table(prb);
-      d.image("eval/prb_per_class.png", "PRB per class");
-    }
-    d.p("Data: [eval/results.json](eval/results.json), [eval/summary.csv](eval/summary.csv), "
-        "[eval/per_class.csv](eval/per_class.csv), [eval/prb_per_class.csv](eval/prb_per_class.csv).");
-  }
+  if (evaluation) add_evaluation_report(d, *evaluation);
   const std::string md_path = run_dir + "/report.md";
   write_file_atomically(md_path, d.md.str());
   write_file_atomically(run_dir + "/report.html", d.html_page("contra report"));

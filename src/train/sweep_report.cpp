@@ -7,8 +7,10 @@
 #include <filesystem>
 #include <fstream>
 #include <limits>
+#include <optional>
 
 #include "tensor/atomic_file.h"
+#include "train/eval_writer.h"
 #include "train/plots.h"
 #include "train/report_doc.h"
 
@@ -128,11 +130,8 @@ SweepReport::SweepReport(const SweepSpec& spec, std::vector<SweepRunRecord> runs
     : spec_(spec), runs_(std::move(runs)), metric_list_(sweep_metrics(spec.evaluate.few_shot)) {
   for (const auto& r : runs_) {
     std::map<std::string, double> m;
-    if (r.status == "finished") {
-      std::ifstream f(r.dir + "/eval/results.json");
-      const auto j = nlohmann::json::parse(f, nullptr, false);
-      if (!j.is_discarded()) m = run_metrics(j);
-    }
+    if (r.status == "finished")
+      if (const std::optional<EvalResults> e = read_evaluation(r.dir + "/eval")) m = run_metrics(e->json);
     metrics_.push_back(std::move(m));
   }
 }

@@ -50,10 +50,9 @@ const char* reserved_reason(const std::string& key) {
 
 // Checks that `key` is a configuration key a sweep may set; throws naming `src`.
 void check_key(const std::string& key, const std::string& src) {
-  PretrainConfig c;
   bool known = false;
   std::string valid;
-  for (const auto& f : config_fields(c)) {
+  for (const auto& f : config_fields()) {
     known = known || f.key == key;
     valid += (valid.empty() ? "" : ", ") + f.key;
   }
@@ -145,9 +144,9 @@ std::string dir_safe(std::string s) {
 }
 
 void apply(PretrainConfig& c, const std::vector<SweepSetting>& settings) {
+  const auto fields = config_fields();
   for (const auto& s : settings)
-    for (const auto& f : config_fields(c))
-      if (f.key == s.key) set_field_from_string(f, s.value, s.source);
+    if (const ConfigField* f = find_field(fields, s.key)) f->set_from_text(c, s.value, s.source);
 }
 
 // [sweep]: name, base (a preset or a .toml file), seeds (a count or a list), out.

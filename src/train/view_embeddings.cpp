@@ -23,13 +23,13 @@ PretrainConfig run_config_from_checkpoint(const nn::Checkpoint& ck) {
   // A field the checkpoint predates keeps its default, except data.split_seed: runs from
   // before it drew their data with run.seed.
   bool has_split_seed = false;
-  for (const auto& f : config_fields(c)) {
+  for (const auto& f : config_fields()) {
     const auto dot = f.key.find('.');
     const std::string sec = f.key.substr(0, dot), key = f.key.substr(dot + 1);
     if (!full.contains(sec) || !full[sec].contains(key)) continue;
     has_split_seed = has_split_seed || f.key == "data.split_seed";
     const auto& v = full[sec][key];
-    set_field_from_string(f, v.is_string() ? v.get<std::string>() : v.dump(), ck.path);
+    f.set_from_text(c, v.is_string() ? v.get<std::string>() : v.dump(), ck.path);
   }
   if (!has_split_seed) c.split_seed = c.seed;
   return c;

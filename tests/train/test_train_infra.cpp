@@ -23,6 +23,7 @@
 #include "train/evaluation.h"
 #include "train/knn.h"
 #include "train/metrics_log.h"
+#include "train/report.h"
 #include "train/resources.h"
 #include "train/run_setup.h"
 
@@ -48,8 +49,8 @@ TEST_CASE("config: presets, TOML, flags, and the resolved file round-trips") {
   CHECK(c.epochs == 3);
   CHECK(c.loss == "balanced");
   CHECK(c.repel == 0.8);
-  for (const auto& f : config_fields(c))
-    if (f.flag == "--batch-size") set_field_from_string(f, "64", "--batch-size");
+  for (const auto& f : config_fields())
+    if (f.flag == "--batch-size") f.set_from_text(c, "64", "--batch-size");
   CHECK(c.batch_size == 64);
   PretrainConfig d;
   apply_toml_string(d, to_toml(c), "resolved.toml");
@@ -67,11 +68,10 @@ TEST_CASE("config: errors name file:line:col, the key, the value and what is all
   CHECK_THROWS_WITH_AS(apply_toml_string(c, "[optim]\nlr = -1.0\n", "r.toml"), doctest::Contains("out of range"), Error);
   CHECK_THROWS_WITH_AS(apply_toml_string(c, "[loss]\ntype = \"triplet\"\n", "ch.toml"), doctest::Contains("valid: nt_xent"), Error);
   CHECK_THROWS_WITH_AS(apply_toml_string(c, "lr = 1.0\n", "s.toml"), doctest::Contains("[section]"), Error);
-  auto fields = config_fields(c);
-  for (const auto& f : fields)
+  for (const auto& f : config_fields())
     if (f.flag == "--epochs") {
-      CHECK_THROWS_WITH_AS(set_field_from_string(f, "3x", "--epochs"), doctest::Contains("not an integer"), Error);
-      CHECK_THROWS_WITH_AS(set_field_from_string(f, "0", "--epochs"), doctest::Contains("out of range"), Error);
+      CHECK_THROWS_WITH_AS(f.set_from_text(c, "3x", "--epochs"), doctest::Contains("not an integer"), Error);
+      CHECK_THROWS_WITH_AS(f.set_from_text(c, "0", "--epochs"), doctest::Contains("out of range"), Error);
     }
   CHECK_THROWS_WITH_AS(apply_toml_file(c, "/nonexistent.toml"), doctest::Contains("cannot read"), Error);
 }
@@ -151,9 +151,8 @@ TEST_CASE("data.split_seed: the training seed varies only the training, never th
 }
 
 TEST_CASE("--jitter: the help states what apply_jitter does (hue = jitter/4 for RGB)") {
-  PretrainConfig c;
   std::string help;
-  for (const auto& f : config_fields(c))
+  for (const auto& f : config_fields())
     if (f.key == "data.jitter") help = f.help;
   CHECK(help.find("hue = jitter/4") != std::string::npos);
   data::AugmentSpec spec;
@@ -217,6 +216,26 @@ TEST_CASE("evaluate: PRB on the long-tailed pretraining images too; several few-
   csv << std::ifstream(out + "/prb_per_class.csv").rdbuf();
   CHECK(csv.str().find("pretrained backbone LT raw") != std::string::npos);
   std::filesystem::remove_all(out);
+
+  // The report: from the results in memory (pretrain, evaluate) and from a finished run
+  // directory (results.json read back by read_evaluation) it is the same page.
+  const std::string run = tmp("eval_lt_run");
+  std::filesystem::create_directories(run + "/eval");
+  write_evaluation(results, run + "/eval");
+  auto report_md = [&] {
+    std::stringstream md;
+    md << std::ifstream(run + "/report.md").rdbuf();
+    return md.str();
+  };
+  write_report(run, nullptr, &results);
+  const std::string from_memory = report_md();
+  write_report(run);
+  CHECK(report_md() == from_memory);
+  CHECK(from_memory.find("Evaluation (balanced test set)") != std::string::npos);
+  REQUIRE(read_evaluation(run + "/eval"));
+  CHECK(read_evaluation(run + "/eval")->json["encoders"].contains("pretrained"));
+  CHECK_FALSE(read_evaluation(run + "/nowhere"));
+  std::filesystem::remove_all(run);
 }
 
 TEST_CASE("metrics.jsonl: a torn last line and entries past the resume step are dropped") {

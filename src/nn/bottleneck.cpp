@@ -1,0 +1,33 @@
+// bottleneck.cpp — Bottleneck (see bottleneck.h).
+#include "nn/bottleneck.h"
+
+#include "autograd/ops.h"
+#include "nn/resnet_block_parts.h"
+
+namespace contra::nn {
+
+using block_parts::bn;
+using block_parts::conv;
+using block_parts::shortcut;
+
+Bottleneck::Bottleneck(std::int64_t in_planes, std::int64_t planes, std::int64_t stride, Generator& gen, DType dtype)
+    : Module("Bottleneck") {
+  conv1 = register_module("conv1", conv(in_planes, planes, 1, 1, gen, dtype));
+  bn1 = register_module("bn1", bn(planes, dtype));
+  conv2 = register_module("conv2", conv(planes, planes, 3, stride, gen, dtype));
+  bn2 = register_module("bn2", bn(planes, dtype));
+  conv3 = register_module("conv3", conv(planes, planes * expansion, 1, 1, gen, dtype));
+  bn3 = register_module("bn3", bn(planes * expansion, dtype));
+  downsample = shortcut(in_planes, planes * expansion, stride, gen, dtype);
+  if (downsample) register_module("downsample", downsample);
+}
+
+Tensor Bottleneck::forward(const Tensor& x) {
+  Tensor out = relu(bn1->forward(conv1->forward(x)));   // (N, P, H, W)
+  out = relu(bn2->forward(conv2->forward(out)));        // (N, P, H/s, W/s)
+  out = bn3->forward(conv3->forward(out));              // (N, 4P, H/s, W/s)
+  const Tensor identity = downsample ? downsample->forward(x) : x;
+  return relu(out + identity);
+}
+
+}  // namespace contra::nn
