@@ -79,6 +79,14 @@ class MallocBackend final : public Backend {
     for_each_index(dst.shape(), dst.strides(), dst.offset(), dst.strides(), dst.offset(),
                    [&](std::int64_t, std::int64_t b) { store(dst, b, value); });
   }
+  void copy_from_host(const void* host_src, const Tensor& dst) override {
+    CONTRA_CHECK(dst.is_contiguous(), "fuzz backend", "copy_from_host needs a contiguous tensor");
+    std::memcpy(dst.raw_data(), host_src, static_cast<std::size_t>(dst.numel()) * dtype_size(dst.dtype()));
+  }
+  void copy_to_host(const Tensor& src, void* host_dst) override {
+    CONTRA_CHECK(src.is_contiguous(), "fuzz backend", "copy_to_host needs a contiguous tensor");
+    std::memcpy(host_dst, src.raw_data(), static_cast<std::size_t>(src.numel()) * dtype_size(src.dtype()));
+  }
   void unary(UnaryOp, const Tensor&, const Tensor&, UnaryParams) override { refused("unary"); }
   void binary(BinaryOp, const Tensor&, const Tensor&, const Tensor&) override { refused("binary"); }
   void where(const Tensor&, const Tensor&, const Tensor&, const Tensor&) override { refused("where"); }
@@ -117,6 +125,18 @@ class MallocBackend final : public Backend {
   }
   void adaptive_avg_pool2d_forward(const Tensor&, const Tensor&) override { refused("adaptive_avg_pool2d"); }
   void adaptive_avg_pool2d_backward(const Tensor&, const Tensor&) override { refused("adaptive_avg_pool2d"); }
+  void sgd_update(const std::vector<Tensor>&, const std::vector<Tensor>&, const std::vector<Tensor>&,
+                  const std::vector<std::uint8_t>&, const SgdHyper&) override {
+    refused("sgd_update");
+  }
+  void lars_update(const std::vector<Tensor>&, const std::vector<Tensor>&, const std::vector<Tensor>&, const LarsHyper&,
+                   const Tensor&) override {
+    refused("lars_update");
+  }
+  void adamw_update(const std::vector<Tensor>&, const std::vector<Tensor>&, const std::vector<Tensor>&,
+                    const std::vector<Tensor>&, const std::vector<double>&, const AdamWHyper&) override {
+    refused("adamw_update");
+  }
 };
 
 }  // namespace
