@@ -144,6 +144,18 @@ class MallocBackend final : public Backend {
                                       const ContrastiveRowParams&, const Tensor&, const Tensor&) override {
     refused("contrastive_normalize_backward");
   }
+  void sgd_update(const std::vector<Tensor>&, const std::vector<Tensor>&, const std::vector<Tensor>&,
+                  const std::vector<std::uint8_t>&, const SgdHyper&) override {
+    refused("sgd_update");
+  }
+  void lars_update(const std::vector<Tensor>&, const std::vector<Tensor>&, const std::vector<Tensor>&, const LarsHyper&,
+                   const Tensor&) override {
+    refused("lars_update");
+  }
+  void adamw_update(const std::vector<Tensor>&, const std::vector<Tensor>&, const std::vector<Tensor>&,
+                    const std::vector<Tensor>&, const std::vector<double>&, const AdamWHyper&) override {
+    refused("adamw_update");
+  }
 };
 
 }  // namespace

@@ -153,7 +153,7 @@ std::vector<Tensor> grad(const Tensor& output, const std::vector<Tensor>& inputs
   for (size_t i = 0; i < inputs.size(); ++i) {
     auto it = captured.find(capture[i]);
     out.push_back(it != captured.end() && it->second.defined() ? it->second
-                                                                : Tensor::zeros(inputs[i].shape(), inputs[i].dtype()));
+                                                                : Tensor::zeros(inputs[i].shape(), inputs[i].dtype(), inputs[i].device()));
   }
   return out;
 }

@@ -37,7 +37,7 @@ GradientBuckets::GradientBuckets(std::shared_ptr<Communicator> comm, std::vector
   }
   for (Bucket& b : buckets_) {
     const Tensor& last = params_[b.members.back()];
-    b.flat = Tensor::zeros({b.offsets.back() + last.numel()}, last.dtype());
+    b.flat = Tensor::zeros({b.offsets.back() + last.numel()}, last.dtype(), last.device());
   }
   for (std::int64_t i = 0; i < P; ++i)
     hooks_.push_back(autograd::add_post_accumulate_grad_hook(params_[i], [this, i](const Tensor&) { on_ready(i); }));

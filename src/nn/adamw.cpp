@@ -3,6 +3,7 @@
 
 #include <cmath>
 
+#include "tensor/backend.h"
 #include "tensor/error.h"
 
 namespace contra::nn {
@@ -13,34 +14,27 @@ AdamW::AdamW(std::vector<ParamGroup> groups, const AdamWOptions& o) : Optimizer(
 }
 
 void AdamW::step() {
-  for_each_param([&](const ParamGroup& group, std::int64_t index, const Tensor& p, const Tensor& g) {
-    Tensor m = state(index, "exp_avg", p);
-    Tensor v = state(index, "exp_avg_sq", p);
-    Tensor& t_state = state(index, "step", Tensor::zeros({}, DType::f64));
-    const double t = t_state.item() + 1;
-    t_state.fill_(t);
-    dispatch_floating(p.dtype(), "AdamW", [&](auto tag) {
-      using T = decltype(tag);
-      T* w = p.data<T>();
-      const T* gr = g.data<T>();
-      T* mm = m.data<T>();
-      T* vv = v.data<T>();
-      const std::int64_t n = p.numel();
-      const double b1 = opt_.beta1, b2 = opt_.beta2;
-      const T decay = static_cast<T>(1 - group.lr * group.weight_decay);
-      const T step_size = static_cast<T>(group.lr / (1 - std::pow(b1, t)));
-      const T bc2_sqrt = static_cast<T>(std::sqrt(1 - std::pow(b2, t)));
-      const T eps = static_cast<T>(opt_.eps);
-#pragma omp parallel for schedule(static) if (n > 65536)
-      for (std::int64_t i = 0; i < n; ++i) {
-        w[i] *= decay;                                                                  // p·(1 − ηλ)
-        mm[i] = static_cast<T>(b1) * mm[i] + static_cast<T>(1 - b1) * gr[i];            // m
-        vv[i] = static_cast<T>(b2) * vv[i] + static_cast<T>(1 - b2) * gr[i] * gr[i];    // v
-        w[i] -= step_size * mm[i] / (std::sqrt(vv[i]) / bc2_sqrt + eps);
-      }
-    });
-    m.bump_version();
-    v.bump_version();
+  for_each_group([&](const ParamGroup& group, const std::vector<std::int64_t>& indices, const std::vector<Tensor>& params,
+                     const std::vector<Tensor>& grads) {
+    std::vector<Tensor> m, v;
+    std::vector<double> steps;  // t per parameter, counted on the host (a 0-d CPU state tensor)
+    for (std::size_t k = 0; k < params.size(); ++k) {
+      m.push_back(state(indices[k], "exp_avg", params[k]));
+      v.push_back(state(indices[k], "exp_avg_sq", params[k]));
+      Tensor& t_state = state(indices[k], "step", Tensor::zeros({}, DType::f64));
+      const double t = t_state.item() + 1;
+      t_state.fill_(t);
+      steps.push_back(t);
+    }
+    // One fused update for the group, per element (backend.h: adamw_update):
+    //   p = p·(1 − ηλ);   m = β₁·m + (1 − β₁)·g;   v = β₂·v + (1 − β₂)·g²;
+    //   p = p − (η / (1 − β₁ᵗ))·m / (√v / √(1 − β₂ᵗ) + ε)
+    const AdamWHyper h{group.lr, group.weight_decay, opt_.beta1, opt_.beta2, opt_.eps};
+    backend_for(params.front()).adamw_update(params, grads, m, v, steps, h);
+    for (std::size_t k = 0; k < params.size(); ++k) {
+      m[k].bump_version();
+      v[k].bump_version();
+    }
   });
   count_step();
 }

@@ -3,6 +3,7 @@
 
 #include <cmath>
 
+#include "tensor/backend.h"
 #include "tensor/error.h"
 
 namespace contra::nn::init {
@@ -25,21 +26,26 @@ std::int64_t fan_out(const Tensor& w) {
   return w.size(0) * receptive(w);
 }
 
-const Tensor& normal_(const Tensor& w, double mean, double std, Generator& gen) {
-  // Draw in f64 and convert once: the values do not depend on the parameter's dtype.
-  Tensor z = Tensor::randn(w.shape(), gen, DType::f64);
-  double* p = z.data<double>();
-  for (std::int64_t i = 0; i < z.numel(); ++i) p[i] = mean + std * p[i];
-  w.copy_(z);
+namespace {
+// w ← a·x + b, x drawn on the host in f64 (Tensor::rand/randn), the affine map in f64 on
+// x's device, then one copy to w's device and dtype: the values depend neither on the
+// parameter's dtype nor on its device.
+const Tensor& assign_affine(const Tensor& w, const Tensor& x, double a, double b) {
+  const Tensor y = Tensor::empty(x.shape(), x.dtype(), x.device());
+  backend_for(x).unary(UnaryOp::affine, x, y, {a, b});
+  w.copy_(y.to(w.device()));
   return w;
+}
+}  // namespace
+
+const Tensor& normal_(const Tensor& w, double mean, double std, Generator& gen) {
+  // z ~ N(0, 1); w = mean + std·z
+  return assign_affine(w, Tensor::randn(w.shape(), gen, DType::f64), std, mean);
 }
 
 const Tensor& uniform_(const Tensor& w, double lo, double hi, Generator& gen) {
-  Tensor u = Tensor::rand(w.shape(), gen, DType::f64);
-  double* p = u.data<double>();
-  for (std::int64_t i = 0; i < u.numel(); ++i) p[i] = lo + (hi - lo) * p[i];
-  w.copy_(u);
-  return w;
+  // u ~ U[0, 1); w = lo + (hi − lo)·u
+  return assign_affine(w, Tensor::rand(w.shape(), gen, DType::f64), hi - lo, lo);
 }
 
 const Tensor& kaiming_normal_relu_(const Tensor& w, FanMode mode, Generator& gen) {

@@ -10,6 +10,9 @@
 // build the groups with split_decay_groups() (adapt = false, weight_decay = 0 there).
 #pragma once
 
+#include <map>
+#include <utility>
+
 #include "nn/optimizer.h"
 
 namespace contra::nn {
@@ -33,7 +36,8 @@ class LARS : public Optimizer {
 
  private:
   LARSOptions opt_;
-  std::vector<double> last_ratio_;
+  // Parameter index → (the f64 ratios tensor of its group's last update, position in it).
+  std::map<std::int64_t, std::pair<Tensor, std::int64_t>> last_ratio_;
 };
 
 }  // namespace contra::nn

@@ -192,8 +192,21 @@ std::vector<std::string> Module::load_state_dict(const StateDict& dict, bool str
 
   autograd::NoGradGuard no_grad;
   for (const auto& [k, t] : own)
-    if (const Tensor* src = find_tensor(dict, k)) t.copy_(*src);
+    if (const Tensor* src = find_tensor(dict, k)) t.copy_(src->to(t.device()));  // from any device
   return missing;
+}
+
+void Module::to(Device device) {
+  autograd::NoGradGuard no_grad;
+  for (const auto& [name, t] : state_dict()) {
+    if (t.device() != device) t.set_data(t.to(device));
+    if (t.has_autograd_meta() && t.grad().defined() && t.grad().device() != device) t.set_grad(t.grad().to(device));
+  }
+}
+
+Device Module::device() const {
+  for (const auto& [_, t] : state_dict()) return t.device();
+  return Device::cpu();
 }
 
 void Module::zero_grad() {

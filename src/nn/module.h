@@ -75,6 +75,15 @@ class Module {
   // mismatches. Returns the keys that were not loaded (missing ones) when non-strict.
   std::vector<std::string> load_state_dict(const StateDict& dict, bool strict = true);
 
+  // Moves every parameter and buffer of the tree (and any gradient) to `device`, in place:
+  // each tensor handle keeps its identity (Tensor::set_data), so optimizers, layers and
+  // callers holding a parameter see it on the new device. Values are unchanged (a copy
+  // through the host; nothing happens for tensors already there). Move the optimizer's
+  // state with Optimizer::to. A cuda device in a CPU-only build throws the stub's error.
+  void to(Device device);
+  // The device of the first parameter (or buffer); the CPU for a module with neither.
+  Device device() const;
+
   // Sets every parameter's gradient to undefined (PyTorch's zero_grad(set_to_none=True)).
   void zero_grad();
 

@@ -88,11 +88,43 @@ void Optimizer::for_each_param(
   }
 }
 
+void Optimizer::for_each_group(const std::function<void(const ParamGroup&, const std::vector<std::int64_t>&,
+                                                       const std::vector<Tensor>&, const std::vector<Tensor>&)>& f) {
+  autograd::NoGradGuard no_grad;
+  std::int64_t index = 0;
+  for (const auto& g : groups_) {
+    std::vector<std::int64_t> indices;
+    std::vector<Tensor> params, grads;
+    for (std::size_t i = 0; i < g.params.size(); ++i, ++index) {
+      const Tensor& p = g.params[i];
+      Tensor grad = p.has_autograd_meta() ? p.grad() : Tensor();
+      if (!grad.defined()) continue;
+      CONTRA_CHECK(grad.shape() == p.shape(), name_, "gradient of '", g.names[i], "' has shape ",
+                   shape_str(grad.shape()), ", parameter ", shape_str(p.shape()));
+      CONTRA_CHECK_HINT(grad.device() == p.device(), name_, "move the model with Module::to before the step",
+                        "gradient of '", g.names[i], "' is on ", grad.device().str(), ", the parameter on ",
+                        p.device().str());
+      indices.push_back(index);
+      params.push_back(p);
+      grads.push_back(grad.to(p.dtype()).contiguous());
+    }
+    if (params.empty()) continue;
+    f(g, indices, params, grads);
+    for (const auto& p : params) p.bump_version();
+  }
+}
+
+void Optimizer::to(Device device) {
+  for (auto& [index, slot] : state_)
+    for (auto& [key, t] : slot)
+      if (t.dim() > 0) t = t.to(device);
+}
+
 Tensor& Optimizer::state(std::int64_t index, const std::string& key, const Tensor& like, bool* created) {
   auto& slot = state_[index];
   auto it = slot.find(key);
   if (created) *created = it == slot.end();
-  if (it == slot.end()) it = slot.emplace(key, Tensor::zeros(like.shape(), like.dtype())).first;
+  if (it == slot.end()) it = slot.emplace(key, Tensor::zeros(like.shape(), like.dtype(), like.device())).first;
   return it->second;
 }
 
@@ -151,12 +183,12 @@ void Optimizer::restore_state(const nlohmann::json& meta, const StateDict& tenso
       const Tensor& p = *by_index[index];
       // Scalar state (a step count) is kept as stored; the rest must match the parameter.
       if (t.dim() == 0) {
-        fresh[index][k.substr(dot + 1)] = t.to(DType::f64).clone();
+        fresh[index][k.substr(dot + 1)] = t.to(DType::f64).clone().to(Device::cpu());  // host scalar
         continue;
       }
       CONTRA_CHECK(t.shape() == p.shape(), where, "state tensor '", k, "' has shape ", shape_str(t.shape()),
                    ", parameter ", index, " has ", shape_str(p.shape()));
-      fresh[index][k.substr(dot + 1)] = t.to(p.dtype()).clone();
+      fresh[index][k.substr(dot + 1)] = t.to(p.dtype()).clone().to(p.device());  // loads to any device
     }
     for (std::size_t gi = 0; gi < groups_.size(); ++gi) {
       groups_[gi].lr = groups[gi].at("lr").get<double>();

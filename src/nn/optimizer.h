@@ -64,12 +64,24 @@ class Optimizer {
   nlohmann::json state_json() const;
   void restore_state(const nlohmann::json& meta, const StateDict& tensors);
 
+  // Moves the per-parameter state tensors (momentum buffers, Adam moments) to `device`,
+  // after Module::to moved the parameters, so that the next step() runs there. 0-d scalar
+  // state (AdamW's per-parameter step count) stays on the host, as PyTorch keeps `step` a
+  // CPU tensor: it is read by the host to form the bias corrections. Values are unchanged.
+  void to(Device device);
+
  protected:
   // Calls f(group, index, param, grad) for every parameter that has a gradient.
   // grad is contiguous with the parameter's dtype and shape.
   void for_each_param(const std::function<void(const ParamGroup&, std::int64_t, const Tensor&, const Tensor&)>& f);
+  // Calls f(group, indices, params, grads) once per group, with the group's parameters
+  // that have a gradient (skipped when none has): the lists a fused Backend update takes.
+  // grads[k] is contiguous with params[k]'s dtype and shape; indices[k] is its parameter index.
+  // Runs under no-grad and bumps every listed parameter's version afterwards.
+  void for_each_group(const std::function<void(const ParamGroup&, const std::vector<std::int64_t>&,
+                                               const std::vector<Tensor>&, const std::vector<Tensor>&)>& f);
   // The per-parameter state tensor `key` of parameter `index`, created zero-filled like `p`
-  // on first use; `created` tells whether it was just made.
+  // (its shape, dtype and device) on first use; `created` tells whether it was just made.
   Tensor& state(std::int64_t index, const std::string& key, const Tensor& like, bool* created = nullptr);
   // Hyper-parameters for the JSON state (momentum, betas, ...).
   virtual nlohmann::json hyper() const = 0;

@@ -6,11 +6,14 @@
 #include <algorithm>
 #include <bit>
 #include <cstring>
+#include <memory>
 #include <set>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
 #include "tensor/atomic_file.h"
+#include "tensor/backend.h"
 #include "tensor/error.h"
 
 namespace contra::nn {
@@ -53,19 +56,22 @@ std::string hex32(std::uint32_t v) {
   return buf;
 }
 
-// Bytes of a contiguous CPU tensor.
+// A tensor's bytes in row-major order, copied to a host buffer from whatever device it is
+// on (Backend::copy_to_host): checkpoints save from any device.
 struct Blob {
   Tensor t;
+  std::shared_ptr<std::vector<char>> host;  // owns the bytes `data` points to
   const void* data;
   std::size_t nbytes;
 };
 
 Blob blob_of(const std::string& name, const Tensor& t) {
   CONTRA_CHECK(t.defined(), "save_safetensors", "tensor '", name, "' is undefined");
-  CONTRA_CHECK(t.device() == Device::cpu(), "save_safetensors", "tensor '", name, "' is on ", t.device().str(),
-               "; copy it to the CPU first");
-  Tensor c = t.contiguous();
-  return {c, c.raw_data(), static_cast<std::size_t>(c.numel()) * dtype_size(c.dtype())};
+  Tensor c = t.contiguous();  // on t's device
+  const std::size_t nbytes = static_cast<std::size_t>(c.numel()) * dtype_size(c.dtype());
+  auto host = std::make_shared<std::vector<char>>(nbytes);
+  if (nbytes) backend_for(c).copy_to_host(c, host->data());
+  return {c, host, host->data(), nbytes};
 }
 
 std::string header_json(const StateDict& tensors, const std::vector<Blob>& blobs, const Metadata& metadata) {
@@ -186,7 +192,7 @@ void save_safetensors(const std::string& path, const StateDict& tensors, const M
   });
 }
 
-SafetensorsFile safetensors_parse(std::string_view bytes, const std::string& source) {
+SafetensorsFile safetensors_parse(std::string_view bytes, const std::string& source, Device device) {
   const std::string hint = "the file is truncated, corrupt or not a safetensors file";
   CONTRA_CHECK_HINT(bytes.size() >= 8, source, hint, "file has ", bytes.size(),
                     " bytes, shorter than the 8-byte header length");
@@ -318,16 +324,16 @@ SafetensorsFile safetensors_parse(std::string_view bytes, const std::string& sou
       CONTRA_CHECK_HINT(s->second == actual, source, hint, "checksum mismatch in tensor '", abbreviate(e.name),
                         "': stored crc32 ", abbreviate(s->second), ", computed ", actual);
     }
-    Tensor t = Tensor::empty(e.shape, e.dtype);
-    if (nbytes) std::memcpy(t.raw_data(), data, nbytes);
+    Tensor t = Tensor::empty(e.shape, e.dtype, device);
+    if (nbytes) backend_for(device).copy_from_host(data, t);
     out.tensors.emplace_back(e.name, t);
   }
   return out;
 }
 
-SafetensorsFile load_safetensors(const std::string& path) {
+SafetensorsFile load_safetensors(const std::string& path, Device device) {
   const std::string bytes = read_file_bytes(path);
-  return safetensors_parse(bytes, path);
+  return safetensors_parse(bytes, path, device);
 }
 
 }  // namespace contra::nn

@@ -37,11 +37,13 @@ struct SafetensorsFile {
 
 // The whole file as bytes (header + data), with checksums added to `metadata`.
 std::string safetensors_serialize(const StateDict& tensors, const Metadata& metadata);
-// Parses bytes; `source` names the file in error messages.
-SafetensorsFile safetensors_parse(std::string_view bytes, const std::string& source);
+// Parses bytes; `source` names the file in error messages. The tensors are created on
+// `device` (Backend::copy_from_host after validation).
+SafetensorsFile safetensors_parse(std::string_view bytes, const std::string& source, Device device = Device::cpu());
 
+// Tensors on any device are saved (each copied to the host with Backend::copy_to_host).
 void save_safetensors(const std::string& path, const StateDict& tensors, const Metadata& metadata = {});
-SafetensorsFile load_safetensors(const std::string& path);
+SafetensorsFile load_safetensors(const std::string& path, Device device = Device::cpu());
 
 // JSON from files is parsed only after its nesting was measured by a byte scan (strings and
 // escapes skipped): deeper than `max_depth` throws naming `source` and `what` (I9).

@@ -1,6 +1,7 @@
 // sgd.cpp — see sgd.h for the update.
 #include "nn/sgd.h"
 
+#include "tensor/backend.h"
 #include "tensor/error.h"
 
 namespace contra::nn {
@@ -13,28 +14,21 @@ SGD::SGD(std::vector<ParamGroup> groups, const SGDOptions& o) : Optimizer("SGD",
 }
 
 void SGD::step() {
-  for_each_param([&](const ParamGroup& group, std::int64_t index, const Tensor& p, const Tensor& g) {
-    bool first = false;
-    Tensor buf = opt_.momentum != 0 ? state(index, "momentum_buffer", p, &first) : Tensor();
-    dispatch_floating(p.dtype(), "SGD", [&](auto tag) {
-      using T = decltype(tag);
-      T* w = p.data<T>();
-      const T* gr = g.data<T>();
-      T* b = buf.defined() ? buf.data<T>() : nullptr;
-      const std::int64_t n = p.numel();
-      const double lr = group.lr, wd = group.weight_decay, mu = opt_.momentum, damp = opt_.dampening;
-      const bool nesterov = opt_.nesterov;
-#pragma omp parallel for schedule(static) if (n > 65536)
-      for (std::int64_t i = 0; i < n; ++i) {
-        T d = gr[i] + static_cast<T>(wd) * w[i];                       // d = g + λ·p
-        if (b) {
-          b[i] = first ? d : static_cast<T>(mu) * b[i] + static_cast<T>(1 - damp) * d;  // b = μ·b + (1−τ)·d
-          d = nesterov ? d + static_cast<T>(mu) * b[i] : b[i];
-        }
-        w[i] -= static_cast<T>(lr) * d;                                  // p = p − η·d
+  for_each_group([&](const ParamGroup& group, const std::vector<std::int64_t>& indices, const std::vector<Tensor>& params,
+                     const std::vector<Tensor>& grads) {
+    std::vector<Tensor> buffers;        // one per parameter when μ ≠ 0, none otherwise
+    std::vector<std::uint8_t> first;    // the buffer was just created: b = d on this step
+    if (opt_.momentum != 0)
+      for (std::size_t k = 0; k < params.size(); ++k) {
+        bool created = false;
+        buffers.push_back(state(indices[k], "momentum_buffer", params[k], &created));
+        first.push_back(created ? 1 : 0);
       }
-    });
-    if (buf.defined()) buf.bump_version();
+    // One fused update for the group, per element (backend.h: sgd_update):
+    //   d = g + λ·p;   b = d (first step) or μ·b + (1 − τ)·d;   d = d + μ·b (Nesterov) or b;   p = p − η·d
+    const SgdHyper h{group.lr, group.weight_decay, opt_.momentum, opt_.dampening, opt_.nesterov};
+    backend_for(params.front()).sgd_update(params, grads, buffers, first, h);
+    for (const auto& b : buffers) b.bump_version();
   });
   count_step();
 }

@@ -45,6 +45,20 @@ struct Pool2dParams {
   std::int64_t kernel_h, kernel_w, stride_h, stride_w, pad_h = 0, pad_w = 0;
 };
 
+// Hyper-parameters of the fused optimizer updates (Backend::sgd_update, lars_update, adamw_update).
+struct SgdHyper {
+  double lr = 0.0, weight_decay = 0.0, momentum = 0.0, dampening = 0.0;
+  bool nesterov = false;
+};
+struct LarsHyper {
+  double lr = 0.0, weight_decay = 0.0, momentum = 0.0, trust_coefficient = 0.001;
+  bool nesterov = false;
+  bool adapt = true;  // trust-ratio adaptation and weight decay (false: r = 1, λ = 0)
+};
+struct AdamWHyper {
+  double lr = 0.0, weight_decay = 0.0, beta1 = 0.9, beta2 = 0.999, eps = 1e-8;
+};
+
 const char* unary_name(UnaryOp op);
 const char* binary_name(BinaryOp op);
 
@@ -177,6 +191,50 @@ class Backend {
   virtual void adaptive_avg_pool2d_forward(const Tensor& x, const Tensor& y) = 0;
   // dx[cell window] += dy[cell] / window size.   requires: dy like y, dx like x.   ensures: dx assigned.
   virtual void adaptive_avg_pool2d_backward(const Tensor& dy, const Tensor& dx) = 0;
+
+  // ---- fused multi-tensor optimizer updates ------------------------------------------------
+  // One call updates a list of parameters in place (on a GPU: one launch for the list, not
+  // one per tensor). The optimizers (src/nn/sgd.cpp, lars.cpp, adamw.cpp) keep the formulas
+  // beside the call; here is exactly what the kernels compute. For every list index i:
+  // requires: params[i], grads[i] and the state tensors [i] contiguous, of one floating
+  //           dtype T and one shape; all lists of equal length; everything on this device.
+  // ensures:  params and state written in place, elementwise in T with every scalar
+  //           converted to T once (as written, so results are bit-identical to the
+  //           per-tensor loops they replace); callers bump the version counters.
+  // aliasing: no two tensors of the call share memory.
+
+  // SGD (torch.optim.SGD). Per element, with λ = weight_decay, μ = momentum, τ = dampening, η = lr:
+  //   d = g + λ·p
+  //   b = d if first_step[i] ≠ 0, else μ·b + (1 − τ)·d     (only when momentum_buffers is not empty)
+  //   d = d + μ·b (nesterov) or d = b                      (only when momentum_buffers is not empty)
+  //   p = p − η·d
+  // requires: momentum_buffers empty (no momentum) or one per parameter; first_step one per
+  //           parameter (ignored without buffers).
+  virtual void sgd_update(const std::vector<Tensor>& params, const std::vector<Tensor>& grads,
+                          const std::vector<Tensor>& momentum_buffers, const std::vector<std::uint8_t>& first_step,
+                          const SgdHyper& h) = 0;
+
+  // LARS (SimCLR's lars_optimizer.py). Per tensor, λ = adapt ? weight_decay : 0, e = trust_coefficient:
+  //   d = g + λ·p                         (in T)
+  //   ‖p‖, ‖d‖ accumulated in double
+  //   r = e·‖p‖/‖d‖ if adapt and ‖p‖ > 0 and ‖d‖ > 0, else 1         (in double)
+  //   v = μ·v + (η·r)·d                   (η·r computed in double, converted to T)
+  //   p = p − v, or with nesterov  p = p − (μ·v + (η·r)·d)
+  // requires: trust_ratios f64 (params.size(),) on this device.   ensures: trust_ratios[i] = r.
+  virtual void lars_update(const std::vector<Tensor>& params, const std::vector<Tensor>& grads,
+                           const std::vector<Tensor>& momentum_buffers, const LarsHyper& h,
+                           const Tensor& trust_ratios) = 0;
+
+  // AdamW (torch.optim.AdamW). With t = steps[i] (this step, 1-based), η lr, λ weight_decay:
+  //   decay = 1 − η·λ,  step_size = η / (1 − β₁ᵗ),  c₂ = √(1 − β₂ᵗ)   (in double, then T)
+  //   p = p·decay
+  //   m = β₁·m + (1 − β₁)·g
+  //   v = β₂·v + (1 − β₂)·g·g
+  //   p = p − step_size·m / (√v / c₂ + ε)
+  // requires: exp_avgs, exp_avg_sqs one per parameter; steps one per parameter (host values).
+  virtual void adamw_update(const std::vector<Tensor>& params, const std::vector<Tensor>& grads,
+                            const std::vector<Tensor>& exp_avgs, const std::vector<Tensor>& exp_avg_sqs,
+                            const std::vector<double>& steps, const AdamWHyper& h) = 0;
 
   // ==== contrastive row passes (issue 11 §1; CPU: cpu/contrastive_rows.cpp) ===============
   // The hot loops of the fused balanced loss (src/contrastive/balanced_fused.cpp and

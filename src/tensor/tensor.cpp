@@ -77,9 +77,10 @@ Tensor Tensor::full(const Shape& shape, double value, DType dtype, Device device
   return t;
 }
 
-Tensor Tensor::scalar(double value, DType dtype) { return full({}, value, dtype); }
+Tensor Tensor::scalar(double value, DType dtype, Device device) { return full({}, value, dtype, device); }
 
-Tensor Tensor::arange(std::int64_t n, DType dtype) {
+Tensor Tensor::arange(std::int64_t n, DType dtype, Device device) {
+  if (device != Device::cpu()) return arange(n, dtype).to(device);
   Tensor t = empty({n}, dtype);
   dispatch_all(dtype, [&](auto v) {
     using T = decltype(v);
@@ -90,20 +91,21 @@ Tensor Tensor::arange(std::int64_t n, DType dtype) {
 }
 
 template <typename T>
-Tensor Tensor::from_vector(const std::vector<T>& values, const Shape& shape) {
+Tensor Tensor::from_vector(const std::vector<T>& values, const Shape& shape, Device device) {
   CONTRA_CHECK(static_cast<std::int64_t>(values.size()) == shape_numel(shape), "Tensor::from_vector",
                values.size(), " values do not fill shape ", shape_str(shape), " (", shape_numel(shape),
                " elements)");
-  Tensor t = empty(shape, dtype_of<T>::value);
-  if (!values.empty()) std::memcpy(t.raw_data(), values.data(), values.size() * sizeof(T));
+  Tensor t = empty(shape, dtype_of<T>::value, device);
+  if (!values.empty()) backend_for(device).copy_from_host(values.data(), t);
   return t;
 }
-template Tensor Tensor::from_vector<float>(const std::vector<float>&, const Shape&);
-template Tensor Tensor::from_vector<double>(const std::vector<double>&, const Shape&);
-template Tensor Tensor::from_vector<std::int64_t>(const std::vector<std::int64_t>&, const Shape&);
-template Tensor Tensor::from_vector<std::uint8_t>(const std::vector<std::uint8_t>&, const Shape&);
+template Tensor Tensor::from_vector<float>(const std::vector<float>&, const Shape&, Device);
+template Tensor Tensor::from_vector<double>(const std::vector<double>&, const Shape&, Device);
+template Tensor Tensor::from_vector<std::int64_t>(const std::vector<std::int64_t>&, const Shape&, Device);
+template Tensor Tensor::from_vector<std::uint8_t>(const std::vector<std::uint8_t>&, const Shape&, Device);
 
-Tensor Tensor::rand(const Shape& shape, Generator& gen, DType dtype) {
+Tensor Tensor::rand(const Shape& shape, Generator& gen, DType dtype, Device device) {
+  if (device != Device::cpu()) return rand(shape, gen, dtype).to(device);  // drawn on the host
   Tensor t = empty(shape, dtype);
   dispatch_floating(dtype, "Tensor::rand", [&](auto v) {
     using T = decltype(v);
@@ -113,7 +115,8 @@ Tensor Tensor::rand(const Shape& shape, Generator& gen, DType dtype) {
   return t;
 }
 
-Tensor Tensor::randn(const Shape& shape, Generator& gen, DType dtype) {
+Tensor Tensor::randn(const Shape& shape, Generator& gen, DType dtype, Device device) {
+  if (device != Device::cpu()) return randn(shape, gen, dtype).to(device);  // drawn on the host
   Tensor t = empty(shape, dtype);
   dispatch_floating(dtype, "Tensor::randn", [&](auto v) {
     using T = decltype(v);
@@ -220,17 +223,49 @@ Tensor Tensor::to(DType dt) const {
 
 Tensor Tensor::detach() const { return as_strided(shape(), strides(), offset()); }
 
+Tensor Tensor::to(Device target) const {
+  if (target == device()) return *this;
+  const Tensor src = contiguous();  // on the source device
+  Tensor out = empty(shape(), dtype(), target);
+  if (numel() == 0) return out;
+  if (device() == Device::cpu()) {
+    backend_for(target).copy_from_host(src.raw_data(), out);
+  } else if (target == Device::cpu()) {
+    backend_for(device()).copy_to_host(src, out.raw_data());
+  } else {  // device → device through a host buffer
+    const Tensor host = empty(shape(), dtype(), Device::cpu());
+    backend_for(device()).copy_to_host(src, host.raw_data());
+    backend_for(target).copy_from_host(host.raw_data(), out);
+  }
+  return out;
+}
+
+void Tensor::set_data(const Tensor& src) const {
+  CONTRA_CHECK(src.defined(), "Tensor::set_data", "the new data is an undefined tensor");
+  CONTRA_CHECK(src.shape() == shape(), "Tensor::set_data", "new data has shape ", shape_str(src.shape()),
+               ", the tensor ", shape_str(shape()), "; set_data moves values, it does not reshape");
+  TensorImpl* i = impl();
+  if (i == src.impl()) return;
+  i->storage = src.storage();
+  i->strides = src.strides();
+  i->offset = src.offset();
+  i->dtype = src.dtype();
+  bump_version();
+}
+
 // ---- element access ------------------------------------------------------------------------
 
 double Tensor::item() const {
   CONTRA_CHECK(numel() == 1, "Tensor::item", "needs exactly one element, the tensor has shape ",
                shape_str(shape()));
+  if (device() != Device::cpu()) return to(Device::cpu()).item();
   return load(*this, offset_of(*this, 0));
 }
 
 double Tensor::at(std::initializer_list<std::int64_t> index) const {
   CONTRA_CHECK(static_cast<std::int64_t>(index.size()) == dim(), "Tensor::at", "index has ", index.size(),
                " coordinates for a tensor of shape ", shape_str(shape()));
+  if (device() != Device::cpu()) return to(Device::cpu()).at(index);
   std::int64_t off = offset(), d = 0;
   for (auto i : index) {
     CONTRA_CHECK(i >= 0 && i < shape()[d], "Tensor::at", "index ", i, " out of range on axis ", d,
@@ -242,7 +277,7 @@ double Tensor::at(std::initializer_list<std::int64_t> index) const {
 
 template <typename T>
 std::vector<T> Tensor::to_vector() const {
-  Tensor c = to(dtype_of<T>::value).contiguous();
+  Tensor c = to(dtype_of<T>::value).contiguous().to(Device::cpu());
   const T* p = c.data<T>();
   return std::vector<T>(p, p + c.numel());
 }
@@ -277,6 +312,11 @@ const Tensor& Tensor::set_at(std::initializer_list<std::int64_t> index, double v
   for (auto i : index) {
     CONTRA_CHECK(i >= 0 && i < shape()[d], "Tensor::set_at", "index ", i, " out of range on axis ", d);
     off += i * strides()[d++];
+  }
+  if (device() != Device::cpu()) {  // the element as a 0-d view, filled by its backend
+    backend_for(device()).fill(as_strided({}, {}, off), value);
+    bump_version();
+    return *this;
   }
   dispatch_all(dtype(), [&](auto v) {
     using T = decltype(v);
@@ -317,6 +357,12 @@ const std::shared_ptr<autograd::Node>& Tensor::grad_fn() const {
 
 std::string Tensor::str(int max_elements) const {
   if (!defined()) return "Tensor(undefined)";
+  if (device() != Device::cpu()) {  // values read through a host copy, metadata as here
+    std::string s = to(Device::cpu()).str(max_elements);
+    const std::string from = "device=" + Device::cpu().str(), to_dev = "device=" + device().str();
+    if (auto pos = s.find(from); pos != std::string::npos) s.replace(pos, from.size(), to_dev);
+    return s;
+  }
   std::ostringstream os;
   os << "Tensor(shape=" << shape_str(shape()) << ", dtype=" << dtype_name(dtype())
      << ", device=" << device().str();

@@ -49,13 +49,16 @@ class Tensor {
   static Tensor ones(const Shape& shape, DType dtype = DType::f32, Device device = Device::cpu());
   static Tensor full(const Shape& shape, double value, DType dtype = DType::f32,
                      Device device = Device::cpu());
-  static Tensor scalar(double value, DType dtype = DType::f32);  // 0-d tensor
-  static Tensor arange(std::int64_t n, DType dtype = DType::i64);
+  static Tensor scalar(double value, DType dtype = DType::f32, Device device = Device::cpu());  // 0-d tensor
+  static Tensor arange(std::int64_t n, DType dtype = DType::i64, Device device = Device::cpu());
+  // Host values, copied onto `device` (copy_from_host) when it is not the CPU.
   template <typename T>
-  static Tensor from_vector(const std::vector<T>& values, const Shape& shape);
-  // Uniform in [0, 1) and standard normal, drawn from an explicit generator.
-  static Tensor rand(const Shape& shape, Generator& gen, DType dtype = DType::f32);
-  static Tensor randn(const Shape& shape, Generator& gen, DType dtype = DType::f32);
+  static Tensor from_vector(const std::vector<T>& values, const Shape& shape, Device device = Device::cpu());
+  // Uniform in [0, 1) and standard normal, drawn from an explicit generator. The numbers
+  // are always drawn on the host, in the same order, then copied to `device`: a draw gives
+  // the same values on every device (and leaves the generator in the same state).
+  static Tensor rand(const Shape& shape, Generator& gen, DType dtype = DType::f32, Device device = Device::cpu());
+  static Tensor randn(const Shape& shape, Generator& gen, DType dtype = DType::f32, Device device = Device::cpu());
   // Wraps memory owned elsewhere (no copy). `deleter` runs when the last view goes.
   static Tensor from_blob(void* data, const Shape& shape, DType dtype,
                           std::function<void(void*)> deleter = [](void*) {});
@@ -89,9 +92,21 @@ class Tensor {
   Tensor contiguous() const;               // `*this` when already contiguous
   Tensor clone() const;                    // always a fresh contiguous copy
   Tensor to(DType dtype) const;            // `*this` when the dtype matches
+  // A contiguous copy on `device` (same shape, dtype and values), through the backends'
+  // copy_to_host / copy_from_host (device → device goes through the host). `*this` when
+  // already there: no copy, the result aliases. Never records a graph node (like detach()
+  // the result carries no autograd data; Module::to moves parameters in place instead).
+  // A cuda device in a build without CUDA throws the stub's error (cuda_stub.cpp).
+  Tensor to(Device device) const;
+  // Makes this handle (and every copy of it) view `src`'s storage, shape, strides, offset
+  // and dtype, keeping its identity and autograd fields (requires_grad, grad): what
+  // Module::to and Optimizer::to use so that parameters held elsewhere stay valid
+  // (PyTorch's `p.data = src`). Bumps the version. Not for tensors inside a graph.
+  void set_data(const Tensor& src) const;
   Tensor detach() const;                   // shares storage, no autograd data
 
   // ---- element access (for tests, tools and small data) -------------------------------
+  // On a device other than the CPU these copy to the host first (a synchronisation point).
   double item() const;  // a one-element tensor's value
   double at(std::initializer_list<std::int64_t> index) const;
   template <typename T> std::vector<T> to_vector() const;  // row-major copy, converting

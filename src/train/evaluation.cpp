@@ -104,11 +104,14 @@ Tensor extract_features(nn::ResNet& backbone, const std::shared_ptr<const data::
   EvalMode mode(&backbone);
   auto loader = data::make_eval_loader(d, stats.mean, stats.std, batch_size, workers);
   const std::int64_t D = backbone.feature_dim();
-  Tensor out = Tensor::empty({d->size(), D}, DType::f32);  // (N, D)
+  const Device device = backbone.device();
+  Tensor out = Tensor::empty({d->size(), D}, DType::f32);  // (N, D), on the host
   float* po = out.data<float>();
   while (auto batch = loader->next()) {
     stop_point();  // a signal stops the evaluation within a batch (S4)
-    const Tensor f = backbone.forward_features(batch->images).to(DType::f32).contiguous();  // (n, D)
+    // Forward on the backbone's device; the features come back to the host explicitly.
+    const Tensor f =
+        backbone.forward_features(batch->images.to(device)).to(DType::f32).contiguous().to(Device::cpu());  // (n, D)
     const auto idx = batch->indices.to_vector<std::int64_t>();
     const float* pf = f.data<float>();
     for (size_t j = 0; j < idx.size(); ++j) std::copy(pf + j * D, pf + (j + 1) * D, po + idx[j] * D);

@@ -28,7 +28,9 @@ std::vector<std::int64_t> knn_predict(const Tensor& bank_in, const std::vector<s
   std::vector<std::int64_t> pred(static_cast<size_t>(Q));
   for (std::int64_t q0 = 0; q0 < Q; q0 += opt.chunk) {
     const std::int64_t q1 = std::min(Q, q0 + opt.chunk);
-    const Tensor sim = matmul(slice(queries, 0, q0, q1), bank_t).contiguous();  // (q, B)
+    // Similarities on the bank's device, then read on the host (one explicit copy per chunk)
+    // for the top-k vote below.
+    const Tensor sim = matmul(slice(queries, 0, q0, q1), bank_t).contiguous().to(Device::cpu());  // (q, B)
     const float* s = sim.data<float>();
 #pragma omp parallel for schedule(dynamic, 8)
     for (std::int64_t r = 0; r < q1 - q0; ++r) {

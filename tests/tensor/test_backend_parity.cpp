@@ -723,6 +723,68 @@ void build_table() {
           return Outputs{df, norms};
         });
   }
+
+  // ---- fused optimizer updates: one call over a list (a tensor past the OpenMP grain too);
+  // the outputs are the updated parameters and state (and LARS's trust ratios).
+  const std::vector<Shape> kParamShapes = {Shape{3}, Shape{17, 5}, Shape{2, 3, 3, 3}, Shape{40000}};
+  auto tensors = [kParamShapes](Ctx& c, double scale) {
+    std::vector<Tensor> ts;
+    for (const Shape& s : kParamShapes) ts.push_back(c.in(s, scale));
+    return ts;
+  };
+  auto concat = [](std::vector<Tensor> a, const std::vector<Tensor>& b) {
+    a.insert(a.end(), b.begin(), b.end());
+    return a;
+  };
+  for (const bool momentum : {false, true})
+    for (const bool nesterov : {false, true})
+      for (const bool first : {false, true}) {
+        if (!momentum && (nesterov || first)) continue;
+        const std::string nm = std::string(momentum ? "momentum 0.9" : "no momentum") + (nesterov ? " nesterov" : "") +
+                               (first ? " first step" : "");
+        add("optimizer", "sgd_update", nm, kElementwise, [=](Ctx& c) {
+          std::vector<Tensor> params = tensors(c, 1.0), grads = tensors(c, 0.1);
+          std::vector<Tensor> buffers = momentum ? tensors(c, 0.1) : std::vector<Tensor>{};
+          const std::vector<std::uint8_t> first_step(params.size(), first ? 1 : 0);
+          SgdHyper h;
+          h.lr = 0.3;
+          h.weight_decay = 1e-4;
+          h.momentum = momentum ? 0.9 : 0.0;
+          h.dampening = 0.1;
+          h.nesterov = nesterov;
+          c.be.sgd_update(params, grads, buffers, first_step, h);
+          return concat(params, buffers);
+        });
+      }
+  for (const bool adapt : {false, true})
+    for (const bool nesterov : {false, true}) {
+      add("optimizer", "lars_update", std::string(adapt ? "trust ratio" : "no adaptation") + (nesterov ? " nesterov" : ""),
+          kElementwise, [=](Ctx& c) {
+            std::vector<Tensor> params = tensors(c, 1.0), grads = tensors(c, 0.1), buffers = tensors(c, 0.1);
+            Tensor ratios = c.out({static_cast<std::int64_t>(params.size())}, DType::f64);
+            LarsHyper h;
+            h.lr = 0.3;
+            h.weight_decay = 1e-6;
+            h.momentum = 0.9;
+            h.nesterov = nesterov;
+            h.adapt = adapt;
+            c.be.lars_update(params, grads, buffers, h, ratios);
+            std::vector<Tensor> out = concat(params, buffers);
+            out.push_back(ratios);
+            return out;
+          });
+    }
+  for (const double step : {1.0, 7.0})
+    add("optimizer", "adamw_update", "step " + std::to_string(static_cast<int>(step)), kElementwise, [=](Ctx& c) {
+      std::vector<Tensor> params = tensors(c, 1.0), grads = tensors(c, 0.1), m = tensors(c, 0.01);
+      std::vector<Tensor> v;
+      for (const Shape& s : kParamShapes) v.push_back(c.pos(s));
+      AdamWHyper h;
+      h.lr = 1e-2;
+      h.weight_decay = 0.05;
+      c.be.adamw_update(params, grads, m, v, std::vector<double>(params.size(), step), h);
+      return concat(concat(params, m), v);
+    });
 }
 
 // Every Backend method; a method without a row fails the coverage test case below.
@@ -732,7 +794,7 @@ const char* const kMethods[] = {
     "conv2d_backward_data", "conv2d_backward_weight", "conv2d_backward", "batch_norm_forward_training",
     "batch_norm_forward_inference", "batch_norm_backward", "max_pool2d_forward", "adaptive_avg_pool2d_forward",
     "adaptive_avg_pool2d_backward", "contrastive_row_pass", "contrastive_tile_forward",
-    "contrastive_normalize_rows", "contrastive_normalize_backward",
+    "contrastive_normalize_rows", "contrastive_normalize_backward", "sgd_update", "lars_update", "adamw_update",
     // covered inside other rows: max_pool2d_backward (max_pool2d_forward's row), contrastive_tile_gradient
     // (contrastive_tile_forward's row); allocate/deallocate by every row.
 };
@@ -788,6 +850,11 @@ TEST_CASE("backend parity: max_pool2d and adaptive_avg_pool2d") {
 TEST_CASE("backend parity: contrastive row passes") {
   build_table();
   CHECK(run_family("contrastive") > 0);
+}
+
+TEST_CASE("backend parity: fused optimizer updates (SGD, LARS, AdamW)") {
+  build_table();
+  CHECK(run_family("optimizer") > 0);
 }
 
 TEST_CASE("backend parity: every Backend method has a row") {

@@ -64,8 +64,8 @@ Tensor batch_norm(const Tensor& x_in, const Tensor& weight, const Tensor& bias, 
   const std::int64_t M = x.numel() / std::max<std::int64_t>(C, 1);
   // The kernels take γ and β together: a missing one becomes the constant 1 or 0.
   const bool affine = weight.defined() || bias.defined();
-  const Tensor gamma = weight.defined() ? weight.contiguous() : affine ? Tensor::ones({C}, dt) : Tensor();
-  const Tensor beta = bias.defined() ? bias.contiguous() : affine ? Tensor::zeros({C}, dt) : Tensor();
+  const Tensor gamma = weight.defined() ? weight.contiguous() : affine ? Tensor::ones({C}, dt, x.device()) : Tensor();
+  const Tensor beta = bias.defined() ? bias.contiguous() : affine ? Tensor::zeros({C}, dt, x.device()) : Tensor();
   const bool batch_stats = training || !running_mean.defined();
   Backend& be = backend_for(x);
   Tensor y = Tensor::empty(x.shape(), dt, x.device());

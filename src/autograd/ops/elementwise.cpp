@@ -188,7 +188,7 @@ Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
   return record("where", {a, b}, y, [c = save(c, "where"), sa = a.shape(), sb = b.shape(), da = a.dtype(),
                                      db = b.dtype()](const Tensor& g) {
     const Tensor zero = raw::scalar_like(g, 0.0);
-    Tensor ga = Tensor::empty(g.shape(), g.dtype()), gb = Tensor::empty(g.shape(), g.dtype());
+    Tensor ga = Tensor::empty(g.shape(), g.dtype(), g.device()), gb = Tensor::empty(g.shape(), g.dtype(), g.device());
     backend_for(g).where(c.get(), g, zero, ga);
     backend_for(g).where(c.get(), zero, g, gb);
     return grads({to_input(ga, sa, da), to_input(gb, sb, db)});

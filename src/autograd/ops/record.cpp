@@ -45,6 +45,6 @@ Tensor reduce(ReduceOp op, const Tensor& x, const std::vector<int>& axes) {
   return out;
 }
 
-Tensor scalar_like(const Tensor& x, double v) { return Tensor::scalar(v, x.dtype()); }
+Tensor scalar_like(const Tensor& x, double v) { return Tensor::scalar(v, x.dtype(), x.device()); }
 
 }  // namespace contra::raw

@@ -49,6 +49,6 @@ namespace contra::raw {
 Tensor unary(UnaryOp op, const Tensor& x, UnaryParams p = {});
 Tensor binary(BinaryOp op, const Tensor& a, const Tensor& b);  // promotes dtypes
 Tensor reduce(ReduceOp op, const Tensor& x, const std::vector<int>& axes);  // keepdim shape
-Tensor scalar_like(const Tensor& x, double v);  // 0-d tensor of x's dtype
+Tensor scalar_like(const Tensor& x, double v);  // 0-d tensor of x's dtype, on x's device
 
 }  // namespace contra::raw

@@ -95,7 +95,7 @@ Tensor logsumexp(const Tensor& x, std::vector<std::int64_t> axes_in, bool keepdi
   const auto axes = normalise_axes(x, axes_in, "logsumexp");
   // forward: y = m + log Σ exp(x − m), m = max (finite rows only; −∞ rows give −∞)
   Tensor m = raw::reduce(ReduceOp::max, x, axes);
-  Tensor m_safe = Tensor::empty(m.shape(), m.dtype());
+  Tensor m_safe = Tensor::empty(m.shape(), m.dtype(), m.device());
   {
     const Tensor finite = raw::binary(BinaryOp::eq, m, m) *
                           raw::binary(BinaryOp::lt, raw::unary(UnaryOp::abs, m), raw::scalar_like(m, INFINITY));

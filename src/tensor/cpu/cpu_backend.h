@@ -3,7 +3,8 @@
 // Each kernel runs either the naive reference twin (reference_kernels.h) or the fast path:
 // OpenMP over rows of a simplified strided loop for elementwise ops and reductions, and
 // OpenBLAS sgemm/dgemm for matmul; oneDNN (f32) for convolution, batch norm and pooling
-// (dnnl_*.cpp, with reference twins in reference_conv.h and reference_norm_pool.h).
+// (dnnl_*.cpp, with reference twins in reference_conv.h and reference_norm_pool.h); the
+// fused optimizer updates in optimizer_kernels.cpp (twins in reference_optimizer.h).
 // `set_reference_kernels(true)` forces the reference twin.
 #pragma once
 
@@ -55,6 +56,16 @@ class CpuBackend final : public Backend {
                            const Pool2dParams& p) override;
   void adaptive_avg_pool2d_forward(const Tensor& x, const Tensor& y) override;
   void adaptive_avg_pool2d_backward(const Tensor& dy, const Tensor& dx) override;
+  // optimizer_kernels.cpp (reference twins in reference_optimizer.h)
+  void sgd_update(const std::vector<Tensor>& params, const std::vector<Tensor>& grads,
+                  const std::vector<Tensor>& momentum_buffers, const std::vector<std::uint8_t>& first_step,
+                  const SgdHyper& h) override;
+  void lars_update(const std::vector<Tensor>& params, const std::vector<Tensor>& grads,
+                   const std::vector<Tensor>& momentum_buffers, const LarsHyper& h,
+                   const Tensor& trust_ratios) override;
+  void adamw_update(const std::vector<Tensor>& params, const std::vector<Tensor>& grads,
+                    const std::vector<Tensor>& exp_avgs, const std::vector<Tensor>& exp_avg_sqs,
+                    const std::vector<double>& steps, const AdamWHyper& h) override;
   // contrastive row passes: contrastive_rows.cpp
   void contrastive_row_pass(const Tensor& s, const Tensor& omega, const Tensor& a, const ContrastiveRowParams& p,
                             const Tensor& stats) override;

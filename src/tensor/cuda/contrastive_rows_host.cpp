@@ -9,23 +9,6 @@
 
 namespace contra::cuda {
 
-Tensor HostMirror::host(const Tensor& d, bool written) {
-  if (!d.defined()) return Tensor();
-  const Tensor c = d.is_contiguous() ? d : d.contiguous();
-  Tensor h = Tensor::empty(c.shape(), c.dtype(), Device::cpu());
-  backend_.copy_to_host(c, h.raw_data());
-  if (written) {
-    CONTRA_CHECK(d.is_contiguous(), "cuda host fallback", "an output tensor must be contiguous");
-    written_.emplace_back(h, d);
-  }
-  return h;
-}
-
-void HostMirror::write_back() {
-  for (const auto& [h, d] : written_) backend_.copy_from_host(h.raw_data(), d);
-  written_.clear();
-}
-
 void CudaBackend::contrastive_row_pass(const Tensor& s, const Tensor& omega, const Tensor& a,
                                        const ContrastiveRowParams& p, const Tensor& stats) {
   HostMirror m(*this);

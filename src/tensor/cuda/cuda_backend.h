@@ -75,6 +75,17 @@ class CudaBackend final : public Backend {
   void adaptive_avg_pool2d_forward(const Tensor& x, const Tensor& y) override;
   void adaptive_avg_pool2d_backward(const Tensor& dy, const Tensor& dx) override;
 
+  // The fused optimizer updates: for now the CPU kernels on host copies
+  // (optimizer_updates_host.cpp; a multi-tensor CUDA kernel for each is still to write).
+  void sgd_update(const std::vector<Tensor>& params, const std::vector<Tensor>& grads,
+                  const std::vector<Tensor>& momentum_buffers, const std::vector<std::uint8_t>& first_step,
+                  const SgdHyper& h) override;
+  void lars_update(const std::vector<Tensor>& params, const std::vector<Tensor>& grads,
+                   const std::vector<Tensor>& momentum_buffers, const LarsHyper& h, const Tensor& trust_ratios) override;
+  void adamw_update(const std::vector<Tensor>& params, const std::vector<Tensor>& grads,
+                    const std::vector<Tensor>& exp_avgs, const std::vector<Tensor>& exp_avg_sqs,
+                    const std::vector<double>& steps, const AdamWHyper& h) override;
+
   // The contrastive row passes: for now the CPU kernels on host copies
   // (contrastive_rows_host.cpp; a CUDA kernel for each is still to write).
   void contrastive_row_pass(const Tensor& s, const Tensor& omega, const Tensor& a, const ContrastiveRowParams& p,

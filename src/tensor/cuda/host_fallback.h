@@ -1,9 +1,9 @@
 // host_fallback.h — runs a CPU kernel for a CUDA device's tensors on host copies.
 //
 // For the Backend methods that have no CUDA kernel yet (the contrastive row passes,
-// contrastive_rows_host.cpp): every tensor argument is copied device → host (copy_to_host,
-// a synchronisation point), the CPU backend computes, and the arguments the method writes
-// are copied back (copy_from_host). Correct by construction (the CPU kernels are the ones the
+// contrastive_rows_host.cpp; the optimizer updates, optimizer_updates_host.cpp): every
+// tensor argument is copied device → host (copy_to_host, a synchronisation point), the CPU
+// backend computes, and the arguments the method writes are copied back (copy_from_host). Correct by construction (the CPU kernels are the ones the
 // parity harness checks), slow by design: a CUDA kernel replaces each use (issue 11).
 #pragma once
 
@@ -23,6 +23,8 @@ class HostMirror {
   // is true the copy is remembered and write_back() puts it into `d` (which must be contiguous,
   // as the Backend contracts require of outputs).
   Tensor host(const Tensor& d, bool written = false);
+  // host() of every tensor of a list.
+  std::vector<Tensor> host(const std::vector<Tensor>& ds, bool written = false);
   // Copies every remembered host result back to its device tensor.
   void write_back();
 
