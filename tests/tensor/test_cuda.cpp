@@ -21,7 +21,7 @@ namespace {
 bool have_gpu() {
   static const bool gpu = [] {
     const bool ok = cuda_available();
-    if (!ok) std::printf("CUDA tests SKIPPED: no CUDA device (this build: compile check only)\n");
+    if (!ok) std::printf("test_cuda: GPU cases skipped, no CUDA device (this machine: compile check only)\n");
     return ok;
   }();
   return gpu;
