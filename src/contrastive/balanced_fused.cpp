@@ -42,13 +42,7 @@ BalancedOutput fused(const Tensor& f_in, const ViewLayout& L, const BalancedPara
   //   ℓ_i = − w_a/|P| Σ_p Λ_ip + w_r log D_i;
   //   G_ik = a_i (w_r Q_ik − w_a 1[k∈P(i)]/|P|),  Q_ik = e_ik / D̃_i, left in S's buffer;
   //   and the telemetry sums (pos_sum, neg_sum, uniformity, ‖Gᴿ_i‖², Σ_k G_ik).
-  Backend::ContrastiveRowParams rp;
-  rp.N = L.N;
-  rp.V = L.V;
-  rp.inv_tau = 1.0 / p.temperature;
-  rp.positive_weight = p.positive_weight;
-  rp.attract = p.attract;
-  rp.repel = p.repel;
+  const Backend::ContrastiveRowParams rp = detail::row_params(L, p);
   const double inv_tau = rp.inv_tau;
   const Tensor stats = Tensor::empty({M, Backend::row_stat_count}, DType::f64);
   backend_for(z).contrastive_row_pass(S.view({M, M}), omega.omega, Tensor::from_vector(a, {M}), rp, stats);

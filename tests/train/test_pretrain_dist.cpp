@@ -30,6 +30,8 @@
 
 namespace fs = std::filesystem;
 using contra::test::tool;
+using contra::test::wait_exit;
+using contra::test::wait_for_checkpoint;
 using contra::train::JsonlLog;
 
 namespace {
@@ -63,36 +65,7 @@ contra::test::ToolResult run(int ranks, const std::string& args) {
 
 // Starts `mpirun -np 2 pretrain ARGS` in the background (its output in spawned.log).
 pid_t spawn_job(const std::string& args) {
-  const pid_t pid = ::fork();
-  if (pid == 0) {
-    const std::string cmd = "exec " + mpirun(2) + tool("CONTRA_PRETRAIN") + " " + args + " >" + base_dir() +
-                            "/spawned.log 2>&1";
-    ::execl("/bin/sh", "sh", "-c", cmd.c_str(), static_cast<char*>(nullptr));
-    ::_exit(127);
-  }
-  return pid;
-}
-
-int wait_exit(pid_t pid) {
-  int status = 0;
-  ::waitpid(pid, &status, 0);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-}
-
-bool wait_for_checkpoint(const std::string& dir, std::int64_t min_step, double timeout_s) {
-  const auto t0 = std::chrono::steady_clock::now();
-  while (std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() < timeout_s) {
-    std::ifstream f(dir + "/checkpoints/latest");
-    std::string name;
-    if (f >> name) {
-      const auto dash = name.find('-'), dot = name.find('.');
-      if (dash != std::string::npos && dot != std::string::npos &&
-          std::stoll(name.substr(dash + 1, dot - dash - 1)) >= min_step)
-        return true;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  return false;
+  return contra::test::spawn_command(mpirun(2) + tool("CONTRA_PRETRAIN") + " " + args + " >" + base_dir() + "/spawned.log 2>&1");
 }
 
 // The processes mpirun `job` started (its children, /proc/<pid>/stat), with their ranks.

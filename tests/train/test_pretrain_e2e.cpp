@@ -34,6 +34,8 @@ using contra::train::JsonlLog;
 namespace {
 
 using contra::test::tool;
+using contra::test::wait_exit;
+using contra::test::wait_for_checkpoint;
 
 std::string base_dir() {
   static const std::string d = contra::test::scratch_dir("contra_e2e_");
@@ -83,35 +85,7 @@ void check_same_weights(const contra::nn::StateDict& a, const contra::nn::StateD
 
 // Spawns the tool in the background; returns its pid.
 pid_t spawn(const std::string& args) {
-  const pid_t pid = ::fork();
-  if (pid == 0) {
-    const std::string cmd = std::string("exec ") + tool("CONTRA_PRETRAIN") + " " + args + " >/dev/null 2>&1";
-    ::execl("/bin/sh", "sh", "-c", cmd.c_str(), static_cast<char*>(nullptr));
-    ::_exit(127);
-  }
-  return pid;
-}
-
-int wait_exit(pid_t pid) {
-  int status = 0;
-  ::waitpid(pid, &status, 0);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-}
-
-// Waits until the run directory has a checkpoint at or after `min_step`.
-bool wait_for_checkpoint(const std::string& dir, std::int64_t min_step, double timeout_s) {
-  const auto t0 = std::chrono::steady_clock::now();
-  while (std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() < timeout_s) {
-    std::ifstream f(dir + "/checkpoints/latest");
-    std::string name;
-    if (f >> name) {
-      const auto dash = name.find('-'), dot = name.find('.');
-      if (dash != std::string::npos && dot != std::string::npos && std::stoll(name.substr(dash + 1, dot - dash - 1)) >= min_step)
-        return true;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  return false;
+  return contra::test::spawn_command(std::string(tool("CONTRA_PRETRAIN")) + " " + args + " >/dev/null 2>&1");
 }
 
 // The uninterrupted reference run (computed once).
