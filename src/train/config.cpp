@@ -489,7 +489,8 @@ void apply_table(PretrainConfig& c, const toml::table& root, const std::string& 
 //  - a table header whose key does not start with a key character, "[[[1]]]" or "[\x1b"
 //    (TOML_ASSERT_ASSUME in parse_key; fixed upstream in toml++ PR 301);
 //  - a non-ASCII character where whitespace may stand, "a·b = 1" (TOML_UNREACHABLE in
-//    is_non_ascii_horizontal_whitespace for U+00A1–U+0499).
+//    is_non_ascii_horizontal_whitespace for U+00A1–U+0499);
+//  - '}' where an array item may start, "a = [[}" (TOML_ASSERT_ASSUME in parse_value).
 // Both are errors in TOML 1.0 anyway: outside strings and comments only ASCII is allowed,
 // and no control character but tab. So the text is scanned first (strings and comments are
 // followed, non-ASCII inside them is fine) and refused with file:line:col.
@@ -525,6 +526,19 @@ void check_toml_text(const std::string& text, const std::string& source_name) {
             if (!(std::isalnum(d) || d == '_' || d == '-' || d == '"' || d == '\''))
               fail(i, "a [table] header must start with a key");
           }
+        }
+        if (c == '[' || c == ',') {  // an array or inline-table item may not start with '}'
+          std::size_t k = i + 1;
+          while (k < text.size()) {
+            if (text[k] == '#') {  // a comment runs to the end of its line
+              while (k < text.size() && text[k] != '\n') ++k;
+            } else if (text[k] == ' ' || text[k] == '\t' || text[k] == '\r' || text[k] == '\n') {
+              ++k;
+            } else {
+              break;
+            }
+          }
+          if (k < text.size() && text[k] == '}') fail(i, std::string("'}' right after '") + char(c) + "'");
         }
         if (c == '#') st = State::comment;
         else if (starts(i, "\"\"\"")) st = State::ml_basic, i += 2;

@@ -461,7 +461,10 @@ TEST_CASE("config: table headers toml++ would assert on are refused first (found
                                  std::string("[[[]]\n"), std::string("[[=\n"), std::string("x = 1\n  [ ]\n"),
                                  // non-ASCII where toml++ tests for whitespace: TOML_UNREACHABLE
                                  std::string("[data]\nroot\xc2\xb7x = \"a\"\n"), std::string("a = 1 \xc2\xb7\n"),
-                                 std::string("a\x01 = 1\n")}) {
+                                 std::string("a\x01 = 1\n"),
+                                 // '}' where an array item may start: TOML_ASSERT_ASSUME in parse_value
+                                 std::string("optimailed = [[}i\nlr = "), std::string("a = [1, # c\n }\n"),
+                                 std::string("a = { b = 1, }\n")}) {
     PretrainConfig c;
     try {
       apply_toml_string(c, text, "f.toml");
@@ -479,6 +482,8 @@ TEST_CASE("config: table headers toml++ would assert on are refused first (found
                                      "out = '''r\n[[[\n'''\npreset = \"\"\"smoke\"\"\"\n", "ok.toml"));
   CHECK(c.name == "a·b [[[1]]] '");
   CHECK(c.out == "r\n[[[\n");
+  CHECK_NOTHROW(apply_toml_string(c, "[run]\nname = \"[}, }\" # [ }\n", "ok.toml"));  // inside strings and comments
+  CHECK(c.name == "[}, }");
   // The resolved file (comments with τ, ·, →) reads back.
   PretrainConfig d;
   CHECK_NOTHROW(apply_toml_string(d, to_toml(c), "round.toml"));
