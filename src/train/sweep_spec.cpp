@@ -11,6 +11,8 @@
 
 #include <toml++/toml.h>
 
+#include "train/toml_text.h"
+
 namespace contra::train {
 
 namespace fs = std::filesystem;
@@ -234,14 +236,7 @@ SweepSpec SweepSpec::parse_file(const std::string& path) {
 }
 
 SweepSpec SweepSpec::parse_string(const std::string& text, const std::string& file, const std::string& base_dir) {
-  toml::table root;
-  try {
-    root = toml::parse(text, file);
-  } catch (const toml::parse_error& e) {
-    const auto& s = e.source();
-    throw UsageError(file + ":" + std::to_string(s.begin.line) + ":" + std::to_string(s.begin.column),
-                     std::string("malformed TOML: ") + std::string(e.description()));
-  }
+  const toml::table root = parse_toml_checked(text, file);
   SweepSpec spec;
   spec.path = file;
   spec.name = fs::path(file).stem().string();
