@@ -4,7 +4,7 @@
 #include <cctype>
 #include <cstring>
 
-#include "tensor/error.h"
+#include "train/config.h"  // UsageError
 
 namespace contra::train {
 

@@ -106,6 +106,11 @@ TEST_CASE("sweep file: errors name file:line:col and what is allowed") {
   CHECK(e.find("point \"loss.repel=0.8\"") != std::string::npos);
   CHECK(e.find("--repel") != std::string::npos);
   CHECK(error_of("[sweep]\nbase = \"no_such_preset\"\n").find("valid presets") != std::string::npos);
+  // The inputs toml++ 3.3 must not see (fuzz_config found them) are refused before it does,
+  // in sweep files as in configuration files (train/toml_text.h).
+  CHECK(error_of("[sweep]\nseeds = [[}\n").find("s.toml:2:10: malformed TOML: '}' right after '['") != std::string::npos);
+  CHECK(error_of("[[[1]]]\n").find("s.toml:1:1: malformed TOML") != std::string::npos);
+  CHECK(error_of("[sweep]\nseeds\xc2\xa1= [0]\n").find("s.toml:2:6: malformed TOML") != std::string::npos);
 }
 
 TEST_CASE("seed statistics: mean ± std, paired t-interval, Pearson r (by hand)") {
