@@ -296,7 +296,8 @@ TEST_CASE_TEMPLATE("cuda math: the tile kernels' arithmetic = the CPU reference 
       Tensor S = tensor_of(in.s, {M, M}), omega = omega_tensor(in), a = tensor_of(in.a, {M});
       Tensor state_ref = Tensor::zeros({M, Backend::tile_state_count}, DType::f64);
       Tensor row_sum_ref = Tensor::zeros({M}, DType::f64);
-      for (std::int64_t i = 0; i < M; ++i) state_ref.data<double>()[i * Backend::tile_state_count + Backend::tile_max] = -INFINITY;
+      for (std::int64_t i = 0; i < M; ++i)
+        state_ref.data<double>()[i * Backend::tile_state_count + Backend::tile_max] = -INFINITY;
       Tensor G_ref = Tensor::empty({M, M}, S.dtype());
       {
         ReferenceKernelsGuard g(true);
@@ -363,9 +364,11 @@ TEST_CASE_TEMPLATE("cuda math: the normalisation kernels' arithmetic = the CPU r
       std::vector<T> z(static_cast<std::size_t>(M * D)), df(static_cast<std::size_t>(M * D));
       std::vector<double> norm(static_cast<std::size_t>(M)), norms(static_cast<std::size_t>(M * 3));
       for (std::int64_t i = 0; i < M; ++i) {
-        const double n2 = over_threads(step, 0.0, [&](std::int64_t t) { return rows::norm2_partial(pf + i * D, D, t, step); });
+        const double n2 =
+            over_threads(step, 0.0, [&](std::int64_t t) { return rows::norm2_partial(pf + i * D, D, t, step); });
         norm[i] = std::sqrt(n2);
-        for (std::int64_t t = 0; t < step; ++t) rows::normalize_partial(pf + i * D, z.data() + i * D, D, t, step, 1.0 / norm[i]);
+        for (std::int64_t t = 0; t < step; ++t)
+          rows::normalize_partial(pf + i * D, z.data() + i * D, D, t, step, 1.0 / norm[i]);
       }
       for (std::int64_t i = 0; i < M; ++i) {
         const rows::Dots dots = over_threads(step, rows::Dots{0.0, 0.0}, [&](std::int64_t t) {

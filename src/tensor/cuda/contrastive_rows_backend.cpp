@@ -145,7 +145,8 @@ void CudaBackend::contrastive_normalize_backward(const Tensor& z, const Tensor& 
                where, "needs z, dz, df (M, D) contiguous of one dtype, M = N·V");
   for (const Tensor* t : {&norm, &a, &norms})
     CONTRA_CHECK(t->dtype() == DType::f64 && t->is_contiguous(), where, "norm, a, norms must be f64, contiguous");
-  CONTRA_CHECK(norm.numel() == M && a.numel() == M && norms.numel() == 3 * M, where, "needs norm, a (M,), norms (M, 3)");
+  CONTRA_CHECK(norm.numel() == M && a.numel() == M && norms.numel() == 3 * M, where,
+               "needs norm, a (M,), norms (M, 3)");
   launch_contrastive_normalize_backward(dt(z.dtype()), z.raw_data(), dz.raw_data(), norm.data<double>(),
                                         a.data<double>(), geom(p), z.size(1), df.raw_data(), norms.data<double>(),
                                         stream());

@@ -78,7 +78,8 @@ void launch_lars_update(Dt t, const Slot* slots, std::int64_t nslots, const Chun
     if (nchunks > 0)
       lars_norms_kernel<T><<<chunk_grid(nchunks), kOptThreads, 0, s>>>(slots, chunks, nchunks, h, partials);
     lars_ratio_kernel<<<grid_for(nslots), kThreads, 0, s>>>(slots, nslots, partials, h, trust_ratios);
-    if (nchunks > 0) lars_kernel<T><<<chunk_grid(nchunks), kOptThreads, 0, s>>>(slots, chunks, nchunks, h, trust_ratios);
+    if (nchunks > 0)
+      lars_kernel<T><<<chunk_grid(nchunks), kOptThreads, 0, s>>>(slots, chunks, nchunks, h, trust_ratios);
   });
 }
 
