@@ -10,7 +10,7 @@
 //               bias; algorithms chosen by cudnnFind…AlgorithmEx once per shape and cached
 //               with their workspace size (cudnn_conv.cpp).
 //   the rest    contra's own kernels (cuda_kernels.h: elementwise.cu, reduce.cu, index.cu,
-//               norm_pool.cu).
+//               norm_pool.cu, contrastive_rows.cu, optimizer_updates.cu).
 // TF32: off by default (float32 GEMMs and convolutions compute in full float32). The build
 // option -Dtf32=true turns it on by default; the environment variable CONTRA_CUDA_TF32=0|1
 // overrides the build's choice at start-up.
@@ -75,8 +75,8 @@ class CudaBackend final : public Backend {
   void adaptive_avg_pool2d_forward(const Tensor& x, const Tensor& y) override;
   void adaptive_avg_pool2d_backward(const Tensor& dy, const Tensor& dx) override;
 
-  // The fused optimizer updates: for now the CPU kernels on host copies
-  // (optimizer_updates_host.cpp; a multi-tensor CUDA kernel for each is still to write).
+  // The fused optimizer updates: one multi-tensor launch per dtype of the list (LARS: three),
+  // no host synchronisation (optimizer_updates_backend.cpp, optimizer_updates.cu).
   void sgd_update(const std::vector<Tensor>& params, const std::vector<Tensor>& grads,
                   const std::vector<Tensor>& momentum_buffers, const std::vector<std::uint8_t>& first_step,
                   const SgdHyper& h) override;
@@ -86,8 +86,8 @@ class CudaBackend final : public Backend {
                     const std::vector<Tensor>& exp_avgs, const std::vector<Tensor>& exp_avg_sqs,
                     const std::vector<double>& steps, const AdamWHyper& h) override;
 
-  // The contrastive row passes: for now the CPU kernels on host copies
-  // (contrastive_rows_host.cpp; a CUDA kernel for each is still to write).
+  // The contrastive row passes: one block per anchor row, sums in double
+  // (contrastive_rows_backend.cpp, contrastive_rows.cu).
   void contrastive_row_pass(const Tensor& s, const Tensor& omega, const Tensor& a, const ContrastiveRowParams& p,
                             const Tensor& stats) override;
   void contrastive_tile_forward(const Tensor& s, const Tensor& omega, const ContrastiveRowParams& p,

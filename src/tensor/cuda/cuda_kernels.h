@@ -1,7 +1,7 @@
 // cuda_kernels.h — the launchers of contra's own CUDA kernels, in plain C++ types.
 //
-// cuda_backend.cpp (compiled by the host compiler) turns Tensors into the small views below
-// and calls these; the .cu files (compiled by nvcc) never see tensor.h. Every launcher
+// cuda_backend.cpp, contrastive_rows_backend.cpp and optimizer_updates_backend.cpp (compiled
+// by the host compiler) turn Tensors into the small views below and call these; the .cu files (compiled by nvcc) never see tensor.h. Every launcher
 // enqueues on `stream` and returns at once (no host synchronisation); a launch error throws
 // through check_launch() in the caller.
 //
@@ -13,6 +13,9 @@
 #include <cuda_runtime.h>
 
 #include <cstdint>
+
+#include "tensor/cuda/contrastive_rows_math.cuh"
+#include "tensor/cuda/optimizer_math.cuh"
 
 namespace contra::cuda {
 
@@ -91,5 +94,33 @@ void launch_max_pool_backward(Dt t, const void* dy, const std::int64_t* argmax, 
                               cudaStream_t s);
 void launch_adaptive_avg_pool_forward(Dt t, const void* x, void* y, const PoolGeom& g, cudaStream_t s);
 void launch_adaptive_avg_pool_backward(Dt t, const void* dy, void* dx, const PoolGeom& g, cudaStream_t s);
+
+// ---- contrastive row passes (contrastive_rows.cu; backend.h states what they compute) -------
+// s, omega and the feature matrices contiguous in dtype t; a, stats, state, row_sum, norm,
+// norms contiguous f64. omega_dim: 0 no ω (W = 1 on negatives), 1 ω (M,), 2 ω (M, M).
+void launch_contrastive_row_pass(Dt t, void* s, const void* omega, int omega_dim, const double* a,
+                                 const rows::Geom& g, double* stats, cudaStream_t st);
+// s: the tile (ni, nk) at (g.row0, g.col0) of S.
+void launch_contrastive_tile_forward(Dt t, const void* s, std::int64_t ni, std::int64_t nk, const void* omega,
+                                     int omega_dim, const rows::Geom& g, double* state, cudaStream_t st);
+void launch_contrastive_tile_gradient(Dt t, void* s, std::int64_t ni, std::int64_t nk, const void* omega,
+                                      int omega_dim, const double* a, const double* state, const rows::Geom& g,
+                                      double* row_sum, cudaStream_t st);
+void launch_contrastive_normalize_rows(Dt t, const void* f, void* z, double* norm, std::int64_t M, std::int64_t D,
+                                       cudaStream_t st);
+void launch_contrastive_normalize_backward(Dt t, const void* z, const void* dz, const double* norm, const double* a,
+                                           const rows::Geom& g, std::int64_t D, void* df, double* norms,
+                                           cudaStream_t st);
+
+// ---- fused optimizer updates (optimizer_updates.cu) ------------------------------------------
+// slots and chunks: device copies of the tables of optimizer_math.cuh (every slot of dtype t).
+void launch_sgd_update(Dt t, const optim::Slot* slots, const optim::Chunk* chunks, std::int64_t nchunks,
+                       const optim::SgdArgs& h, cudaStream_t s);
+// partials: device scratch of nchunks Norms2; trust_ratios: the caller's f64 (list length,).
+void launch_lars_update(Dt t, const optim::Slot* slots, std::int64_t nslots, const optim::Chunk* chunks,
+                        std::int64_t nchunks, const optim::LarsArgs& h, optim::Norms2* partials, double* trust_ratios,
+                        cudaStream_t s);
+void launch_adamw_update(Dt t, const optim::Slot* slots, const optim::Chunk* chunks, std::int64_t nchunks,
+                         const optim::AdamWArgs& h, cudaStream_t s);
 
 }  // namespace contra::cuda
