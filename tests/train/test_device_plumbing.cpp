@@ -325,6 +325,31 @@ TEST_CASE("device plumbing: a training step on the twin reads the host a few tim
     if (name.find("num_batches_tracked") != std::string::npos) CHECK(t.item() == 3);
 }
 
+TEST_CASE("device plumbing: every registered loss runs on the twin with the CPU's loss and gradient") {
+  const contrastive::ViewLayout L{6, 2};
+  Generator gen(3);
+  const Tensor f_host = Tensor::randn({L.M(), 8}, gen);
+  const Tensor labels = Tensor::from_vector<std::int64_t>({0, 1, 0, 1, 2, 2}, {6});  // host labels, as the loader's
+  for (const auto& entry : loss_registry()) {
+    INFO("loss ", entry.name);
+    PretrainConfig c;
+    c.loss = entry.name;
+    auto run_on = [&](Device d) {
+      const Tensor f = f_host.to(d).detach();
+      f.set_requires_grad(true);
+      const LossResult r = compute_loss({f, L, labels, c, true});
+      backward(r.loss);
+      CHECK(r.loss.device() == d);
+      CHECK(f.grad().device() == d);
+      return std::make_pair(r.loss.item(), f.grad().to_vector<float>());
+    };
+    const auto on_cpu = run_on(Device::cpu());
+    const auto on_twin = run_on(kTwin);
+    CHECK(on_cpu.first == on_twin.first);
+    CHECK(on_cpu.second == on_twin.second);
+  }
+}
+
 TEST_CASE("device plumbing: pretrain on the twin matches the CPU run bit for bit (steps, monitor, evaluation)") {
   const fs::path out = fresh_dir("run");
   PretrainOptions o;
