@@ -19,6 +19,7 @@
 #include "tensor/generator.h"
 #include "train/class_metrics.h"
 #include "train/config.h"
+#include "train/data_parallel.h"
 #include "train/device_choice.h"
 #include "tensor/backend.h"
 #include "train/eval_writer.h"
@@ -82,7 +83,11 @@ TEST_CASE("config: run.device is a [run] key and --device, printed, parsed, and 
     CHECK_THROWS_WITH_AS(parse_device(bad, "--device"), doctest::Contains("valid: cpu, cuda, cuda:N"), UsageError);
   c.device = "tpu";
   CHECK_THROWS_WITH_AS(validate(c), doctest::Contains("run.device"), UsageError);
+  c.device = "cuda";  // data-parallel runs exchange host tensors: CPU only, said at the start
+  CHECK_NOTHROW(check_data_parallel(c, 1));
+  CHECK_THROWS_WITH_AS(check_data_parallel(c, 2), doctest::Contains("CPU only"), UsageError);
   c.device = "cpu";
+  CHECK_NOTHROW(check_data_parallel(c, 2));
   CHECK(open_device("cpu", "--device") == Device::cpu());
   if (!cuda_available()) {  // a CPU-only build, or a CUDA build on a machine without a GPU: exit 2, said clearly
     CHECK_THROWS_WITH_AS(open_device("cuda", "--device"), doctest::Contains("CUDA"), UsageError);
