@@ -1,4 +1,4 @@
-// train_step — one SimCLR-style training step on CPU: ResNet-18 (CIFAR stem) + projection
+// train_step — one SimCLR-style training step on the CPU (or --device cuda): ResNet-18 (CIFAR stem) + projection
 // head (512 → 512 → 128, BN + ReLU) on two views of a batch, NT-Xent loss (τ = 0.5),
 // forward + backward + SGD (momentum 0.9, weight decay 5e-4). Prints images/s (2·batch
 // view images per step) and the peak resident memory. bench/train_step_torch.py times the
@@ -7,6 +7,13 @@
 //   bench_train_step [--batch 128] [--threads 2] [--steps 5] [--warmup 1] [--width 1]
 //                    [--seed 0] [--memory-report] [--dump-steps]
 //                    [--checkpoint-activations none|stages|blocks] [--precision f32|bf16]
+//                    [--device cpu|cuda|cuda:N]
+//
+// --device runs the step on that device: model, optimizer state and the batch live there
+// (drawn on the host, copied once). The step time ends with loss.item(), a synchronisation
+// point, so it is the device's time; the forward / backward / optimizer split then only
+// measures how long the host took to queue each phase. --memory-report reads the CPU
+// allocator and is refused with a device other than the CPU.
 //
 // --precision bf16 runs the convolutions in bf16 (backend.h: set_conv_precision; float32
 // weights, BN, head and loss); bench/precision_ratio.sh alternates f32 and bf16 runs.
@@ -73,12 +80,12 @@ Tensor nt_xent(const Tensor& z, double tau) {
   const std::int64_t M = z.size(0), B = M / 2;
   const Tensor zn = l2_normalize(z, 1);                               // (M, D)
   Tensor s = matmul(zn, transpose(zn, 0, 1)) / tau;                   // (M, M)
-  const Tensor eye = compare(Tensor::arange(M).to(DType::f32).view({M, 1}),
-                             Tensor::arange(M).to(DType::f32).view({1, M}), BinaryOp::eq);  // (M, M)
+  const Tensor idx = Tensor::arange(M, DType::i64, z.device()).to(DType::f32);
+  const Tensor eye = compare(idx.view({M, 1}), idx.view({1, M}), BinaryOp::eq);  // (M, M)
   s = masked_fill(s, eye, -1e9);                                      // drop self-similarity
   std::vector<std::int64_t> pos(static_cast<std::size_t>(M));
   for (std::int64_t i = 0; i < M; ++i) pos[static_cast<std::size_t>(i)] = i < B ? i + B : i - B;
-  return cross_entropy(s, Tensor::from_vector<std::int64_t>(pos, {M}));
+  return cross_entropy(s, Tensor::from_vector<std::int64_t>(pos, {M}, z.device()));
 }
 
 double cpu_seconds() {  // user + system time of the whole process, all threads
@@ -105,6 +112,16 @@ bool flag(int argc, char** argv, const char* name) {
   return false;
 }
 
+// "cpu", "cuda" (= cuda:0) or "cuda:N"; false for anything else.
+bool parse_device(const std::string& text, Device* out) {
+  if (text == "cpu") return *out = Device::cpu(), true;
+  if (text == "cuda") return *out = Device::cuda(0), true;
+  if (text.rfind("cuda:", 0) != 0 || text.size() < 6 || text.size() > 8) return false;
+  for (size_t i = 5; i < text.size(); ++i)
+    if (text[i] < '0' || text[i] > '9') return false;
+  return *out = Device::cuda(std::atoi(text.c_str() + 5)), true;
+}
+
 double mb(std::size_t bytes) { return static_cast<double>(bytes) / (1024.0 * 1024.0); }
 
 double current_rss_mb() {  // resident set now, from /proc/self/statm (pages)
@@ -122,7 +139,7 @@ std::size_t bytes_of(const Tensor& t) { return t.defined() ? static_cast<std::si
 std::uint64_t weights_hash(const nn::NamedTensors& params) {
   std::uint64_t h = 1469598103934665603ull;
   for (const auto& [name, t] : params) {
-    const Tensor c = t.contiguous();
+    const Tensor c = t.contiguous().to(Device::cpu());
     const auto* p = static_cast<const unsigned char*>(c.raw_data());
     for (std::size_t i = 0, n = bytes_of(c); i < n; ++i) h = (h ^ p[i]) * 1099511628211ull;
   }
@@ -158,6 +175,22 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "bench_train_step: %s\n", e.what());
     return 2;
   }
+  Device device;
+  if (!parse_device(strarg(argc, argv, "--device", "cpu"), &device)) {
+    std::fprintf(stderr, "bench_train_step: --device %s is not a device (valid: cpu, cuda, cuda:N)\n",
+                 strarg(argc, argv, "--device", "cpu"));
+    return 2;
+  }
+  try {
+    backend_for(device);  // a CPU-only build, or no GPU here: the backend's message
+  } catch (const Error& e) {
+    std::fprintf(stderr, "bench_train_step: %s\n", e.what());
+    return 2;
+  }
+  if (memory_report && device != Device::cpu()) {
+    std::fprintf(stderr, "bench_train_step: --memory-report reads the CPU allocator; run it with --device cpu\n");
+    return 2;
+  }
   bench::print_kernels();
 
   Generator gen(seed);
@@ -168,12 +201,14 @@ int main(int argc, char** argv) {
   nn::ResNet backbone(cfg, gen);
   backbone.set_checkpointing(nn::checkpointing_from_name(strarg(argc, argv, "--checkpoint-activations", "none")));
   nn::ProjectionHead head({backbone.feature_dim(), backbone.feature_dim(), 128, 2, true, false}, gen);
+  backbone.to(device);  // initialised on the host (the same draws on every device), then moved
+  head.to(device);
   nn::NamedTensors params = backbone.named_parameters();
   for (auto& [k, t] : head.named_parameters()) params.emplace_back("head." + k, t);
   nn::SGD opt({nn::make_group(params, 0.06, 5e-4)}, nn::SGDOptions{0.9});
 
   // Two views of the batch, stacked: (2B, 3, 32, 32).
-  const Tensor views = Tensor::randn({2 * batch, 3, 32, 32}, gen);
+  const Tensor views = Tensor::randn({2 * batch, 3, 32, 32}, gen, DType::f32, device);
 
   std::vector<double> times, t_fwd, t_bwd, t_opt, cpu;
   double loss_value = 0;
@@ -229,9 +264,9 @@ int main(int argc, char** argv) {
   std::fprintf(stderr, "phases (median ms): forward+loss %.1f backward %.1f optimizer %.1f\n", median(t_fwd) * 1e3,
                median(t_bwd) * 1e3, median(t_opt) * 1e3);
   std::printf(
-      "contra train_step: precision %s batch %lld threads %d width %g images/s %.1f step_ms %.1f "
+      "contra train_step: device %s precision %s batch %lld threads %d width %g images/s %.1f step_ms %.1f "
       "cpu_s_per_step %.2f peak_rss_mb %.0f loss %.4f checkpointing %s\n",
-      precision_name(conv_precision()), static_cast<long long>(batch), threads, width, 2.0 * static_cast<double>(batch) / med, med * 1e3, median(cpu),
+      device.str().c_str(), precision_name(conv_precision()), static_cast<long long>(batch), threads, width, 2.0 * static_cast<double>(batch) / med, med * 1e3, median(cpu),
       peak_rss_mb(), loss_value, nn::checkpointing_name(backbone.checkpointing()));
   if (memory_report) {
     std::size_t param_bytes = 0, state_bytes = 0, saved_bytes = 0;

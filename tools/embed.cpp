@@ -2,13 +2,15 @@
 //
 //   embed --checkpoint W.safetensors --arch resnet18 --stem cifar [--width 1]
 //         [--in-channels 3] --input X.npy --output F.npy [--batch-size 256] [--threads 0]
+//         [--device cpu|cuda|cuda:N]
 //
 // Reads X (N, C, H, W) float32 (float64 is converted), builds the ResNet backbone, loads the
 // checkpoint's backbone tensors strictly (torchvision names; `fc.*`, `head.*`,
 // `projection_head.*` and `optimizer.*` keys are ignored; with --prefix P only the keys under
 // P are used, P removed, and the same keys ignored),
 // runs it in eval mode without gradients and writes the pooled features F (N, D) float32,
-// D = 512·expansion·width. Accepts contra checkpoints and plain safetensors files exported
+// D = 512·expansion·width. The forward passes run on --device (default cpu), batch by batch;
+// the features come back to the host. Accepts contra checkpoints and plain safetensors files exported
 // from PyTorch (a torchvision state_dict).
 //
 //   embed --checkpoint CK --head --views K --augment [--split test] [--images N] [--seed S]
@@ -41,6 +43,7 @@
 #include "tensor/backend.h"
 #include "tensor/error.h"
 #include "tensor/npy.h"
+#include "train/device_choice.h"
 #include "train/view_embeddings.h"
 #include "tensor/system.h"
 #include "train/exit_codes.h"
@@ -93,6 +96,7 @@ int main(int argc, char** argv) {
   double width = 1.0;
   std::int64_t in_channels = 3, batch_size = 256;
   int threads = 0;
+  std::string device_text = "cpu";
   std::vector<std::string> ignore = {"fc.", "head.", "projection_head.", "optimizer."};
   train::ViewEmbeddingOptions vo;  // views mode; defaults for embed: backbone, no augmentation, K = 1
   vo.head = false;
@@ -118,6 +122,7 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--threads", threads, "CPU threads (0: library default)")->check(CLI::NonNegativeNumber)
       ->capture_default_str();
+  app.add_option("--device", device_text, train::kDeviceHelp)->capture_default_str();
   app.add_option("--prefix", prefix,
                  "use only the tensors under this prefix, stripped (e.g. 'backbone.'); default: top-level names");
   app.add_option("--ignore-prefix", ignore, "tensor name prefixes to skip")->capture_default_str();
@@ -160,9 +165,12 @@ int main(int argc, char** argv) {
       set_num_threads(cap_threads(threads, &warning));
       if (!warning.empty()) std::fprintf(stderr, "embed: warning: %s\n", warning.c_str());
     }
-    std::fprintf(stderr, "embed: kernels: %s\n", kernel_report().c_str());
+    const Device device = train::open_device(device_text, "--device");  // refused (exit 2) before any file is read
+    std::fprintf(stderr, "embed: kernels: %s%s\n", kernel_report().c_str(),
+                 device == Device::cpu() ? "" : (", device " + device.str()).c_str());
     if (views_mode) {
       vo.batch_size = batch_size;
+      vo.device = device;
       return embed_views_main(checkpoint, vo, output, labels_out);
     }
     nn::ResNetConfig cfg;
@@ -186,6 +194,7 @@ int main(int argc, char** argv) {
     }
     nn::check_finite(weights, checkpoint);
     net.eval();
+    net.to(device);
 
     const NpyInfo info = read_npy_info(input);  // the dtype as written: int32 is loaded as i64
     CONTRA_CHECK_HINT(info.descr == "<f4" || info.descr == "<f8", input,
@@ -204,7 +213,8 @@ int main(int argc, char** argv) {
     std::vector<Tensor> parts;
     for (std::int64_t start = 0; start < N; start += batch_size) {
       const std::int64_t end = std::min(N, start + batch_size);
-      parts.push_back(net.forward(slice(x, 0, start, end).contiguous()));  // (B, D)
+      // (B, C, H, W) to the device, (B, D) features back to the host
+      parts.push_back(net.forward(slice(x, 0, start, end).contiguous().to(device)).to(Device::cpu()));
     }
     Tensor features = parts.empty() ? Tensor::zeros({0, cfg.feature_dim()})
                                     : (parts.size() == 1 ? parts[0] : cat(parts, 0));  // (N, D)

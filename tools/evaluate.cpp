@@ -4,10 +4,12 @@
 //   evaluate RUN_DIR|CHECKPOINT [--dataset NAME] [--knn-k 200] [--knn-temperature 0.1]
 //            [--probe-epochs 100] [--few-shot 100,50] [--few-shot-draws 5] [--prb-views 8]
 //            [--prb-images 2000] [--no-prb-pretrain] [--no-random-baseline] [--no-pixel-baseline]
-//            [--out DIR]
+//            [--out DIR] [--device cpu|cuda|cuda:N]
 //
 // The model and the data construction are read from the checkpoint's run configuration
-// (written by tools/pretrain). Results go to RUN_DIR/eval (or --out): results.json,
+// (written by tools/pretrain). --device runs the encoders' forward passes there (default cpu,
+// whatever device the run trained on); kNN and probes run on the host's cached features.
+// Results go to RUN_DIR/eval (or --out): results.json,
 // summary.csv, per_class.csv, prb_per_class.csv, PNG/SVG figures, and the run's report.
 // Exit codes: 0 ok, 1 runtime error, 2 bad usage.
 #include <CLI/CLI.hpp>
@@ -22,6 +24,7 @@
 #include "tensor/backend.h"
 #include "tensor/system.h"
 #include "train/config.h"
+#include "train/device_choice.h"
 #include "train/eval_writer.h"
 #include "train/evaluation.h"
 #include "train/pretrainer.h"
@@ -41,6 +44,7 @@ int main(int argc, char** argv) {
   std::string target, dataset, out;
   EvalOptions eo;
   std::int64_t threads = 0;
+  std::string device_text = "cpu";
   std::vector<std::int64_t> few_shot = eo.few_shot;
   bool no_random = false, no_pixels = false, no_prb_pretrain = false;
   app.add_option("target", target, "run directory (newest valid checkpoint) or a checkpoint file")->required();
@@ -60,6 +64,7 @@ int main(int argc, char** argv) {
   app.add_flag("--no-pixel-baseline", no_pixels, "skip the raw-pixel baseline");
   app.add_option("--out", out, "output directory (default RUN_DIR/eval)");
   app.add_option("--threads", threads, "compute threads (0 = all cores)")->check(CLI::Range(0, 1024));
+  app.add_option("--device", device_text, kDeviceHelp)->capture_default_str();
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -71,7 +76,9 @@ int main(int argc, char** argv) {
       set_num_threads(cap_threads(static_cast<int>(threads), &warning));
       if (!warning.empty()) std::cerr << "warning: " << warning << "\n";
     }
-    std::cout << "kernels: " << kernel_report() << std::endl;
+    const Device device = open_device(device_text, "--device");  // refused (exit 2) before anything is read
+    std::cout << "kernels: " << kernel_report() << (device == Device::cpu() ? "" : ", device " + device.str())
+              << std::endl;
     std::optional<nn::Checkpoint> ck;
     std::string run_dir;
     if (fs::is_directory(target)) {
@@ -118,6 +125,8 @@ int main(int argc, char** argv) {
     Generator rgen(static_cast<std::uint64_t>(c.seed));
     nn::ResNet random_backbone(rc, rgen);
     nn::ProjectionHead random_head(hc, rgen);
+    for (nn::Module* m : std::initializer_list<nn::Module*>{&backbone, &head, &random_backbone, &random_head})
+      m->to(device);  // built and loaded on the host, evaluated on --device
     std::vector<Encoder> encoders = {{"pretrained", &backbone, &head}};
     if (eo.random_baseline) encoders.push_back({"random init", &random_backbone, &random_head});
     std::cout << "evaluating " << ck->path << " (step " << ck->training->step << ") on " << c.dataset << std::endl;

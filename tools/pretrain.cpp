@@ -7,7 +7,8 @@
 // `--print-config` prints the resolved configuration as TOML and exits.
 // Exit codes: 0 ok, 1 runtime error (also: the step does not fit in memory, no checkpoint
 // loads under --resume auto), 2 bad usage/config (also: the run directory is locked by
-// another process), 3 non-finite loss, 130/143 signal.
+// another process; --device cuda in a build without CUDA or on a machine without a GPU),
+// 3 non-finite loss, 130/143 signal.
 //
 // Data parallelism: `mpirun -np K pretrain ...` trains on K ranks (train/data_parallel.h).
 // Ranks other than 0 print nothing to stdout (errors still go to stderr). A rank that ends
@@ -25,6 +26,7 @@
 #include "tensor/error.h"
 #include "tensor/system.h"
 #include "train/config.h"
+#include "train/device_choice.h"
 #include "train/loss_registry.h"
 #include "train/pretrainer.h"
 #include "train/signals.h"
@@ -106,6 +108,7 @@ int pretrain_main(int argc, char** argv, const std::shared_ptr<dist::Communicato
       std::cout << to_toml(c);
       return kExitOk;
     }
+    open_device(c.device, "--device");  // a device this build or machine lacks: exit 2 before the run starts
     std::cout << "contra pretrain — resolved configuration (preset " << c.preset << "):\n" << to_toml(c) << std::endl;
     PretrainOptions po;
     po.weights_only = weights_only;

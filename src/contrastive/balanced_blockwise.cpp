@@ -37,7 +37,8 @@ BalancedOutput blockwise(const Tensor& f_in, const ViewLayout& L, const Balanced
   const std::vector<double> a = detail::anchor_coefficients(p, M);  // a_i = α_i / Σα
 
   // S_IK = Z̄_I Z̄_Kᵀ for rows [i0, i0+ni), columns [k0, k0+nk), in the one tile buffer   (ni, nk)
-  Tensor tile_buf = Tensor::empty({1, TT, TT}, dt);
+  const Device device = rows.z.device();  // every buffer below lives with the embeddings
+  Tensor tile_buf = Tensor::empty({1, TT, TT}, dt, device);
   Backend& be = backend_for(rows.z);
   auto rows_of = [&](std::int64_t r0, std::int64_t n) { return z3.as_strided({1, n, D}, {M * D, D, 1}, r0 * D); };
   auto similarity_tile = [&](std::int64_t i0, std::int64_t ni, std::int64_t k0, std::int64_t nk) -> Tensor {
@@ -52,7 +53,7 @@ BalancedOutput blockwise(const Tensor& f_in, const ViewLayout& L, const Balanced
   //   (the exponent is ≤ 0 wherever W_ik > 0; min(·, 0) keeps unweighted entries from
   //   overflowing); Σ_k e_ik² for ‖Gᴿ‖; and the telemetry sums pos_sum, neg_sum, uniformity.
   Backend::ContrastiveRowParams rp = detail::row_params(L, p);
-  const Tensor state = Tensor::zeros({M, Backend::tile_state_count}, DType::f64);  // (M, 6), accumulated
+  const Tensor state = Tensor::zeros({M, Backend::tile_state_count}, DType::f64, device);  // (M, 6), accumulated
   be.fill(state.as_strided({M}, {Backend::tile_state_count}, Backend::tile_max), ninf);  // m_i = −∞
   for (std::int64_t i0 = 0; i0 < M; i0 += TT) {
     const std::int64_t ni = std::min(TT, M - i0);
@@ -85,14 +86,14 @@ BalancedOutput blockwise(const Tensor& f_in, const ViewLayout& L, const Balanced
     sums.row_sum[i] = a[i] * (wr - wa);  // closed form; replaced by Σ_k G_ik when G is formed below
   }
   detail::check_denominators(sums, kWhere);
-  if (!want_grad) return detail::assemble_output(sums, a, L, p, dt);
+  if (!want_grad) return detail::assemble_output(sums, a, L, p, dt, device);
 
   // ---- 3. gradient: recompute S_IK, form G_IK in the tile, dZ̄_I += G_IK Z̄_K/τ, dZ̄_K += G_IKᵀ Z̄_I/τ
-  Tensor dz = Tensor::zeros({1, M, D}, dt);  // (M, D) ∂L/∂z̄
+  Tensor dz = Tensor::zeros({1, M, D}, dt, device);  // (M, D) ∂L/∂z̄
   // G_ik = c_R W_ik e^{Λ_ik − m_i/τ} − c_A 1[k∈P(i)],  c_R = a_i w_r / D̃_i,  c_A = a_i w_a/|P|,
   // G_ii = 0, formed tile by tile in the tile's buffer (Backend::contrastive_tile_gradient)
-  const Tensor row_sum = Tensor::zeros({M}, DType::f64);  // Σ_k G_ik, accumulated
-  const Tensor a_t = Tensor::from_vector(a, {M});
+  const Tensor row_sum = Tensor::zeros({M}, DType::f64, device);  // Σ_k G_ik, accumulated
+  const Tensor a_t = Tensor::from_vector(a, {M}, device);
   for (std::int64_t i0 = 0; i0 < M; i0 += TT) {
     const std::int64_t ni = std::min(TT, M - i0);
     for (std::int64_t k0 = 0; k0 < M; k0 += TT) {
@@ -108,7 +109,7 @@ BalancedOutput blockwise(const Tensor& f_in, const ViewLayout& L, const Balanced
     }
   }
   sums.row_sum = row_sum.to_vector<double>();
-  BalancedOutput out = detail::assemble_output(sums, a, L, p, dt);
+  BalancedOutput out = detail::assemble_output(sums, a, L, p, dt, device);
   detail::finish_gradient<T>(f_in, rows, dz, a, L, p, need_grad, "balanced_loss_blockwise", out);
   return out;
 }

@@ -29,7 +29,7 @@ template <typename T>
 NormalizedRows normalize_rows(const Tensor& f_in) {
   const Tensor f = f_in.detach().contiguous();
   const std::int64_t M = f.size(0), D = f.size(1);
-  NormalizedRows r{Tensor::empty({M, D}, dtype_of<T>::value), Tensor::empty({M}, DType::f64)};
+  NormalizedRows r{Tensor::empty({M, D}, dtype_of<T>::value, f.device()), Tensor::empty({M}, DType::f64, f.device())};
   // z̄_i = f_i / ‖f_i‖, ‖f_i‖ accumulated in double (Backend::contrastive_normalize_rows)   (M, D)
   backend_for(f).contrastive_normalize_rows(f, r.z, r.norm);
   return r;
@@ -49,7 +49,7 @@ std::vector<double> anchor_coefficients(const BalancedParams& p, std::int64_t M)
 template <typename T>
 PairWeights<T>::PairWeights(const BalancedParams& p, std::int64_t) {
   if (!p.pair_weights.defined()) return;
-  omega = p.pair_weights.detach().to(dtype_of<T>::value).contiguous();
+  omega = p.pair_weights.detach().to(dtype_of<T>::value).contiguous();  // on the caller's device (the embeddings')
 }
 
 Backend::ContrastiveRowParams row_params(const ViewLayout& L, const BalancedParams& p) {
@@ -88,7 +88,7 @@ void check_denominators(const RowSums& s, const char* where) {
 }
 
 BalancedOutput assemble_output(const RowSums& s, const std::vector<double>& a, const ViewLayout& L,
-                               const BalancedParams& p, DType dtype) {
+                               const BalancedParams& p, DType dtype, Device device) {
   const std::int64_t M = L.M(), N = L.N, V = L.V;
   const double P = static_cast<double>(V - 1), inv_tau = 1.0 / p.temperature, wa = p.attract, wr = p.repel;
   BalancedOutput out;
@@ -122,9 +122,9 @@ BalancedOutput assemble_output(const RowSums& s, const std::vector<double>& a, c
   }
   t.uniformity = u / static_cast<double>(V);
   t.grad_norm_attraction = t.grad_norm_repulsion = t.grad_norm_total = std::numeric_limits<double>::quiet_NaN();
-  out.loss = Tensor::scalar(loss, dtype);
-  out.per_anchor = Tensor::from_vector(s.ell, {M}).to(dtype);
-  out.log_denominator = Tensor::from_vector(s.log_d, {M}).to(dtype);
+  out.loss = Tensor::scalar(loss, dtype, device);
+  out.per_anchor = Tensor::from_vector(s.ell, {M}, device).to(dtype);
+  out.log_denominator = Tensor::from_vector(s.log_d, {M}, device).to(dtype);
   return out;
 }
 
@@ -136,10 +136,11 @@ void finish_gradient(const Tensor& f_in, const NormalizedRows& rows, const Tenso
   // df_i = (I − z̄_i z̄_iᵀ) dz̄_i / ‖f_i‖, and per row ‖dfᴬ_i‖², ‖df_i − dfᴬ_i‖², ‖df_i‖² with
   // the attraction part alone (sparse): dz̄ᴬ_i = (1/τ) Σ_{p∈P(i)} (Gᴬ_ip + Gᴬ_pi) z̄_p,
   // Gᴬ_ip = −a_i w_a/|P|  (Backend::contrastive_normalize_backward)
-  Tensor df = Tensor::empty({M, D}, dtype_of<T>::value);
-  const Tensor norms = Tensor::empty({M, 3}, DType::f64);
+  const Device device = rows.z.device();
+  Tensor df = Tensor::empty({M, D}, dtype_of<T>::value, device);
+  const Tensor norms = Tensor::empty({M, 3}, DType::f64, device);
   backend_for(rows.z).contrastive_normalize_backward(rows.z, dz.view({M, D}), rows.norm,
-                                                     Tensor::from_vector(a, {M}), row_params(L, p), df, norms);
+                                                     Tensor::from_vector(a, {M}, device), row_params(L, p), df, norms);
   const std::vector<double> n = norms.to_vector<double>();  // one host read
   double sa = 0.0, sr = 0.0, st = 0.0;
   for (std::int64_t i = 0; i < M; ++i) {  // fixed order: deterministic for any thread count

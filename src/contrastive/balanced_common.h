@@ -71,9 +71,9 @@ void check_denominators(const RowSums& sums, const char* where);
 
 // Σ over rows in a fixed order (deterministic for any thread count): L (loss, no graph yet),
 // ℓ_i, log D_i and the telemetry that needs no gradient, in dtype; the gradient norms are NaN
-// until finish_gradient sets them.
+// until finish_gradient sets them. The tensors are made on `device` (the embeddings').
 BalancedOutput assemble_output(const RowSums& sums, const std::vector<double>& a, const ViewLayout& layout,
-                               const BalancedParams& params, DType dtype);
+                               const BalancedParams& params, DType dtype, Device device);
 
 // ---- 4. the normalisation backward and the node. dz (M, D) = ∂L/∂z̄ (dtype T, contiguous).
 //   forward: z̄ = f/‖f‖  ⇒  df_i = (I − z̄_i z̄_iᵀ) dz̄_i / ‖f_i‖

@@ -28,7 +28,8 @@ BalancedOutput fused(const Tensor& f_in, const ViewLayout& L, const BalancedPara
   const Tensor& z = rows.z;
 
   // ---- 2. S = Z̄ Z̄ᵀ: one GEMM                                                 (M, M)
-  Tensor S = Tensor::empty({1, M, M}, dt);
+  const Device device = z.device();  // every buffer below lives with the embeddings
+  Tensor S = Tensor::empty({1, M, M}, dt, device);
   const Tensor z3 = z.view({1, M, D});
   backend_for(z).matmul(z3, z3.as_strided({1, D, M}, {M * D, 1, D}, 0), S, 1.0, 0.0);
 
@@ -44,20 +45,20 @@ BalancedOutput fused(const Tensor& f_in, const ViewLayout& L, const BalancedPara
   //   and the telemetry sums (pos_sum, neg_sum, uniformity, ‖Gᴿ_i‖², Σ_k G_ik).
   const Backend::ContrastiveRowParams rp = detail::row_params(L, p);
   const double inv_tau = rp.inv_tau;
-  const Tensor stats = Tensor::empty({M, Backend::row_stat_count}, DType::f64);
-  backend_for(z).contrastive_row_pass(S.view({M, M}), omega.omega, Tensor::from_vector(a, {M}), rp, stats);
+  const Tensor stats = Tensor::empty({M, Backend::row_stat_count}, DType::f64, device);
+  backend_for(z).contrastive_row_pass(S.view({M, M}), omega.omega, Tensor::from_vector(a, {M}, device), rp, stats);
   const detail::RowSums sums = detail::row_sums_from_stats(stats);
   detail::check_denominators(sums, kWhere);
 
   // ---- sums (serial, fixed order: deterministic for any thread count)
-  BalancedOutput out = detail::assemble_output(sums, a, L, p, dt);
+  BalancedOutput out = detail::assemble_output(sums, a, L, p, dt, device);
   if (o.keep_logit_grad) out.logit_grad = S.view({M, M}).clone();
 
   // ---- 4. the gradient: dZ̄ = (G + Gᵀ) Z̄ / τ,  df_i = (I − z̄_i z̄_iᵀ) dz̄_i / ‖f_i‖
   if (want_grad) {
     // (G + Gᵀ) Z̄ as two GEMMs (Gᵀ is a transposed view, a BLAS flag): measured faster than
     // symmetrising G in place, whose column-strided half is cache-unfriendly.
-    Tensor dz = Tensor::empty({1, M, D}, dt);
+    Tensor dz = Tensor::empty({1, M, D}, dt, device);
     backend_for(z).matmul(S, z3, dz, inv_tau, 0.0);
     backend_for(z).matmul(S.as_strided({1, M, M}, {M * M, 1, M}, 0), z3, dz, inv_tau, 1.0);
     detail::finish_gradient<T>(f_in, rows, dz, a, L, p, need_grad, "balanced_loss_fused", out);

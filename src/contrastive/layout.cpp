@@ -84,7 +84,7 @@ Tensor self_mask(const ViewLayout& L, DType dtype) {
 
 Tensor anchor_rows_of(const Tensor& x, const ViewLayout& L) {
   if (L.all_anchors()) return x;
-  return index_select(x, 0, Tensor::from_vector(L.anchor_row_indices(), {L.anchor_rows()}));
+  return index_select(x, 0, Tensor::from_vector(L.anchor_row_indices(), {L.anchor_rows()}, x.device()));
 }
 
 Tensor row_labels(const Tensor& labels, const ViewLayout& L, const char* where) {

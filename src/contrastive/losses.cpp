@@ -54,7 +54,7 @@ Tensor nt_xent_per_anchor(const Tensor& logits, const ViewLayout& L) {
   // ℓ_i = −(Λ_ip − log Σ_{k≠i} e^{Λ_ik}),  p = (i + N) mod M,  i = anchor_row(a)
   std::vector<std::int64_t> p(static_cast<size_t>(m));
   for (std::int64_t a = 0; a < m; ++a) p[a] = L.positives(L.anchor_row(a))[0];
-  const Tensor target = Tensor::from_vector(p, {m, 1});
+  const Tensor target = Tensor::from_vector(p, {m, 1}, logits.device());
   const Tensor picked = reshape(gather(logits, 1, target), {m});                    // Λ_ip
   return logsumexp(masked, {1}) - picked;
 }
@@ -97,9 +97,10 @@ Tensor supcon_per_anchor(const Tensor& logits, const Tensor& y, const std::vecto
     inv_count[a] = 1.0 / static_cast<double>(c);
   }
   const DType dt = logits.dtype();
-  const Tensor P = Tensor::from_vector(pos, {m, M}).to(dt);         // 1[y_k = y_i, k ≠ i]
-  const Tensor I = Tensor::from_vector(eye, {m, M}).to(dt);         // 1[k = i]
-  const Tensor w = Tensor::from_vector(inv_count, {m}).to(dt);      // 1/|P_y(i)|
+  const Device dev = logits.device();  // the masks are built on the host, used on the logits' device
+  const Tensor P = Tensor::from_vector(pos, {m, M}, dev).to(dt);         // 1[y_k = y_i, k ≠ i]
+  const Tensor I = Tensor::from_vector(eye, {m, M}, dev).to(dt);         // 1[k = i]
+  const Tensor w = Tensor::from_vector(inv_count, {m}, dev).to(dt);      // 1/|P_y(i)|
   // log Σ_{a≠i} e^{Λ_ia}
   const Tensor lse = logsumexp(masked_fill(logits, I, -INFINITY), {1});  // (m,)
   // ℓ_i = −(1/|P|) Σ_p (Λ_ip − lse_i) = −(1/|P|) Σ_p Λ_ip + lse_i

@@ -44,7 +44,7 @@ Tensor scored_prototypes(const Tensor& mu, PrototypeReading r, const std::vector
                       "): its direction m/‖m‖ is undefined");
   }
   // score s(f, m) = z̄·m/‖m‖
-  return mu / sqrt(n2 + Tensor::from_vector(shift, {static_cast<std::int64_t>(nv.size()), 1}).to(mu.dtype()));
+  return mu / sqrt(n2 + Tensor::from_vector(shift, {static_cast<std::int64_t>(nv.size()), 1}, mu.device()).to(mu.dtype()));
 }
 
 ClassPrototypes class_prototypes(const Tensor& z, const Tensor& row_labels, std::int64_t C) {
@@ -63,7 +63,7 @@ ClassPrototypes class_prototypes(const Tensor& z, const Tensor& row_labels, std:
   // μ = A Z̄ with A_cr = 1[y_r = c] / count_c   (C, M)·(M, D)
   std::vector<double> a(static_cast<size_t>(C * M), 0.0);
   for (std::int64_t r = 0; r < M; ++r) a[y[r] * M + r] = 1.0 / static_cast<double>(p.count[y[r]]);
-  p.mu = matmul(Tensor::from_vector(a, {C, M}).to(z.dtype()), z);
+  p.mu = matmul(Tensor::from_vector(a, {C, M}, z.device()).to(z.dtype()), z);
   for (std::int64_t c = 0; c < C; ++c) p.present.push_back(p.count[c] > 0);
   return p;
 }
@@ -129,8 +129,9 @@ Tensor supervised_prototype_per_anchor(const Tensor& z, const Tensor& row_labels
   }
   const DType dt = z.dtype();
   const Tensor scores = matmul(z, transpose(protos.mu.to(dt), 0, 1));          // z̄·μ_c   (M, C)
-  const Tensor attract = sum(scores * Tensor::from_vector(own, {M, C}).to(dt), {1});  // z̄·μ_y  (M,)
-  const Tensor repel = max(masked_fill(scores, Tensor::from_vector(excluded, {M, C}).to(dt), -INFINITY), {1});
+  const Tensor attract = sum(scores * Tensor::from_vector(own, {M, C}, scores.device()).to(dt), {1});  // z̄·μ_y  (M,)
+  const Tensor repel =
+      max(masked_fill(scores, Tensor::from_vector(excluded, {M, C}, scores.device()).to(dt), -INFINITY), {1});
   return scale(repel, lambda) - attract;  // − z̄·μ_y + λ max_{c≠y} z̄·μ_c
 }
 

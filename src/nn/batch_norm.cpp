@@ -21,6 +21,17 @@ BatchNorm::BatchNorm(const char* type_name, int input_rank, const BatchNormOptio
   running_mean = register_buffer("running_mean", Tensor::zeros({C}, o.dtype));
   running_var = register_buffer("running_var", Tensor::ones({C}, o.dtype));
   num_batches_tracked = register_buffer("num_batches_tracked", Tensor::zeros({}, DType::i64));
+  counted_storage_ = num_batches_tracked.storage();  // holds batches_counted_ = 0
+  counted_version_ = num_batches_tracked.version();
+}
+
+void BatchNorm::count_batch() {
+  const bool ours = counted_storage_.lock() == num_batches_tracked.storage() &&
+                    counted_version_ == num_batches_tracked.version();
+  if (!ours) batches_counted_ = static_cast<std::int64_t>(num_batches_tracked.item());  // loaded or moved: read once
+  num_batches_tracked.fill_(static_cast<double>(++batches_counted_));
+  counted_storage_ = num_batches_tracked.storage();
+  counted_version_ = num_batches_tracked.version();
 }
 
 Tensor BatchNorm::forward(const Tensor& x) {
@@ -35,7 +46,7 @@ Tensor BatchNorm::forward(const Tensor& x) {
     {
       autograd::NoGradGuard no_grad;
       // Counted once per batch: not again when a checkpoint recomputes this forward.
-      if (!autograd::is_recomputing()) num_batches_tracked.fill_(num_batches_tracked.item() + 1);
+      if (!autograd::is_recomputing()) count_batch();
     }
     if (training_forward_) return training_forward_(x, *this);
   }

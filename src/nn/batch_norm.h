@@ -12,6 +12,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 
 #include "nn/module.h"
 
@@ -46,6 +47,16 @@ class BatchNorm : public Module {
   std::string extra_repr() const override;
 
  private:
+  // num_batches_tracked += 1 without reading the buffer each step (on a GPU item() is a
+  // synchronisation point, once per layer per step): the count is kept on the host and
+  // written with fill_ (a kernel, no read back). The buffer is read once more only when
+  // someone else wrote or replaced it since this layer's last write (load_state_dict,
+  // Module::to, copy_, fill_): its storage or version then differs from the recorded one.
+  void count_batch();
+  std::int64_t batches_counted_ = 0;
+  std::weak_ptr<Storage> counted_storage_;  // the buffer's storage at the last write
+  std::uint64_t counted_version_ = 0;       // and its version after that write
+
   int rank_;
   BatchNormOptions opt_;
   TrainingForward training_forward_;

@@ -17,6 +17,7 @@
 #include "data/dataset_registry.h"
 #include "nn/optimizer_factory.h"
 #include "tensor/error.h"
+#include "train/device_choice.h"
 #include "train/loss_registry.h"
 #include "train/toml_text.h"
 
@@ -297,6 +298,7 @@ std::vector<ConfigField> config_fields() {
       S("run.name", "--name", "run directory name (\"\" = <dataset>-<loss>-<time>)", &C::name),
       I("run.seed", "--seed", "seed of everything random", &C::seed, 0, 9.2e18),
       I("run.threads", "--threads", "compute threads (0 = all cores)", &C::threads, 0, 1024),
+      S("run.device", "--device", std::string(kDeviceHelp) + "; a run may resume on another device", &C::device),
       I("run.checkpoint_every", "--checkpoint-every", "steps between checkpoints (0 = end of each epoch)", &C::checkpoint_every, 0, 1e9),
       I("run.keep_last", "--keep-last", "checkpoints kept", &C::keep_last, 1, 1000),
       I("run.log_every", "--log-every", "steps between metrics.jsonl entries", &C::log_every, 1, 1e9),
@@ -546,6 +548,7 @@ void validate(const PretrainConfig& c) {
     if (!known) throw UsageError("data.dataset", "unknown dataset \"" + c.dataset + "\"", "valid names: " + valid);
   }
   for (const auto& f : config_fields()) f.check(c, "config");
+  parse_device(c.device, "run.device");  // the text only: whether this machine has it is asked when the run starts
   check_loss_options(c);
   if (!(c.attract > 0 || c.repel > 0))
     throw UsageError("loss", "attraction and repulsion weights are both 0: the loss is constant",

@@ -88,6 +88,8 @@ struct PretrainConfig {
   std::string name = "";                // "" → <dataset>-<loss>-<timestamp>
   std::int64_t seed = 0;
   std::int64_t threads = 0;             // 0 = all cores
+  std::string device = "cpu";           // cpu | cuda | cuda:N (train/device_choice.h); not a resume
+                                        // key: a run may continue on another device
   std::int64_t checkpoint_every = 0;    // steps (0 = once per epoch)
   std::int64_t keep_last = 3;
   std::int64_t log_every = 10;          // steps between metrics.jsonl entries

@@ -11,6 +11,10 @@ namespace contra::train {
 
 void check_data_parallel(const PretrainConfig& c, int K) {
   if (K <= 1) return;
+  if (c.device != "cpu")
+    throw UsageError("--device " + c.device, "data-parallel runs (" + std::to_string(K) +
+                                                 " ranks) exchange host tensors through src/dist and run on the CPU only",
+                     "drop --device (one process may run on a GPU), or run the ranks on the CPU");
   if (c.loss == "supervised")
     throw UsageError("--loss supervised", "has no gathered (multi-rank) form yet; this job runs on " +
                                               std::to_string(K) + " ranks",

@@ -248,7 +248,11 @@ struct Evaluation {
       log("  prototype representation bias (" + std::to_string(opt.prb_views) + " views × " +
           std::to_string(ps.images) + " " + ps.description + ")");
       EvalMode bm(enc.backbone), hm(enc.head);
-      const Tensor feats = chunked(ps.pixels, opt.batch_size, [&](const Tensor& x) { return enc.backbone->forward_features(x); });
+      // The views are host tensors (the loader's); each chunk goes to the encoder's device, and
+      // the features stay there for the head; PRB reads them back once (prb.cpp).
+      const Device device = enc.backbone->device();
+      const Tensor feats = chunked(ps.pixels, opt.batch_size,
+                                   [&](const Tensor& x) { return enc.backbone->forward_features(x.to(device)); });
       j[ps.key]["backbone"] = prb_json(contrastive::prototype_representation_bias(feats, opt.prb_views, ps.labels));
       if (enc.head) {
         const Tensor outs = chunked(feats, opt.batch_size, [&](const Tensor& x) { return enc.head->forward(x); });

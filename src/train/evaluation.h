@@ -14,6 +14,9 @@
 //    runs also of a seeded uniform subset of the pretraining images, so the long tail keeps
 //    its proportions ("prb_pretrain");
 //  - baselines: the same architecture at its random initialisation, and raw pixels.
+// Devices: the forward passes (features, PRB views) run on each encoder's device (the
+// backbone's: move it with Module::to first); the features are cached on the host, and the
+// kNN and linear probes run there, on the CPU, whatever the encoder's device.
 #pragma once
 
 #include <cstdint>

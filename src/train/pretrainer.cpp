@@ -31,6 +31,7 @@
 #include "tensor/system.h"
 #include "train/eval_writer.h"
 #include "train/data_parallel.h"
+#include "train/device_choice.h"
 #include "train/evaluation.h"
 #include "train/exit_codes.h"
 #include "train/knn.h"
@@ -167,6 +168,10 @@ struct TrainState {
   const PretrainConfig& c;
   const PretrainOptions& opt;
   int threads = 0;
+  // Where the model, the optimizer state and every step's tensors live (--device). The loader
+  // makes host tensors; train_step copies each batch here. Features for the kNN monitor and
+  // the final evaluation are computed here and brought to the host (extract_features).
+  Device device = Device::cpu();
   DataParallel dp;  // the ranks of the job (K = 1: one process)
 
   // prepare_run_directory: the run directory, its lock and checkpoints, where to resume
@@ -217,7 +222,7 @@ int configure_kernels(const PretrainConfig& c) {
     if (!warning.empty()) say("warning: " + warning);
   }
   set_conv_precision(parse_conv_precision(c.precision));  // bf16 on a CPU without it: a clear error
-  say("kernels: " + kernel_report());
+  say("kernels: " + kernel_report() + (c.device == "cpu" ? "" : ", device " + c.device));
   if (conv_precision() == ConvPrecision::bf16)
     say("precision: bf16 convolutions (forward and backward data; f32 accumulation, weights, BN and loss)");
   return num_threads();
@@ -322,7 +327,11 @@ void build_data_and_model(TrainState& s) {
       std::to_string(s.backbone->num_parameters()) + " parameters, features " +
       std::to_string(s.backbone->feature_dim()) + ") + head " + std::to_string(s.head_config.in_dim) + "→" +
       std::to_string(s.head_config.hidden_dim) + "→" + std::to_string(s.head_config.out_dim));
-  if (s.resume_from) load_model(s.resume_from->model, *s.backbone, *s.head);
+  if (s.resume_from) load_model(s.resume_from->model, *s.backbone, *s.head);  // loads onto the model's device
+  // The model is built and initialised on the host (the same draws on every device), then
+  // moved: Module::to moves parameters and buffers in place, so handles stay valid.
+  s.backbone->to(s.device);
+  s.head->to(s.device);
   if (s.dp.active() && s.opt.sync_bn) {
     const std::int64_t n = dist::synchronise_batch_norms(*s.backbone, s.dp.comm) +
                            dist::synchronise_batch_norms(*s.head, s.dp.comm);
@@ -348,7 +357,7 @@ void build_optimization(TrainState& s) {
                     " exceeds the ", s.data.pretrain->size(), " pretraining images");
   s.total_steps = c.epochs * s.steps_per_epoch;
   s.lr = c.lr * static_cast<double>(c.batch_size) / 256.0;
-  s.params = model_parameters(*s.backbone, *s.head);
+  s.params = model_parameters(*s.backbone, *s.head);  // on s.device: the optimizer's state is made there
   s.optimizer = nn::make_optimizer({c.optimizer, s.lr, c.momentum, c.weight_decay}, s.params);
   if (s.dp.active()) s.dp.buckets = std::make_unique<dist::GradientBuckets>(s.dp.comm, tensors_of(s.params));
   s.schedule.emplace(s.lr, static_cast<std::int64_t>(std::llround(c.warmup_epochs * s.steps_per_epoch)), s.total_steps,
@@ -360,8 +369,12 @@ void restore_training_state(TrainState& s) {
   if (!s.resuming) return;
   const nn::TrainingState& ts = *s.resume_from->training;
   s.step = ts.step;
-  if (!s.resume_from->optimizer.is_null())
+  if (!s.resume_from->optimizer.is_null()) {
+    // restore_state puts each state tensor on its parameter's device (the checkpoint may come
+    // from another device: run.device is not a resume key); to() says so explicitly.
     s.optimizer->restore_state(s.resume_from->optimizer, s.resume_from->optimizer_tensors);
+    s.optimizer->to(s.device);
+  }
   s.loader->seek({ts.data_cursor.value("epoch", std::int64_t{0}), ts.data_cursor.value("batch", std::int64_t{0})});
   s.epoch_loss_sum = ts.extra.value("epoch_loss_sum", 0.0);
   s.epoch_steps = ts.extra.value("epoch_steps", std::int64_t{0});
@@ -392,6 +405,7 @@ nlohmann::json run_manifest(const TrainState& s) {
                 {"parameters", s.backbone->num_parameters() + s.head->num_parameters()}};
   m["training"] = {{"steps_per_epoch", s.steps_per_epoch}, {"total_steps", s.total_steps}, {"effective_lr", s.lr}};
   m["environment"] = {{"contra_git_revision", CONTRA_GIT_REVISION},
+                      {"device", s.device.str()},
                       {"threads", s.threads},
                       {"kernels", kernel_report()},
                       {"loader_workers", c.workers},
@@ -427,7 +441,7 @@ void start_training(TrainState& s) {
   s.last_step = c.max_steps > 0 ? std::min(s.total_steps, s.step + c.max_steps) : s.total_steps;
   say("training: " + std::to_string(c.epochs) + " epochs × " + std::to_string(s.steps_per_epoch) + " steps, batch " +
       std::to_string(c.batch_size) + " × " + std::to_string(c.views) + " views, " + c.loss + " loss, " + c.optimizer +
-      " lr " + fixed(s.lr, 4) + ", " + std::to_string(s.threads) + " threads");
+      " lr " + fixed(s.lr, 4) + ", " + std::to_string(s.threads) + " threads, device " + s.device.str());
   s.progress.emplace("train", s.total_steps, s.opt.quiet ? 1e9 : 10.0);
   s.epoch_start = Clock::now();
 }
@@ -476,8 +490,12 @@ double knn_monitor(TrainState& s) {
   const PretrainConfig& c = s.c;
   const auto& pretrain = s.data.pretrain;
   const auto& test = s.data.test;
-  const Tensor bank = extract_features(*s.backbone, pretrain, s.data.stats, 512, static_cast<int>(c.workers));
-  const Tensor queries = extract_features(*s.backbone, test, s.data.stats, 512, static_cast<int>(c.workers));
+  // Features on the model's device, gathered on the host (extract_features); the similarities
+  // then run on s.device again (knn_predict reads each chunk back). On the CPU .to() is a no-op.
+  const Tensor bank =
+      extract_features(*s.backbone, pretrain, s.data.stats, 512, static_cast<int>(c.workers)).to(s.device);
+  const Tensor queries =
+      extract_features(*s.backbone, test, s.data.stats, 512, static_cast<int>(c.workers)).to(s.device);
   KnnOptions ko;
   ko.k = static_cast<int>(c.knn_k);
   ko.temperature = c.knn_temperature;
@@ -546,7 +564,12 @@ std::optional<int> train_step(TrainState& s, const data::Batch& batch) {
   const PretrainConfig& c = s.c;
   const double step_lr = (*s.schedule)(s.step);
   s.optimizer->set_lr(step_lr);
-  const Tensor f = (*s.head)(s.backbone->forward_features(batch.images));  // (M, D) view-major; K > 1: this rank's rows
+  // The loader's images are host tensors: one explicit copy to the device. On CUDA it is staged
+  // through a pinned buffer and returns before the transfer ends (Backend::copy_from_host), so
+  // the host goes on queueing the forward pass while the loader's workers build the next batch.
+  // The labels stay on the host: the losses that read them build their masks from host values.
+  const Tensor images = batch.images.to(s.device);                   // (M, C, H, W) view-major
+  const Tensor f = (*s.head)(s.backbone->forward_features(images));  // (M, D) view-major; K > 1: this rank's rows
   if (s.dp.active() ? any_rank(*s.dp.comm, !all_finite({f})) : !all_finite({f}))
     return stop_non_finite("step " + std::to_string(s.step + 1) + ": the embeddings are non-finite" + weights_state(s.params));
   const bool log_now = (s.step + 1) % c.log_every == 0 || s.step + 1 == s.last_step;
@@ -599,6 +622,8 @@ EvalResults final_evaluation(TrainState& s) {
   Generator random_gen(static_cast<std::uint64_t>(c.seed));  // the same draws as the initialisation
   nn::ResNet random_backbone(s.backbone_config, random_gen);
   nn::ProjectionHead random_head(s.head_config, random_gen);
+  random_backbone.to(s.device);
+  random_head.to(s.device);
   const EvalResults results =
       evaluate({{"pretrained", &*s.backbone, &*s.head}, {"random init", &random_backbone, &random_head}}, ed, eo,
                [](const std::string& line) { say(line); });
@@ -650,6 +675,7 @@ int Pretrainer::run() {
   check_run_options(cfg_, opt_);
   TrainState s(cfg_, opt_);
   check_data_parallel(cfg_, s.dp.size());
+  s.device = open_device(cfg_.device, "--device");  // refused (exit 2) before the run directory exists
   s.threads = configure_kernels(cfg_);
   prepare_run_directory(s);
   run_dir_ = s.run_dir;

@@ -65,6 +65,8 @@ ViewEmbeddings embed_views(const nn::Checkpoint& ck, const ViewEmbeddingOptions&
   load_model(ck.model, backbone, head);
   backbone.eval();
   head.eval();
+  backbone.to(o.device);
+  head.to(o.device);
 
   // The first batch of a seeded shuffled loader: N random images, K views each, view-major.
   data::LoaderOptions lo;
@@ -81,9 +83,9 @@ ViewEmbeddings embed_views(const nn::Checkpoint& ck, const ViewEmbeddingOptions&
   autograd::NoGradGuard no_grad;
   std::vector<Tensor> parts;
   for (std::int64_t r = 0; r < b->images.size(0); r += o.batch_size) {
-    const Tensor x = slice(b->images, 0, r, std::min(b->images.size(0), r + o.batch_size)).contiguous();
-    const Tensor h = backbone.forward_features(x);     // (B, F)
-    parts.push_back(o.head ? head.forward(h) : h);     // (B, D) or (B, F)
+    const Tensor x = slice(b->images, 0, r, std::min(b->images.size(0), r + o.batch_size)).contiguous().to(o.device);
+    const Tensor h = backbone.forward_features(x);                     // (B, F) on o.device
+    parts.push_back((o.head ? head.forward(h) : h).to(Device::cpu()));  // (B, D) or (B, F), on the host
   }
   ViewEmbeddings out;
   out.embeddings = (parts.size() == 1 ? parts[0] : cat(parts, 0)).to(DType::f32).contiguous();  // (K·N, D)

@@ -33,6 +33,7 @@ struct ViewEmbeddingOptions {
   std::uint64_t seed = 0;      // which images and which augmentations
   std::int64_t batch_size = 256;
   int workers = 2;
+  Device device = Device::cpu();  // where the forward passes run; the embeddings come back to the host
 };
 
 struct ViewEmbeddings {

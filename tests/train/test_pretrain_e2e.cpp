@@ -153,6 +153,15 @@ TEST_CASE("smoke run: complete run directory, loss goes down, evaluation and rep
   const auto results2 = nlohmann::json::parse(rf2);
   CHECK(results2["encoders"]["pretrained"]["knn_full_bank"]["overall"] ==
         results["encoders"]["pretrained"]["knn_full_bank"]["overall"]);
+  CHECK(m["config"]["run"]["device"] == "cpu");
+  CHECK(m["environment"]["device"] == "cpu");
+  // tools/evaluate --device: refused (exit 2) where no CUDA device is usable, before writing
+  if (!contra::cuda_available()) {
+    const std::string no_gpu = std::string(tool("CONTRA_EVALUATE")) + " " + d + " --device cuda --out " + d +
+                               "/eval3 > " + d + "/eval3.log 2>&1";
+    CHECK(WEXITSTATUS(std::system(no_gpu.c_str())) == 2);
+    CHECK_FALSE(std::filesystem::exists(d + "/eval3"));
+  }
 }
 
 TEST_CASE("smoke run on a small Fashion-MNIST-LT slice (the real data of the default job)") {
@@ -277,6 +286,18 @@ TEST_CASE("bad options and configs exit 2 with clear messages") {
   r = run("--config " + bad);
   CHECK(r.code == 2);
   CHECK(r.output.find("malformed TOML") != std::string::npos);
+  // --device cuda where no CUDA device is usable: exit 2 before anything is written. A CPU-only
+  // build names -Dcuda=enabled; a CUDA build on a machine without a GPU says so.
+  if (!contra::cuda_available()) {
+    r = run("synthetic --device cuda --out " + base_dir() + " --name no_cuda");
+    CHECK(r.code == 2);
+    CHECK((r.output.find("-Dcuda=enabled") != std::string::npos ||
+           r.output.find("no usable CUDA device") != std::string::npos));
+    CHECK_FALSE(std::filesystem::exists(base_dir() + "/no_cuda"));
+  }
+  r = run("synthetic --device tpu");
+  CHECK(r.code == 2);
+  CHECK(r.output.find("valid: cpu, cuda, cuda:N") != std::string::npos);
   // An existing run directory is not overwritten.
   reference_run();
   r = run(common_flags() + " --name reference --final-eval false");

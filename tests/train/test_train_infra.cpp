@@ -19,6 +19,9 @@
 #include "tensor/generator.h"
 #include "train/class_metrics.h"
 #include "train/config.h"
+#include "train/data_parallel.h"
+#include "train/device_choice.h"
+#include "tensor/backend.h"
 #include "train/eval_writer.h"
 #include "train/evaluation.h"
 #include "train/knn.h"
@@ -56,6 +59,39 @@ TEST_CASE("config: presets, TOML, flags, and the resolved file round-trips") {
   apply_toml_string(d, to_toml(c), "resolved.toml");
   CHECK(to_json(d) == to_json(c));
   CHECK_THROWS_WITH_AS(apply_preset(c, "nope"), doctest::Contains("valid presets"), Error);
+}
+
+TEST_CASE("config: run.device is a [run] key and --device, printed, parsed, and not a resume key") {
+  PretrainConfig c;
+  CHECK(c.device == "cpu");
+  CHECK(to_toml(c).find("device = \"cpu\"") != std::string::npos);
+  apply_toml_string(c, "[run]\ndevice = \"cuda:1\"\n", "t.toml");
+  CHECK(c.device == "cuda:1");
+  CHECK(to_json(c)["run"]["device"] == "cuda:1");
+  validate(c);  // the text only: whether this machine has cuda:1 is asked when a run starts
+  const auto fields = config_fields();
+  const ConfigField* f = find_field(fields, "run.device");
+  REQUIRE(f != nullptr);
+  CHECK(f->flag == "--device");
+  f->set_from_text(c, "cuda", "--device");
+  CHECK(c.device == "cuda");
+  for (const auto& k : resume_critical_keys()) CHECK(k != "run.device");  // resume on another device
+  CHECK(parse_device("cpu", "x") == Device::cpu());
+  CHECK(parse_device("cuda", "x") == Device::cuda(0));
+  CHECK(parse_device("cuda:3", "x") == Device::cuda(3));
+  for (const char* bad : {"gpu", "cuda:", "cuda:x", "CPU", "cuda:-1", "cuda:12345", ""})
+    CHECK_THROWS_WITH_AS(parse_device(bad, "--device"), doctest::Contains("valid: cpu, cuda, cuda:N"), UsageError);
+  c.device = "tpu";
+  CHECK_THROWS_WITH_AS(validate(c), doctest::Contains("run.device"), UsageError);
+  c.device = "cuda";  // data-parallel runs exchange host tensors: CPU only, said at the start
+  CHECK_NOTHROW(check_data_parallel(c, 1));
+  CHECK_THROWS_WITH_AS(check_data_parallel(c, 2), doctest::Contains("CPU only"), UsageError);
+  c.device = "cpu";
+  CHECK_NOTHROW(check_data_parallel(c, 2));
+  CHECK(open_device("cpu", "--device") == Device::cpu());
+  if (!cuda_available()) {  // a CPU-only build, or a CUDA build on a machine without a GPU: exit 2, said clearly
+    CHECK_THROWS_WITH_AS(open_device("cuda", "--device"), doctest::Contains("CUDA"), UsageError);
+  }
 }
 
 TEST_CASE("config: errors name file:line:col, the key, the value and what is allowed") {

@@ -20,6 +20,7 @@
 #include <string>
 
 #include "nn/safetensors.h"
+#include "tensor/backend.h"
 #include "tensor/npy.h"
 
 namespace fs = std::filesystem;
@@ -121,6 +122,20 @@ TEST_CASE("embed views mode: clear errors") {
   CHECK(r.code == 2);
   CHECK(r.output.find("no run configuration") != std::string::npos);
   CHECK_FALSE(fs::exists(tmp("x.npy")));
+  // --device: bad text, and cuda where none is usable, exit 2 before anything is written
+  r = run("CONTRA_EMBED", "--checkpoint " + ck + " --views 1 --device gpu --output " + tmp("x.npy"));
+  CHECK(r.code == 2);
+  CHECK(r.output.find("valid: cpu, cuda, cuda:N") != std::string::npos);
+  if (!contra::cuda_available()) {
+    r = run("CONTRA_EMBED", "--checkpoint " + ck + " --views 1 --device cuda --output " + tmp("x.npy"));
+    CHECK(r.code == 2);
+    CHECK(r.output.find("CUDA") != std::string::npos);
+  }
+  CHECK_FALSE(fs::exists(tmp("x.npy")));
+  // --device cpu (the default, explicit) gives the default's bytes
+  REQUIRE(run("CONTRA_EMBED", "--checkpoint " + ck + " --views 1 --output " + tmp("d0.npy")).code == 0);
+  REQUIRE(run("CONTRA_EMBED", "--checkpoint " + ck + " --views 1 --device cpu --output " + tmp("d1.npy")).code == 0);
+  CHECK(load_npy(tmp("d0.npy")).to_vector<float>() == load_npy(tmp("d1.npy")).to_vector<float>());
 }
 
 TEST_CASE("inspect_loss --embeddings (trained head views) --labels --reading both: bounds and PRB") {
