@@ -15,6 +15,7 @@
 #include "dist/gradient_buckets.h"
 #include "dist/sync_batch_norm.h"
 #include "dist/timed_communicator.h"
+#include "dist/world.h"
 #include "dist_test_util.h"
 #include "nn/sgd.h"
 
@@ -206,4 +207,14 @@ TEST_CASE("TimedCommunicator: the same results as the communicator it wraps, its
   CHECK(timed.counters().root_wait_seconds >= 0.0);
   timed.reset();
   CHECK(timed.counters().calls == 0);
+}
+
+TEST_CASE("make_communicator: the world for the CPU and for one rank; CUDA ranks need NCCL") {
+  const int K = world().size();
+  CHECK(dist::make_communicator(world_ptr(), Device::cpu()) == world_ptr());
+  if (K == 1) CHECK(dist::make_communicator(world_ptr(), Device::cuda(0)) == world_ptr());
+  if (K > 1 && !dist::nccl_built())
+    CHECK_THROWS_WITH_AS(dist::make_communicator(world_ptr(), Device::cuda(0)),
+                         doctest::Contains("need NCCL collectives, which this build does not have"), contra::Error);
+  CHECK_THROWS_WITH_AS(dist::make_communicator(nullptr, Device::cpu()), doctest::Contains("no world"), contra::Error);
 }
