@@ -504,7 +504,7 @@ double monitor_epoch(TrainState& s, std::int64_t epoch) {
       knn = knn_monitor(s);
     } catch (const StopRequested&) {  // a signal during the monitor: skip it, the caller saves
     }
-  if (s.dp.active()) s.dp.comm->barrier_within(kRootWorkTimeoutS);
+  if (s.dp.active()) s.dp.comm->barrier_within(root_work_timeout_s());
   s.backbone->train();
   s.head->train();
   if (s.metrics && !std::isnan(knn)) {
@@ -660,7 +660,7 @@ int finish(TrainState& s) {
     return kExitOk;
   }
   const int code = s.dp.root() ? evaluate_and_report(s) : kExitOk;
-  if (s.dp.active()) s.dp.comm->barrier_within(kRootWorkTimeoutS);  // the other ranks wait for rank 0's evaluation
+  if (s.dp.active()) s.dp.comm->barrier_within(root_work_timeout_s());  // the other ranks wait for rank 0's evaluation
   return code;
 }
 
