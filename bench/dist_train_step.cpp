@@ -10,8 +10,8 @@
 //
 // --batch is the GLOBAL number of images B (each rank takes B/K, two views each). Prints, on
 // rank 0, medians over the timed steps: images/s (2B view images per step), step time, and
-// the time spent inside collectives (every blocking call and bucket wait, measured by a
-// timing wrapper around the communicator), with the bytes all-reduced and gathered per step.
+// the time spent inside collectives (every blocking call and bucket wait, measured by
+// dist::TimedCommunicator around the communicator), with the bytes all-reduced and gathered per step.
 #include <chrono>
 #include <cstdio>
 #include <memory>
@@ -23,6 +23,7 @@
 #include "dist/gathered_loss.h"
 #include "dist/gradient_buckets.h"
 #include "dist/sync_batch_norm.h"
+#include "dist/timed_communicator.h"
 #include "dist/world.h"
 #include "nn/projection_head.h"
 #include "nn/resnet.h"
@@ -34,70 +35,6 @@ using contra::bench::Clock;
 using contra::bench::median;
 using contra::bench::seconds_since;
 
-namespace {
-
-// Wraps a communicator: the wall time spent in its calls (the part of communication not
-// hidden behind computation) and the bytes moved through each kind of collective.
-class TimedCommunicator final : public dist::Communicator {
- public:
-  explicit TimedCommunicator(std::shared_ptr<dist::Communicator> inner) : inner_(std::move(inner)) {}
-  int rank() const override { return inner_->rank(); }
-  int size() const override { return inner_->size(); }
-  std::string name() const override { return inner_->name(); }
-  void all_reduce_sum(const Tensor& x) override {
-    const auto t0 = Clock::now();
-    inner_->all_reduce_sum(x);
-    seconds += seconds_since(t0);
-    reduced_bytes += bytes(x);
-  }
-  std::unique_ptr<dist::Request> start_all_reduce_sum(const Tensor& x) override {
-    const auto t0 = Clock::now();
-    auto r = std::make_unique<Timed>(inner_->start_all_reduce_sum(x), this);
-    seconds += seconds_since(t0);
-    reduced_bytes += bytes(x);
-    return r;
-  }
-  Tensor all_gather(const Tensor& x) override {
-    const auto t0 = Clock::now();
-    Tensor y = inner_->all_gather(x);
-    seconds += seconds_since(t0);
-    gathered_bytes += bytes(y);
-    return y;
-  }
-  Tensor reduce_scatter_sum(const Tensor& x) override {
-    const auto t0 = Clock::now();
-    Tensor y = inner_->reduce_scatter_sum(x);
-    seconds += seconds_since(t0);
-    reduced_bytes += bytes(x);
-    return y;
-  }
-  void broadcast(const Tensor& x, int root) override { inner_->broadcast(x, root); }
-  void barrier() override { inner_->barrier(); }
-
-  double seconds = 0.0, reduced_bytes = 0.0, gathered_bytes = 0.0;
-
- private:
-  struct Timed final : dist::Request {
-    std::unique_ptr<dist::Request> inner;
-    TimedCommunicator* owner;
-    Timed(std::unique_ptr<dist::Request> r, TimedCommunicator* o) : inner(std::move(r)), owner(o) {}
-    void wait() override {
-      const auto t0 = Clock::now();
-      inner->wait();
-      owner->seconds += seconds_since(t0);
-    }
-    bool poll() override {
-      const auto t0 = Clock::now();
-      const bool done = inner->poll();
-      owner->seconds += seconds_since(t0);
-      return done;
-    }
-  };
-  static double bytes(const Tensor& x) { return static_cast<double>(x.numel() * dtype_size(x.dtype())); }
-  std::shared_ptr<dist::Communicator> inner_;
-};
-
-}  // namespace
 
 int main(int argc, char** argv) {
   auto world = dist::init_world(&argc, &argv);
@@ -142,7 +79,7 @@ int main(int argc, char** argv) {
                   allreduce_mb / 1e3 / median(t));
     return 0;
   }
-  auto comm = std::make_shared<TimedCommunicator>(world);
+  auto comm = std::make_shared<dist::TimedCommunicator>(world);  // the time inside collectives
 
   Generator gen(0);  // the same weights on every rank
   nn::ResNetConfig cfg;
@@ -176,7 +113,7 @@ int main(int argc, char** argv) {
   std::vector<double> step_s, comm_s, wait_s;
   double loss_value = 0, reduced = 0, gathered = 0;
   for (std::int64_t it = 0; it < warmup + steps; ++it) {
-    comm->seconds = comm->reduced_bytes = comm->gathered_bytes = 0;
+    comm->reset();
     world->barrier();
     const auto t0 = Clock::now();
     opt.zero_grad();
@@ -188,10 +125,10 @@ int main(int argc, char** argv) {
     loss_value = dist::global_mean(*world, loss);
     if (it >= warmup) {
       step_s.push_back(seconds_since(t0));
-      comm_s.push_back(comm->seconds);
+      comm_s.push_back(comm->counters().seconds);
       wait_s.push_back(buckets.last_wait_seconds());
-      reduced = comm->reduced_bytes;
-      gathered = comm->gathered_bytes;
+      reduced = comm->counters().reduced_bytes;
+      gathered = comm->counters().gathered_bytes;
     }
   }
   if (r == 0) {

@@ -6,9 +6,16 @@
 namespace contra::dist {
 
 void Communicator::check_buffer(const Tensor& x, const char* op, bool floating_only) {
+  check_buffer(x, op, floating_only, Device::cpu());
+}
+
+void Communicator::check_buffer(const Tensor& x, const char* op, bool floating_only, Device device) {
   CONTRA_CHECK(x.defined(), op, "undefined tensor");
-  CONTRA_CHECK_HINT(x.device().type == DeviceType::cpu, op, "copy the tensor to the CPU (NCCL collectives are issue 14's GPU part)",
-                    "tensor on ", x.device().str());
+  CONTRA_CHECK_HINT(x.device() == device, op,
+                    device.type == DeviceType::cpu
+                        ? "copy the tensor to the CPU, or use dist::make_communicator(world, device) for CUDA tensors"
+                        : "copy the tensor to " + device.str() + ", this rank's device",
+                    "tensor on ", x.device().str(), ", this communicator's tensors are on ", device.str());
   CONTRA_CHECK_HINT(x.is_contiguous(), op, "call .contiguous() first", "tensor of shape ", shape_str(x.shape()),
                     " is not contiguous");
   const bool floating = x.dtype() == DType::f32 || x.dtype() == DType::f64;

@@ -14,12 +14,14 @@
 // (CommOptions::timeout_s) or ends the whole job with a non-zero status and a message naming
 // this rank, the call and the timeout: a dead or stuck peer never hangs a job forever.
 //
-// Tensors: CPU, contiguous; all_reduce_sum f32/f64; all_gather and broadcast also i64.
+// Tensors: contiguous, on the CPU (NcclCommunicator: also on its GPU; SingleProcessCommunicator:
+// any device); all_reduce_sum and reduce_scatter_sum f32/f64; all_gather and broadcast also i64.
 // Like a Backend, an implementation reads and writes tensor memory directly (it is the
 // transport, below the ops): src/dist/differentiable_collectives.h builds autograd ops on it.
 //
-// Implementations: SingleProcessCommunicator (K = 1, always built) and MpiCommunicator
-// (OpenMPI, built with -Dmpi=enabled/auto); world.h picks one.
+// Implementations: SingleProcessCommunicator (K = 1, always built), MpiCommunicator
+// (OpenMPI, built with -Dmpi=enabled/auto) and NcclCommunicator (CUDA devices; built with
+// -Dcuda=enabled and MPI); world.h picks one.
 #pragma once
 
 #include <memory>
@@ -74,6 +76,8 @@ class Communicator {
 
   // Checks the tensor rules above; throws contra::Error naming `op` otherwise.
   static void check_buffer(const Tensor& x, const char* op, bool floating_only);
+  // The same rules for a tensor that must be on `device` (the CPU above).
+  static void check_buffer(const Tensor& x, const char* op, bool floating_only, Device device);
 };
 
 }  // namespace contra::dist

@@ -194,6 +194,8 @@ void MpiCommunicator::broadcast(const Tensor& x, int root) {
   r.wait();
 }
 
+void MpiCommunicator::abort_job(const std::string& what) const { state_->fail(what); }
+
 void MpiCommunicator::barrier() {
   MpiRequest r(state_.get(), Tensor(), "MPI_Ibarrier");
   state_->check(MPI_Ibarrier(state_->comm, &r.request), "MPI_Ibarrier");

@@ -49,6 +49,9 @@ class MpiCommunicator final : public Communicator {
   void broadcast(const Tensor& x, int root) override;
   void barrier() override;
   void barrier_within(double timeout_s) override;
+  // Ends the job as a failed collective does: "contra dist: rank r of K: <what>; ending the
+  // job", then MPI_Abort (exit 70 for every rank). For transports layered on this one (NCCL).
+  [[noreturn]] void abort_job(const std::string& what) const;
 
   struct State;  // MPI handles (mpi_communicator.cpp); public for the request type there
 

@@ -13,26 +13,26 @@ struct CompletedRequest final : Request {
 }  // namespace
 
 void SingleProcessCommunicator::all_reduce_sum(const Tensor& x) {
-  check_buffer(x, "all_reduce_sum", true);  // Σ over one rank: x itself
+  check_buffer(x, "all_reduce_sum", true, x.device());  // Σ over one rank: x itself
 }
 
 std::unique_ptr<Request> SingleProcessCommunicator::start_all_reduce_sum(const Tensor& x) {
-  check_buffer(x, "start_all_reduce_sum", true);
+  check_buffer(x, "start_all_reduce_sum", true, x.device());
   return std::make_unique<CompletedRequest>();
 }
 
 Tensor SingleProcessCommunicator::all_gather(const Tensor& x) {
-  check_buffer(x, "all_gather", false);
+  check_buffer(x, "all_gather", false, x.device());
   return x.clone();  // (1·n, ...): a fresh tensor, as with K > 1
 }
 
 Tensor SingleProcessCommunicator::reduce_scatter_sum(const Tensor& x) {
-  check_buffer(x, "reduce_scatter_sum", true);
+  check_buffer(x, "reduce_scatter_sum", true, x.device());
   return x.clone();  // (1·n, ...) → (n, ...)
 }
 
 void SingleProcessCommunicator::broadcast(const Tensor& x, int root) {
-  check_buffer(x, "broadcast", false);
+  check_buffer(x, "broadcast", false, x.device());
   CONTRA_CHECK(root == 0, "broadcast", "root rank ", root, " does not exist in a world of size 1");
 }
 

@@ -2,6 +2,8 @@
 //
 //   all_reduce_sum: x ← x      all_gather, reduce_scatter_sum: x (a copy)      broadcast, barrier: nothing
 //
+// Tensors on any device (nothing moves).
+//
 // Always built; what a build without MPI, or a program started without mpirun, runs on. The
 // data-parallel code paths (gathered losses, synchronised BN, gradient buckets) then reduce to
 // the one-process computation, so one code path serves K = 1 and K > 1.

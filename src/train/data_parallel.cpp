@@ -2,6 +2,7 @@
 #include "train/data_parallel.h"
 
 #include <algorithm>
+#include <cstdlib>
 #include <exception>
 
 #include "dist/gathered_loss.h"
@@ -23,6 +24,7 @@ void check_data_parallel(const PretrainConfig& c, int K) {
     throw UsageError("--batch-size", "the global batch of " + std::to_string(c.batch_size) +
                                          " images does not split evenly over " + std::to_string(K) + " ranks",
                      "choose a batch size divisible by the number of ranks (mpirun -np)");
+  root_work_timeout_s();  // a bad CONTRA_DIST_ROOT_TIMEOUT_S fails now, not after training
 }
 
 LossResult data_parallel_loss(dist::Communicator& comm, const Tensor& f_local, const Tensor& labels_local,
@@ -43,6 +45,17 @@ LossResult data_parallel_loss(dist::Communicator& comm, const Tensor& f_local, c
                      "run it in one process, or choose nt_xent, balanced, derived or supcon");
   }
   return {dist::gathered_balanced_loss(comm, f_local, V, p), std::nullopt};
+}
+
+double root_work_timeout_s() {
+  const char* v = std::getenv("CONTRA_DIST_ROOT_TIMEOUT_S");
+  if (!v) return kRootWorkTimeoutS;
+  char* end = nullptr;
+  const double t = std::strtod(v, &end);
+  if (end == v || *end != '\0' || !(t > 0))
+    throw UsageError("CONTRA_DIST_ROOT_TIMEOUT_S", "not a positive number of seconds: '" + abbreviate(v) + "'",
+                     "set it to how long ranks may wait for rank 0's evaluation, e.g. 3600, or unset it (24 h)");
+  return t;
 }
 
 std::int64_t max_over_ranks(dist::Communicator& comm, std::int64_t value) {
@@ -87,7 +100,7 @@ void on_root(DataParallel& dp, const char* what, const std::function<void()>& wo
       failure = std::current_exception();
     }
   }
-  dp.comm->barrier_within(kRootWorkTimeoutS);  // the work may take long (a download)
+  dp.comm->barrier_within(root_work_timeout_s());  // the work may take long (a download)
   dp.comm->broadcast(outcome, 0);
   if (failure) std::rethrow_exception(failure);
   const int o = static_cast<int>(outcome.to_vector<double>()[0]);

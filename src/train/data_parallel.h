@@ -35,8 +35,13 @@
 
 namespace contra::train {
 
-// How long ranks other than 0 wait for rank 0's kNN monitor or final evaluation (24 h).
+// How long ranks other than 0 wait for rank 0's kNN monitor, final evaluation or dataset
+// download (24 h) unless CONTRA_DIST_ROOT_TIMEOUT_S says otherwise: a rank 0 stuck there (not
+// dead: mpirun notices a dead one) holds the others that long.
 inline constexpr double kRootWorkTimeoutS = 24 * 3600.0;
+// kRootWorkTimeoutS, or CONTRA_DIST_ROOT_TIMEOUT_S when set (a positive number of seconds;
+// UsageError otherwise). Set it to a few times the job's evaluation time to bound a stuck rank 0.
+double root_work_timeout_s();
 
 struct DataParallel {
   std::shared_ptr<dist::Communicator> comm;  // never null (SingleProcessCommunicator for K = 1)

@@ -19,6 +19,7 @@
 #include "data/loader.h"
 #include "dist/gathered_loss.h"
 #include "dist/single_process_communicator.h"
+#include "dist/timed_communicator.h"
 #include "dist/sync_batch_norm.h"
 #include "nn/checkpoint.h"
 #include "nn/lr_schedule.h"
@@ -164,6 +165,7 @@ std::string fixed(double v, int prec) {
 struct TrainState {
   TrainState(const PretrainConfig& config, const PretrainOptions& options) : c(config), opt(options) {
     dp.comm = options.comm ? options.comm : std::make_shared<dist::SingleProcessCommunicator>();
+    if (dp.active()) dp.comm = timed = std::make_shared<dist::TimedCommunicator>(dp.comm);  // before any user of it
   }
   const PretrainConfig& c;
   const PretrainOptions& opt;
@@ -173,6 +175,8 @@ struct TrainState {
   // the final evaluation are computed here and brought to the host (extract_features).
   Device device = Device::cpu();
   DataParallel dp;  // the ranks of the job (K = 1: one process)
+  // K > 1: dp.comm, timed (the communication time per step in the log and progress line)
+  std::shared_ptr<dist::TimedCommunicator> timed;
 
   // prepare_run_directory: the run directory, its lock and checkpoints, where to resume
   std::string run_dir;
@@ -210,6 +214,9 @@ struct TrainState {
   std::int64_t epoch_steps = 0;
   std::int64_t last_saved = -1;  // the step of the last checkpoint written (or resumed from)
   Clock::time_point epoch_start;
+  // K > 1: wall time of the steps since the last metrics line and the part inside collectives
+  double window_step_s = 0.0, window_comm_s = 0.0;
+  std::int64_t window_steps = 0;
 };
 
 // ---- prepare the run directory and the resume target ----------------------------------------
@@ -515,7 +522,7 @@ double monitor_epoch(TrainState& s, std::int64_t epoch) {
       knn = knn_monitor(s);
     } catch (const StopRequested&) {  // a signal during the monitor: skip it, the caller saves
     }
-  if (s.dp.active()) s.dp.comm->barrier_within(kRootWorkTimeoutS);
+  if (s.dp.active()) s.dp.comm->barrier_within(root_work_timeout_s());
   s.backbone->train();
   s.head->train();
   if (s.metrics && !std::isnan(knn)) {
@@ -545,6 +552,10 @@ nlohmann::json step_log_entry(const TrainState& s, const data::Batch& batch, dou
                               const std::optional<contrastive::LossTelemetry>& tel) {
   nlohmann::json e = {{"step", s.step}, {"epoch", batch.epoch}, {"loss", loss}, {"lr", lr},
                       {"images_per_s", s.progress->rate()}};
+  if (s.timed && s.window_steps > 0) {  // rank 0's mean over the steps since the last line
+    e["comm_ms_per_step"] = 1e3 * s.window_comm_s / static_cast<double>(s.window_steps);
+    e["comm_fraction"] = s.window_step_s > 0 ? s.window_comm_s / s.window_step_s : 0.0;
+  }
   if (tel) {
     e["attraction"] = tel->attraction;
     e["repulsion"] = tel->repulsion;
@@ -562,6 +573,8 @@ nlohmann::json step_log_entry(const TrainState& s, const data::Batch& batch, dou
 // and checkpoint when due. Returns an exit code when the run must stop.
 std::optional<int> train_step(TrainState& s, const data::Batch& batch) {
   const PretrainConfig& c = s.c;
+  const Clock::time_point step_start = Clock::now();
+  const double comm_before = s.timed ? s.timed->counters().seconds : 0.0;
   const double step_lr = (*s.schedule)(s.step);
   s.optimizer->set_lr(step_lr);
   // The loader's images are host tensors: one explicit copy to the device. On CUDA it is staged
@@ -595,8 +608,20 @@ std::optional<int> train_step(TrainState& s, const data::Batch& batch) {
   }
   s.epoch_loss_sum += loss_value;
   ++s.epoch_steps;
-  s.progress->update(s.step, c.batch_size, "loss " + fixed(loss_value, 4) + " | lr " + fixed(step_lr, 4));
+  std::string fields = "loss " + fixed(loss_value, 4) + " | lr " + fixed(step_lr, 4);
+  if (s.timed) {  // this step from forward to update; its collectives (loader, checkpoints, stop agreement excluded)
+    s.window_step_s += std::chrono::duration<double>(Clock::now() - step_start).count();
+    s.window_comm_s += s.timed->counters().seconds - comm_before;
+    ++s.window_steps;
+    fields += " | comm " + fixed(1e3 * s.window_comm_s / static_cast<double>(s.window_steps), 0) + " ms/step (" +
+              fixed(100 * s.window_comm_s / std::max(s.window_step_s, 1e-9), 0) + "%)";
+  }
+  s.progress->update(s.step, c.batch_size, fields);
   if (log_now && s.metrics) s.metrics->append(step_log_entry(s, batch, loss_value, step_lr, loss.telemetry));
+  if (log_now) {
+    s.window_step_s = s.window_comm_s = 0.0;
+    s.window_steps = 0;
+  }
   if (c.checkpoint_every > 0 && s.step % c.checkpoint_every == 0) save(s, "interval");
   if (stop_now(s)) return stop_with_checkpoint(s);
   return std::nullopt;
@@ -660,7 +685,7 @@ int finish(TrainState& s) {
     return kExitOk;
   }
   const int code = s.dp.root() ? evaluate_and_report(s) : kExitOk;
-  if (s.dp.active()) s.dp.comm->barrier_within(kRootWorkTimeoutS);  // the other ranks wait for rank 0's evaluation
+  if (s.dp.active()) s.dp.comm->barrier_within(root_work_timeout_s());  // the other ranks wait for rank 0's evaluation
   return code;
 }
 

@@ -4,6 +4,9 @@
 // Tolerances: f64 1e-10, f32 1e-5 (issue 14).
 #include <doctest/doctest.h>
 
+#include <chrono>
+#include <thread>
+
 #include "autograd/engine.h"
 #include "contrastive/balanced.h"
 #include "contrastive/balanced_fused.h"
@@ -11,6 +14,8 @@
 #include "dist/gathered_loss.h"
 #include "dist/gradient_buckets.h"
 #include "dist/sync_batch_norm.h"
+#include "dist/timed_communicator.h"
+#include "dist/world.h"
 #include "dist_test_util.h"
 #include "nn/sgd.h"
 
@@ -173,4 +178,43 @@ TEST_CASE("K ranks with global batch B train like one process with batch B: 5 SG
     CHECK(max_abs_diff(model.bn1->running_mean, reference.bn1->running_mean) <= tol);
     CHECK(max_abs_diff(model.bn2->running_var, reference.bn2->running_var) <= tol);
   }
+}
+
+TEST_CASE("TimedCommunicator: the same results as the communicator it wraps, its bytes, and the time waited") {
+  const int K = world().size(), r = world().rank();
+  dist::TimedCommunicator timed(world_ptr());
+  CHECK(timed.rank() == r);
+  CHECK(timed.size() == K);
+  // all_gather: (3, 4) f32 per rank → (3K, 4), as the inner communicator gives it
+  const Tensor x = Tensor::full({3, 4}, static_cast<double>(r + 1), DType::f32);
+  CHECK(max_abs_diff(timed.all_gather(x), world().all_gather(x)) == 0.0);
+  CHECK(timed.counters().gathered_bytes == 3.0 * K * 4 * 4);
+  // all_reduce_sum, started and waited: Σ_r (r + 1) = K(K + 1)/2
+  const Tensor y = Tensor::full({5}, static_cast<double>(r + 1), DType::f64);
+  timed.start_all_reduce_sum(y)->wait();
+  CHECK(y.to_vector<double>()[0] == doctest::Approx(K * (K + 1) / 2.0));
+  CHECK(timed.counters().reduced_bytes == 5.0 * 8);
+  CHECK(timed.counters().calls == 2);
+  // Time inside a barrier includes waiting for the last rank: rank 0 comes 200 ms late.
+  const double before = timed.counters().seconds;
+  if (r == 0) std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  timed.barrier();
+  if (r != 0) CHECK(timed.counters().seconds - before >= 0.15);
+  // Waiting for rank 0's own work is counted apart, not as communication.
+  const double comm = timed.counters().seconds;
+  timed.barrier_within(60.0);
+  CHECK(timed.counters().seconds == comm);
+  CHECK(timed.counters().root_wait_seconds >= 0.0);
+  timed.reset();
+  CHECK(timed.counters().calls == 0);
+}
+
+TEST_CASE("make_communicator: the world for the CPU and for one rank; CUDA ranks need NCCL") {
+  const int K = world().size();
+  CHECK(dist::make_communicator(world_ptr(), Device::cpu()) == world_ptr());
+  if (K == 1) CHECK(dist::make_communicator(world_ptr(), Device::cuda(0)) == world_ptr());
+  if (K > 1 && !dist::nccl_built())
+    CHECK_THROWS_WITH_AS(dist::make_communicator(world_ptr(), Device::cuda(0)),
+                         doctest::Contains("need NCCL collectives, which this build does not have"), contra::Error);
+  CHECK_THROWS_WITH_AS(dist::make_communicator(nullptr, Device::cpu()), doctest::Contains("no world"), contra::Error);
 }

@@ -48,6 +48,10 @@ TEST_CASE("single-process communicator: K = 1, collectives are the identity, arg
                        doctest::Contains("unsupported dtype"), contra::Error);
   const Tensor strided = Tensor::zeros({3, 4}, DType::f64).as_strided({3}, {4}, 0);
   CHECK_THROWS_WITH_AS(c.all_reduce_sum(strided), doctest::Contains("not contiguous"), contra::Error);
+  // The MPI rules (CPU tensors only) as the shared check states them.
+  CHECK_NOTHROW(dist::Communicator::check_buffer(x, "op", true));
+  CHECK_THROWS_WITH_AS(dist::Communicator::check_buffer(x, "op", true, Device::cuda(0)),
+                       doctest::Contains("tensor on cpu, this communicator's tensors are on cuda:0"), contra::Error);
 }
 
 TEST_CASE("world: one rank without a launcher; CONTRA_DIST_TIMEOUT_S is checked") {

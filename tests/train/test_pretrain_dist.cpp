@@ -140,6 +140,12 @@ TEST_CASE("mpirun -np 2 equals one process of the same global batch: losses, kNN
         doctest::Approx(r1["linear_probe"]["overall"].get<double>()).epsilon(0.02));
   // Rank 0 alone logged (one line per step, not two) and evaluated once; the world is recorded.
   CHECK(series(d2, "loss").size() == 8);
+  // K = 2 logs rank 0's time inside collectives per step with every loss line (K = 1 does not).
+  const auto comm_ms = series(d2, "comm_ms_per_step"), comm_fraction = series(d2, "comm_fraction");
+  CHECK(comm_ms.size() == 8);
+  for (double v : comm_ms) CHECK(v > 0.0);
+  for (double v : comm_fraction) CHECK((v > 0.0 && v < 1.0));
+  CHECK(series(d1, "comm_ms_per_step").empty());
   std::ifstream man(d2 + "/manifest.json");
   const auto m = nlohmann::json::parse(man);
   CHECK(m["distributed"]["world_size"].get<int>() == 2);

@@ -556,3 +556,22 @@ TEST_CASE("config: presets are TOML text through the user-file parser, with exac
   }
   CHECK_THROWS_WITH_AS(apply_preset(c, "nope"), doctest::Contains("valid presets: fashion_mnist_lt_small"), UsageError);
 }
+
+TEST_CASE("data parallel: the K-rank checks and the bound on waiting for rank 0 (CONTRA_DIST_ROOT_TIMEOUT_S)") {
+  contra::train::PretrainConfig c;
+  c.batch_size = 10;
+  CHECK_NOTHROW(contra::train::check_data_parallel(c, 1));
+  CHECK_NOTHROW(contra::train::check_data_parallel(c, 2));
+  CHECK_THROWS_WITH_AS(contra::train::check_data_parallel(c, 3), doctest::Contains("does not split evenly over 3 ranks"),
+                       contra::train::UsageError);
+  ::unsetenv("CONTRA_DIST_ROOT_TIMEOUT_S");
+  CHECK(contra::train::root_work_timeout_s() == contra::train::kRootWorkTimeoutS);
+  ::setenv("CONTRA_DIST_ROOT_TIMEOUT_S", "900", 1);
+  CHECK(contra::train::root_work_timeout_s() == 900.0);
+  ::setenv("CONTRA_DIST_ROOT_TIMEOUT_S", "-5", 1);
+  CHECK_THROWS_WITH_AS(contra::train::root_work_timeout_s(), doctest::Contains("not a positive number"),
+                       contra::train::UsageError);
+  CHECK_THROWS_AS(contra::train::check_data_parallel(c, 2), contra::train::UsageError);  // at start-up, not after training
+  CHECK_NOTHROW(contra::train::check_data_parallel(c, 1));  // one process waits for nobody
+  ::unsetenv("CONTRA_DIST_ROOT_TIMEOUT_S");
+}
