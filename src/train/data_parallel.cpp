@@ -6,16 +6,18 @@
 #include <exception>
 
 #include "dist/gathered_loss.h"
+#include "dist/world.h"
 #include "tensor/error.h"
 
 namespace contra::train {
 
 void check_data_parallel(const PretrainConfig& c, int K) {
   if (K <= 1) return;
-  if (c.device != "cpu")
+  if (c.device != "cpu" && !dist::nccl_built())
     throw UsageError("--device " + c.device, "data-parallel runs (" + std::to_string(K) +
-                                                 " ranks) exchange host tensors through src/dist and run on the CPU only",
-                     "drop --device (one process may run on a GPU), or run the ranks on the CPU");
+                                                 " ranks) on a GPU need NCCL collectives, which this build does not have",
+                     "configure with -Dcuda=enabled and MPI (NCCL from the CUDA toolkit), or run the ranks on the CPU "
+                     "(drop --device)");
   if (c.loss == "supervised")
     throw UsageError("--loss supervised", "has no gathered (multi-rank) form yet; this job runs on " +
                                               std::to_string(K) + " ranks",
@@ -108,6 +110,16 @@ void on_root(DataParallel& dp, const char* what, const std::function<void()>& wo
   const std::string why = std::string("rank 0 failed to ") + what;
   if (o == usage) throw UsageError(where, why, "see rank 0's message");
   if (o == error) throw Error(where, why, "see rank 0's message");
+}
+
+}  // namespace contra::train
+
+namespace contra::train {
+
+std::string rank_device(const std::string& text, const DataParallel& dp) {
+  if (!dp.active() || text != "cuda") return text;
+  const char* local = std::getenv("OMPI_COMM_WORLD_LOCAL_RANK");  // set by mpirun for every rank
+  return "cuda:" + std::to_string(local ? std::atoi(local) : 0);
 }
 
 }  // namespace contra::train

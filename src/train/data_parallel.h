@@ -57,6 +57,12 @@ struct DataParallel {
 // the global batch splits evenly. Throws UsageError naming the option.
 void check_data_parallel(const PretrainConfig& c, int K);
 
+// The --device of this rank (text). K > 1 ranks given plain "cuda" take cuda:<local rank>,
+// one GPU per rank, the local rank from mpirun (OMPI_COMM_WORLD_LOCAL_RANK; a machine with
+// fewer GPUs than ranks is refused when the device is opened). An explicit "cuda:N", one
+// rank or the CPU stay as written.
+std::string rank_device(const std::string& text, const DataParallel& dp);
+
 // The configured loss of this rank's shard, f_local (V·n, D) view-major, labels_local (n),
 // against the keys of the global batch: K · L^(r) (dist/gathered_loss.h), whose mean over
 // ranks is the one-process loss. No telemetry.

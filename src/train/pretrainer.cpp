@@ -20,6 +20,7 @@
 #include "dist/gathered_loss.h"
 #include "dist/single_process_communicator.h"
 #include "dist/timed_communicator.h"
+#include "dist/world.h"
 #include "dist/sync_batch_norm.h"
 #include "nn/checkpoint.h"
 #include "nn/lr_schedule.h"
@@ -165,7 +166,14 @@ std::string fixed(double v, int prec) {
 struct TrainState {
   TrainState(const PretrainConfig& config, const PretrainOptions& options) : c(config), opt(options) {
     dp.comm = options.comm ? options.comm : std::make_shared<dist::SingleProcessCommunicator>();
-    if (dp.active()) dp.comm = timed = std::make_shared<dist::TimedCommunicator>(dp.comm);  // before any user of it
+  }
+  // Once the device is known: the communicator for it (dist::make_communicator: the world
+  // itself on the CPU, NCCL over the world's MPI for CUDA ranks), then the timing wrapper.
+  // Collective for K > 1 on CUDA: every rank calls it here, before any other user of dp.comm.
+  void connect(Device d) {
+    device = d;
+    dp.comm = dist::make_communicator(dp.comm, device);
+    if (dp.active()) dp.comm = timed = std::make_shared<dist::TimedCommunicator>(dp.comm);
   }
   const PretrainConfig& c;
   const PretrainOptions& opt;
@@ -700,7 +708,8 @@ int Pretrainer::run() {
   check_run_options(cfg_, opt_);
   TrainState s(cfg_, opt_);
   check_data_parallel(cfg_, s.dp.size());
-  s.device = open_device(cfg_.device, "--device");  // refused (exit 2) before the run directory exists
+  // refused (exit 2) before the run directory exists; K CUDA ranks on one machine: cuda:local rank
+  s.connect(open_device(rank_device(cfg_.device, s.dp), "--device"));
   s.threads = configure_kernels(cfg_);
   prepare_run_directory(s);
   run_dir_ = s.run_dir;

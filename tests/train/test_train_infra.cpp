@@ -20,6 +20,8 @@
 #include "train/class_metrics.h"
 #include "train/config.h"
 #include "train/data_parallel.h"
+#include "dist/single_process_communicator.h"
+#include "dist/world.h"
 #include "train/device_choice.h"
 #include "tensor/backend.h"
 #include "train/eval_writer.h"
@@ -40,6 +42,23 @@ std::string read(const std::string& p) {
   std::ifstream f(p, std::ios::binary);
   return std::string((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
 }
+// Rank 0 of a job of K ranks, for code that only asks rank() and size() (no collective runs).
+struct FakeRanks final : dist::Communicator {
+  explicit FakeRanks(int k) : k_(k) {}
+  int rank() const override { return 0; }
+  int size() const override { return k_; }
+  std::string name() const override { return "fake"; }
+  void all_reduce_sum(const Tensor&) override { unused(); }
+  std::unique_ptr<dist::Request> start_all_reduce_sum(const Tensor&) override { unused(); }
+  Tensor all_gather(const Tensor&) override { unused(); }
+  Tensor reduce_scatter_sum(const Tensor&) override { unused(); }
+  void broadcast(const Tensor&, int) override { unused(); }
+  void barrier() override { unused(); }
+
+ private:
+  [[noreturn]] static void unused() { throw Error("FakeRanks", "no collective runs in this test"); }
+  int k_;
+};
 }  // namespace
 
 TEST_CASE("config: presets, TOML, flags, and the resolved file round-trips") {
@@ -83,11 +102,25 @@ TEST_CASE("config: run.device is a [run] key and --device, printed, parsed, and 
     CHECK_THROWS_WITH_AS(parse_device(bad, "--device"), doctest::Contains("valid: cpu, cuda, cuda:N"), UsageError);
   c.device = "tpu";
   CHECK_THROWS_WITH_AS(validate(c), doctest::Contains("run.device"), UsageError);
-  c.device = "cuda";  // data-parallel runs exchange host tensors: CPU only, said at the start
+  c.device = "cuda";  // data-parallel GPU runs need NCCL: a build without it says so at the start
   CHECK_NOTHROW(check_data_parallel(c, 1));
-  CHECK_THROWS_WITH_AS(check_data_parallel(c, 2), doctest::Contains("CPU only"), UsageError);
+  if (dist::nccl_built()) CHECK_NOTHROW(check_data_parallel(c, 2));
+  else CHECK_THROWS_WITH_AS(check_data_parallel(c, 2), doctest::Contains("need NCCL"), UsageError);
   c.device = "cpu";
   CHECK_NOTHROW(check_data_parallel(c, 2));
+  // The device of each rank: plain "cuda" at K > 1 is cuda:<local rank>; anything else as written.
+  {
+    DataParallel one, two;
+    one.comm = std::make_shared<dist::SingleProcessCommunicator>();
+    two.comm = std::make_shared<FakeRanks>(2);
+    setenv("OMPI_COMM_WORLD_LOCAL_RANK", "1", 1);
+    CHECK(rank_device("cuda", one) == "cuda");
+    CHECK(rank_device("cuda", two) == "cuda:1");
+    CHECK(rank_device("cuda:0", two) == "cuda:0");
+    CHECK(rank_device("cpu", two) == "cpu");
+    unsetenv("OMPI_COMM_WORLD_LOCAL_RANK");
+    CHECK(rank_device("cuda", two) == "cuda:0");
+  }
   CHECK(open_device("cpu", "--device") == Device::cpu());
   if (!cuda_available()) {  // a CPU-only build, or a CUDA build on a machine without a GPU: exit 2, said clearly
     CHECK_THROWS_WITH_AS(open_device("cuda", "--device"), doctest::Contains("CUDA"), UsageError);
