@@ -59,9 +59,9 @@ class SavedTensor {
 // on the same inputs as the forward (CPU kernels: no atomics, fixed reduction order), so the
 // backward sees the same bits. Only t itself is matched (the whole storage, same shape,
 // dtype, and version: a view or an in-place-modified t is saved as usual). Marks are weak:
-// they die with t's storage or the recipe, whichever goes first: the op that marks t keeps
-// the recipe alive (in its backward's captures) as long as its node lives. Off: set_recompute_saved(false) or CONTRA_RECOMPUTE_SAVED=0
-// (then every value is kept, as before).
+// they die with t's storage or the recipe, whichever goes first; the op that marks t keeps
+// the recipe alive (in its backward's captures) as long as its node lives. Off:
+// set_recompute_saved(false) or CONTRA_RECOMPUTE_SAVED=0 (every value is kept, as before).
 using RecomputeFn = std::function<Tensor()>;
 void mark_recomputable(const Tensor& t, std::shared_ptr<const RecomputeFn> fn);
 // The recipe t was marked with, or null (not marked, a view of it, modified since, or off).
