@@ -25,6 +25,9 @@
 // handed out and the process's peak RSS. --dump-steps prints every step's loss as a hex
 // float and an FNV-1a hash of all parameter bytes after the step, to check that a memory
 // change leaves the results bit-identical (same machine, same threads).
+// CONTRA_RECOMPUTE_SAVED=0 keeps every saved value (autograd/node.h: mark_recomputable; by
+// default the BN + ReLU outputs that ReLU and the next convolution save are recomputed in
+// the backward): the "before" of the memory account, with the same hashes.
 // --checkpoint-activations recomputes the ResNet's stem and stages (or residual blocks) in
 // the backward pass (nn/resnet.h, autograd/checkpoint.h).
 //

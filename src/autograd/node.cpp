@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdlib>
+#include <iterator>
 #include <map>
 #include <mutex>
 #include <unordered_map>
@@ -32,7 +34,66 @@ SavedRegistry& saved_registry() {
   static SavedRegistry* r = new SavedRegistry();  // never destroyed: nodes may die during static teardown
   return *r;
 }
+
+// Tensors marked recomputable, by storage. Weak both ways: a mark keeps neither the storage
+// nor the recipe (and what the recipe holds) alive.
+struct RecomputeMark {
+  std::weak_ptr<Storage> storage;
+  Shape shape;
+  DType dtype;
+  std::uint64_t version;
+  std::weak_ptr<const RecomputeFn> fn;
+};
+struct RecomputeRegistry {
+  std::mutex mu;
+  std::unordered_map<const Storage*, RecomputeMark> marks;
+};
+RecomputeRegistry& recompute_registry() {
+  static RecomputeRegistry* r = new RecomputeRegistry();
+  return *r;
+}
+std::atomic<int> g_recompute_saved{-1};  // -1: read CONTRA_RECOMPUTE_SAVED once
+
+bool whole_storage(const Tensor& t) {
+  return t.offset() == 0 && t.is_contiguous() &&
+         static_cast<std::size_t>(t.numel()) * dtype_size(t.dtype()) == t.storage()->nbytes();
+}
 }  // namespace
+
+void set_recompute_saved(bool on) { g_recompute_saved = on ? 1 : 0; }
+
+bool recompute_saved() {
+  if (g_recompute_saved < 0) {
+    const char* v = std::getenv("CONTRA_RECOMPUTE_SAVED");
+    g_recompute_saved = (v != nullptr && std::string(v) == "0") ? 0 : 1;
+  }
+  return g_recompute_saved == 1;
+}
+
+void mark_recomputable(const Tensor& t, std::shared_ptr<const RecomputeFn> fn) {
+  if (!recompute_saved() || !t.defined() || !whole_storage(t)) return;
+  RecomputeRegistry& r = recompute_registry();
+  std::lock_guard<std::mutex> lock(r.mu);
+  for (auto it = r.marks.begin(); it != r.marks.end();)  // drop the marks of dead storages
+    it = it->second.storage.expired() || it->second.fn.expired() ? r.marks.erase(it) : std::next(it);
+  r.marks[t.storage().get()] = RecomputeMark{t.storage(), t.shape(), t.dtype(), t.version(), std::move(fn)};
+}
+
+std::shared_ptr<const RecomputeFn> recompute_of(const Tensor& t) {
+  if (!t.defined() || !recompute_saved()) return nullptr;
+  RecomputeRegistry& r = recompute_registry();
+  std::lock_guard<std::mutex> lock(r.mu);
+  if (r.marks.empty()) return nullptr;
+  auto it = r.marks.find(t.storage().get());
+  if (it == r.marks.end()) return nullptr;
+  const RecomputeMark& m = it->second;
+  if (m.storage.lock() != t.storage()) {  // a dead storage's mark; the address was reused
+    r.marks.erase(it);
+    return nullptr;
+  }
+  if (m.shape != t.shape() || m.dtype != t.dtype() || m.version != t.version() || !whole_storage(t)) return nullptr;
+  return m.fn.lock();
+}
 
 Node::Node(std::string name) : name_(std::move(name)), sequence_nr_(g_next_sequence_nr++) {}
 
@@ -55,19 +116,25 @@ SavedTensor::SavedTensor(const Tensor& t, std::string op)
       version_(t.defined() ? t.version() : 0),
       op_(std::move(op)),
       activation_(t.defined() && !(t.requires_grad() && !(t.has_autograd_meta() && t.autograd_meta().grad_fn))) {
+  if (activation_) {
+    recompute_ = recompute_of(t);
+    if (recompute_) tensor_ = Tensor();  // the storage goes with the forward's last reference
+  }
   enlist();
 }
 
 SavedTensor::SavedTensor(const SavedTensor& o)
-    : tensor_(o.tensor_), version_(o.version_), op_(o.op_), activation_(o.activation_) {
+    : tensor_(o.tensor_), recompute_(o.recompute_), version_(o.version_), op_(o.op_), activation_(o.activation_) {
   enlist();
 }
 
 SavedTensor::SavedTensor(SavedTensor&& o) noexcept : version_(o.version_), activation_(o.activation_) {
   o.delist();
   tensor_ = std::move(o.tensor_);
+  recompute_ = std::move(o.recompute_);
   op_ = std::move(o.op_);
   o.tensor_ = Tensor();
+  o.recompute_ = nullptr;
   enlist();
 }
 
@@ -75,6 +142,7 @@ SavedTensor& SavedTensor::operator=(const SavedTensor& o) {
   if (this == &o) return *this;
   delist();
   tensor_ = o.tensor_;
+  recompute_ = o.recompute_;
   version_ = o.version_;
   op_ = o.op_;
   activation_ = o.activation_;
@@ -88,6 +156,8 @@ SavedTensor& SavedTensor::operator=(SavedTensor&& o) noexcept {
   o.delist();
   tensor_ = std::move(o.tensor_);
   o.tensor_ = Tensor();
+  recompute_ = std::move(o.recompute_);
+  o.recompute_ = nullptr;
   version_ = o.version_;
   op_ = std::move(o.op_);
   activation_ = o.activation_;
@@ -167,6 +237,7 @@ std::vector<SavedBytes> saved_tensor_census(const std::vector<Tensor>& exclude) 
 }
 
 Tensor SavedTensor::get() const {
+  if (recompute_) return (*recompute_)();
   if (tensor_.defined())
     CONTRA_CHECK_HINT(tensor_.version() == version_, op_ + " backward",
                       "clone the tensor before modifying it, or do the in-place update after backward",

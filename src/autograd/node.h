@@ -33,20 +33,41 @@ class SavedTensor {
   SavedTensor& operator=(const SavedTensor& other);
   SavedTensor& operator=(SavedTensor&& other) noexcept;
   ~SavedTensor();
-  // The saved value. Throws if the tensor was modified in place since it was saved.
+  // The saved value. Throws if the tensor was modified in place since it was saved. A value
+  // marked recomputable (mark_recomputable below) is recomputed here, bit for bit.
   Tensor get() const;
-  bool defined() const { return tensor_.defined(); }
+  bool defined() const { return tensor_.defined() || recompute_ != nullptr; }
 
  private:
   friend std::vector<struct SavedBytes> saved_tensor_census(const std::vector<Tensor>& exclude);
   void enlist();
   void delist();
 
-  Tensor tensor_;  // detached: shares storage, holds no graph
+  Tensor tensor_;  // detached: shares storage, holds no graph (undefined when recompute_ is set)
+  std::shared_ptr<const std::function<Tensor()>> recompute_;  // instead of tensor_: see mark_recomputable
   std::uint64_t version_ = 0;
   std::string op_;
   bool activation_ = false;  // not a leaf that requires a gradient (a parameter)
 };
+
+// Recomputable values (issue 15: activation memory without changing results). An op whose
+// output t can be recomputed bit for bit from tensors the graph saves anyway (batch norm's
+// output from its saved input and γ, β; ReLU of such a value) marks t with the recipe; a
+// SavedTensor made of t afterwards (the next convolution's saved input, ReLU's saved
+// output) keeps the recipe instead of t's storage, which then dies with the forward's last
+// reference, and get() runs the recipe. The recipe must call the same deterministic kernels
+// on the same inputs as the forward (CPU kernels: no atomics, fixed reduction order), so the
+// backward sees the same bits. Only t itself is matched (the whole storage, same shape,
+// dtype, and version: a view or an in-place-modified t is saved as usual). Marks are weak:
+// they die with t's storage or the recipe, whichever goes first; the op that marks t keeps
+// the recipe alive (in its backward's captures) as long as its node lives. Off:
+// set_recompute_saved(false) or CONTRA_RECOMPUTE_SAVED=0 (every value is kept, as before).
+using RecomputeFn = std::function<Tensor()>;
+void mark_recomputable(const Tensor& t, std::shared_ptr<const RecomputeFn> fn);
+// The recipe t was marked with, or null (not marked, a view of it, modified since, or off).
+std::shared_ptr<const RecomputeFn> recompute_of(const Tensor& t);
+void set_recompute_saved(bool on);
+bool recompute_saved();
 
 // The memory that saved tensors hold right now, by the op that saved them: each storage is
 // counted once (its whole nbytes, attributed to the first by name of the ops that saved it),

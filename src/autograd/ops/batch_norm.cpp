@@ -12,6 +12,7 @@
 //
 // Dimensions: N batch, C channels, S = H·W (1 for 2-D input), M = N·S.
 #include <algorithm>
+#include <memory>
 
 #include "autograd/checkpoint.h"
 #include "autograd/grad_mode.h"
@@ -90,13 +91,34 @@ Tensor batch_norm(const Tensor& x_in, const Tensor& weight, const Tensor& bias, 
     be.batch_norm_forward_inference(x, gamma, beta, mean, var, eps, y);
   }
 
+  // With batch statistics the output is a function of x, γ, β alone, which the graph keeps
+  // anyway (x for the backward, γ and β as parameters): a consumer that saves y (ReLU, the
+  // next convolution) may keep this recipe instead of y (node.h: mark_recomputable). Same
+  // kernel on the same input, so the same bits; the CPU kernels' reductions run in a fixed
+  // order (other devices: not marked).
+  std::shared_ptr<const autograd::RecomputeFn> recipe;  // kept alive by the backward below
+  if (batch_stats && x.device() == Device::cpu() && autograd::any_requires_grad({x_in, weight, bias})) {
+    recipe = std::make_shared<const autograd::RecomputeFn>([xs = save(x, op), gs = save(gamma, op),
+                                                            bs = save(beta, op), eps]() {
+          const Tensor xv = xs.get();
+          const std::int64_t channels = xv.size(1);
+          Tensor out = Tensor::empty(xv.shape(), xv.dtype(), xv.device());
+          Tensor mu = Tensor::empty({channels}, xv.dtype(), xv.device());
+          Tensor sigma2 = Tensor::empty({channels}, xv.dtype(), xv.device());
+          backend_for(xv).batch_norm_forward_training(xv, gs.get(), bs.get(), eps, out, mu, sigma2);
+          return out;
+        });
+    autograd::mark_recomputable(y, recipe);
+  }
+
   const bool need_dw = weight.defined() && weight.requires_grad();
   const bool need_db = bias.defined() && bias.requires_grad();
   // forward: y = γ·(x − μ)·r + β ⇒ dβ = Σdy, dγ = Σdy·x̂,
   //          dx = γ·r/M·(M·dy − dβ − x̂·dγ) with batch statistics, γ·r·dy with fixed ones
   return record(op, {x_in, weight, bias}, y,
                 [x = save(x, op), gamma = affine ? save(gamma, op) : autograd::SavedTensor(), mean, var, eps,
-                 batch_stats, affine, need_dw, need_db, C](const Tensor& g) {
+                 batch_stats, affine, need_dw, need_db, C, recipe](const Tensor& g) {
+                  (void)recipe;  // held, not used: y's mark lives as long as this node
                   const Tensor dy = g.contiguous();
                   const Tensor xv = x.get();
                   Tensor dx = Tensor::empty(xv.shape(), xv.dtype(), xv.device());

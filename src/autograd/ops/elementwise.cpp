@@ -2,6 +2,8 @@
 //
 // Broadcasting: the forward stretches size-1 axes; the backward undoes it with
 // sum_to(g, input shape) (the adjoint of broadcasting).
+#include <memory>
+
 #include "autograd/ops/record.h"
 
 namespace contra {
@@ -141,6 +143,15 @@ Tensor clamp(const Tensor& x, double lo, double hi) {
 
 Tensor relu(const Tensor& x) {
   Tensor y = raw::unary(UnaryOp::relu, x);
+  // ReLU of a recomputable value (a batch norm's output) is recomputable too: the saved y
+  // below (and the next convolution's saved input) keeps the recipe, not y (node.h).
+  // The recipe lives while a saved copy of y holds it (the save below, when x was marked).
+  std::shared_ptr<const autograd::RecomputeFn> recipe;
+  if (autograd::any_requires_grad({x}))
+    if (auto xf = autograd::recompute_of(x)) {
+      recipe = std::make_shared<const autograd::RecomputeFn>([xf] { return raw::unary(UnaryOp::relu, (*xf)()); });
+      autograd::mark_recomputable(y, recipe);
+    }
   // forward: y = max(x, 0) ⇒ dx = g · 1[x > 0]
   return record("relu", {x}, y, [y = save(y, "relu")](const Tensor& g) {
     return grads({g * raw::unary(UnaryOp::step, y.get(), {0.0})});
