@@ -10,34 +10,11 @@
 #include "tensor/cpu/cpu_backend.h"
 #include "tensor/cpu/reference_optimizer.h"
 #include "tensor/error.h"
+#include "tensor/optimizer_checks.h"
 
 namespace contra::cpu {
 
 namespace {
-
-// Every list has one entry per parameter (or is allowed empty), each a contiguous CPU
-// tensor of the parameter's dtype and shape.
-void check_lists(const char* op, const std::vector<Tensor>& params, const std::vector<Tensor>& grads,
-                 std::initializer_list<std::pair<const char*, const std::vector<Tensor>*>> state, bool state_optional) {
-  CONTRA_CHECK(grads.size() == params.size(), op, params.size(), " parameters but ", grads.size(), " gradients");
-  auto check_like = [&](const char* what, const Tensor& t, const Tensor& p, std::size_t i) {
-    CONTRA_CHECK(t.defined() && t.device() == Device::cpu() && t.is_contiguous() && t.dtype() == p.dtype() &&
-                     t.shape() == p.shape(),
-                 op, what, " ", i, " must be a contiguous CPU ", dtype_name(p.dtype()), " tensor of shape ",
-                 shape_str(p.shape()), " like its parameter");
-  };
-  for (std::size_t i = 0; i < params.size(); ++i) {
-    const Tensor& p = params[i];
-    CONTRA_CHECK(p.defined() && is_floating(p.dtype()), op, "parameter ", i, " must be a defined floating tensor");
-    check_like("parameter", p, p, i);
-    check_like("gradient", grads[i], p, i);
-  }
-  for (const auto& [what, list] : state) {
-    if (state_optional && list->empty()) continue;
-    CONTRA_CHECK(list->size() == params.size(), op, params.size(), " parameters but ", list->size(), " ", what, "s");
-    for (std::size_t i = 0; i < params.size(); ++i) check_like(what, (*list)[i], params[i], i);
-  }
-}
 
 template <typename T>
 void sgd_one(T* w, const T* gr, T* b, std::int64_t n, bool first, const SgdHyper& h) {
@@ -103,7 +80,7 @@ void adamw_one(T* w, const T* gr, T* mm, T* vv, std::int64_t n, double t, const 
 void CpuBackend::sgd_update(const std::vector<Tensor>& params, const std::vector<Tensor>& grads,
                             const std::vector<Tensor>& momentum_buffers, const std::vector<std::uint8_t>& first_step,
                             const SgdHyper& h) {
-  check_lists("sgd_update", params, grads, {{"momentum buffer", &momentum_buffers}}, true);
+  check_optimizer_lists("sgd_update", Device::cpu(), params, grads, {{"momentum buffer", &momentum_buffers}}, true);
   const bool momentum = !momentum_buffers.empty();
   CONTRA_CHECK(!momentum || first_step.size() == params.size(), "sgd_update", params.size(), " parameters but ",
                first_step.size(), " first_step flags");
@@ -122,7 +99,7 @@ void CpuBackend::sgd_update(const std::vector<Tensor>& params, const std::vector
 void CpuBackend::lars_update(const std::vector<Tensor>& params, const std::vector<Tensor>& grads,
                              const std::vector<Tensor>& momentum_buffers, const LarsHyper& h,
                              const Tensor& trust_ratios) {
-  check_lists("lars_update", params, grads, {{"momentum buffer", &momentum_buffers}}, false);
+  check_optimizer_lists("lars_update", Device::cpu(), params, grads, {{"momentum buffer", &momentum_buffers}}, false);
   CONTRA_CHECK(trust_ratios.defined() && trust_ratios.dtype() == DType::f64 && trust_ratios.device() == Device::cpu() &&
                    trust_ratios.is_contiguous() && trust_ratios.dim() == 1 &&
                    trust_ratios.numel() == static_cast<std::int64_t>(params.size()),
@@ -142,7 +119,7 @@ void CpuBackend::lars_update(const std::vector<Tensor>& params, const std::vecto
 void CpuBackend::adamw_update(const std::vector<Tensor>& params, const std::vector<Tensor>& grads,
                               const std::vector<Tensor>& exp_avgs, const std::vector<Tensor>& exp_avg_sqs,
                               const std::vector<double>& steps, const AdamWHyper& h) {
-  check_lists("adamw_update", params, grads, {{"exp_avg", &exp_avgs}, {"exp_avg_sq", &exp_avg_sqs}}, false);
+  check_optimizer_lists("adamw_update", Device::cpu(), params, grads, {{"exp_avg", &exp_avgs}, {"exp_avg_sq", &exp_avg_sqs}}, false);
   CONTRA_CHECK(steps.size() == params.size(), "adamw_update", params.size(), " parameters but ", steps.size(), " step counts");
   for (std::size_t i = 0; i < params.size(); ++i) {
     const Tensor& p = params[i];

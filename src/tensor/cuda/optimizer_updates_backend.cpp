@@ -11,6 +11,7 @@
 #include "tensor/cuda/cuda_backend.h"
 #include "tensor/cuda/cuda_check.h"
 #include "tensor/cuda/cuda_kernels.h"
+#include "tensor/optimizer_checks.h"
 
 namespace contra::cuda {
 namespace {
@@ -19,30 +20,6 @@ using optim::Chunk;
 using optim::Slot;
 
 Dt dt(DType t) { return static_cast<Dt>(static_cast<int>(t)); }
-
-// Every list has one entry per parameter (or is allowed empty), each a contiguous tensor on
-// this device of the parameter's dtype and shape.
-void check_lists(const char* op, Device dev, const std::vector<Tensor>& params, const std::vector<Tensor>& grads,
-                 std::initializer_list<std::pair<const char*, const std::vector<Tensor>*>> state, bool state_optional) {
-  CONTRA_CHECK(grads.size() == params.size(), op, params.size(), " parameters but ", grads.size(), " gradients");
-  auto check_like = [&](const char* what, const Tensor& t, const Tensor& p, std::size_t i) {
-    CONTRA_CHECK(t.defined() && t.device() == dev && t.is_contiguous() && t.dtype() == p.dtype() &&
-                     t.shape() == p.shape(),
-                 op, what, " ", i, " must be a contiguous ", dev.str(), " ", dtype_name(p.dtype()),
-                 " tensor of shape ", shape_str(p.shape()), " like its parameter");
-  };
-  for (std::size_t i = 0; i < params.size(); ++i) {
-    const Tensor& p = params[i];
-    CONTRA_CHECK(p.defined() && is_floating(p.dtype()), op, "parameter ", i, " must be a defined floating tensor");
-    check_like("parameter", p, p, i);
-    check_like("gradient", grads[i], p, i);
-  }
-  for (const auto& [what, list] : state) {
-    if (state_optional && list->empty()) continue;
-    CONTRA_CHECK(list->size() == params.size(), op, params.size(), " parameters but ", list->size(), " ", what, "s");
-    for (std::size_t i = 0; i < params.size(); ++i) check_like(what, (*list)[i], params[i], i);
-  }
-}
 
 // The slot and chunk tables of one dtype's tensors, on the device (one u8 tensor: slots, then
 // chunks). Kept alive by the caller until its launches are enqueued; the caching allocator
@@ -97,7 +74,7 @@ void CudaBackend::sgd_update(const std::vector<Tensor>& params, const std::vecto
                              const std::vector<Tensor>& momentum_buffers, const std::vector<std::uint8_t>& first_step,
                              const SgdHyper& h) {
   activate();
-  check_lists("sgd_update", device(), params, grads, {{"momentum buffer", &momentum_buffers}}, true);
+  check_optimizer_lists("sgd_update", device(), params, grads, {{"momentum buffer", &momentum_buffers}}, true);
   const bool momentum = !momentum_buffers.empty();
   CONTRA_CHECK(!momentum || first_step.size() == params.size(), "sgd_update", params.size(), " parameters but ",
                first_step.size(), " first_step flags");
@@ -128,7 +105,7 @@ void CudaBackend::lars_update(const std::vector<Tensor>& params, const std::vect
                               const std::vector<Tensor>& momentum_buffers, const LarsHyper& h,
                               const Tensor& trust_ratios) {
   activate();
-  check_lists("lars_update", device(), params, grads, {{"momentum buffer", &momentum_buffers}}, false);
+  check_optimizer_lists("lars_update", device(), params, grads, {{"momentum buffer", &momentum_buffers}}, false);
   CONTRA_CHECK(trust_ratios.defined() && trust_ratios.dtype() == DType::f64 && trust_ratios.device() == device() &&
                    trust_ratios.is_contiguous() && trust_ratios.dim() == 1 &&
                    trust_ratios.numel() == static_cast<std::int64_t>(params.size()),
@@ -162,7 +139,7 @@ void CudaBackend::adamw_update(const std::vector<Tensor>& params, const std::vec
                                const std::vector<Tensor>& exp_avgs, const std::vector<Tensor>& exp_avg_sqs,
                                const std::vector<double>& steps, const AdamWHyper& h) {
   activate();
-  check_lists("adamw_update", device(), params, grads, {{"exp_avg", &exp_avgs}, {"exp_avg_sq", &exp_avg_sqs}},
+  check_optimizer_lists("adamw_update", device(), params, grads, {{"exp_avg", &exp_avgs}, {"exp_avg_sq", &exp_avg_sqs}},
               false);
   CONTRA_CHECK(steps.size() == params.size(), "adamw_update", params.size(), " parameters but ", steps.size(),
                " step counts");
