@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <limits>
+#include <string>
 
 #include "autograd/ops.h"
 #include "autograd/ops/record.h"
@@ -199,4 +200,47 @@ TEST_CASE("count_non_finite: one count over a list of tensors, any layout and dt
   Tensor big = Tensor::zeros({1 << 20}, DType::f32);
   big.data<float>()[(1 << 19) + 7] = static_cast<float>(nan);
   CHECK(be.count_non_finite({big}) == 1);
+}
+
+// The row passes' argument contract is one shared check (tensor/contrastive_row_checks.h),
+// so every backend refuses the same calls with the same words. These calls were accepted by
+// the CPU backend before (ω of the wrong length was read past its end).
+TEST_CASE("contrastive row passes: malformed arguments are refused with one message") {
+  Backend& be = backend_for(Device::cpu());
+  Backend::ContrastiveRowParams p;
+  p.N = 2;
+  p.V = 2;  // M = 4
+  const Tensor s = Tensor::zeros({4, 4}, DType::f32);
+  const Tensor a = Tensor::zeros({4}, DType::f64);
+  const Tensor stats = Tensor::zeros({4 * Backend::row_stat_count}, DType::f64);
+  const Tensor state = Tensor::zeros({4 * Backend::tile_state_count}, DType::f64);
+  const Tensor row_sum = Tensor::zeros({4}, DType::f64);
+  auto refused = [](auto&& call, const char* needle) {
+    try {
+      call();
+      FAIL_CHECK("accepted; expected: " << std::string(needle));
+    } catch (const Error& e) {
+      CHECK_MESSAGE(std::string(e.what()).find(needle) != std::string::npos, e.what());
+    }
+  };
+  const Tensor short_omega = Tensor::zeros({3}, DType::f32);  // (M,) needs 4
+  refused([&] { be.contrastive_row_pass(s, short_omega, a, p, stats); }, "ω must be (M,) or (M, M) with M = 4");
+  refused([&] { be.contrastive_tile_forward(s, short_omega, p, state); }, "ω must be (M,) or (M, M) with M = 4");
+  refused([&] { be.contrastive_tile_gradient(s, Tensor::zeros({4, 3}, DType::f32), a, state, p, row_sum); },
+          "ω must be (M,) or (M, M) with M = 4");
+  refused([&] { be.contrastive_row_pass(s, Tensor(), Tensor::zeros({4}, DType::f32), p, stats); },
+          "row statistics must be f64");
+  refused([&] { be.contrastive_row_pass(Tensor::zeros({4, 4}, DType::i64), Tensor(), a, p, stats); },
+          "contrastive_row_pass");
+  Backend::ContrastiveRowParams outside = p;
+  outside.row0 = 2;  // rows 2..5 of a 4-row matrix
+  refused([&] { be.contrastive_tile_forward(s, Tensor(), outside, state); }, "needs a tile s inside (M, M)");
+  Backend::ContrastiveRowParams empty = p;
+  empty.N = 0;
+  refused([&] { be.contrastive_row_pass(s, Tensor(), a, empty, stats); }, "N and V must be ≥ 1");
+  refused([&] { be.contrastive_normalize_rows(Tensor::zeros({4, 3}, DType::f32), Tensor::zeros({4, 2}, DType::f32),
+                                              a); },
+          "needs f, z (M, D) contiguous of one dtype");
+  refused([&] { be.contrastive_normalize_backward(s, s, a, a, p, s, Tensor::zeros({4}, DType::f64)); },
+          "needs norm, a (M,), norms (M, 3)");
 }

@@ -11,6 +11,7 @@
 #include <limits>
 #include <vector>
 
+#include "tensor/contrastive_row_checks.h"
 #include "tensor/cpu/cpu_backend.h"
 #include "tensor/cpu/fast_exp.h"
 #include "tensor/error.h"
@@ -20,17 +21,6 @@ namespace contra::cpu {
 namespace {
 
 using Params = Backend::ContrastiveRowParams;
-
-void check_rows(const char* where, const Tensor& s, const Tensor& omega, const Params& p,
-                std::initializer_list<const Tensor*> f64s) {
-  CONTRA_CHECK(s.is_contiguous(), where, "the similarity rows must be contiguous");
-  CONTRA_CHECK(p.N >= 1 && p.V >= 1, where, "N and V must be ≥ 1, got N = ", p.N, ", V = ", p.V);
-  if (omega.defined())
-    CONTRA_CHECK(omega.is_contiguous() && omega.dtype() == s.dtype() && (omega.dim() == 1 || omega.dim() == 2), where,
-                 "ω must be (M,) or (M, M), contiguous, in the dtype of s");
-  for (const Tensor* t : f64s)
-    CONTRA_CHECK(t->dtype() == DType::f64 && t->is_contiguous(), where, "row statistics must be f64, contiguous");
-}
 
 // ω_ik as a row pointer: row(i)[k] = ω_ik ((M, M)), ω_k ((M,)), or nullptr (no ω).
 template <typename T>
@@ -492,11 +482,7 @@ void normalize_backward_kernel(const Tensor& z, const Tensor& dz, const Tensor& 
 void CpuBackend::contrastive_row_pass(const Tensor& s, const Tensor& omega, const Tensor& a,
                                       const ContrastiveRowParams& p, const Tensor& stats) {
   const char* where = "contrastive_row_pass";
-  check_rows(where, s, omega, p, {&a, &stats});
-  const std::int64_t M = p.N * p.V;
-  CONTRA_CHECK(s.dim() == 2 && s.size(0) == M && s.size(1) == M && a.numel() == M &&
-                   stats.numel() == M * row_stat_count,
-               where, "needs s (M, M), a (M,), stats (M, ", int(row_stat_count), ") with M = N·V = ", M);
+  check_contrastive_row_pass(device(), s, omega, a, p, stats);
   dispatch_floating(s.dtype(), where, [&](auto t) {
     using T = decltype(t);
     if (reference_kernels()) row_pass_reference<T>(s, omega, a, p, stats);
@@ -507,11 +493,7 @@ void CpuBackend::contrastive_row_pass(const Tensor& s, const Tensor& omega, cons
 void CpuBackend::contrastive_tile_forward(const Tensor& s, const Tensor& omega, const ContrastiveRowParams& p,
                                           const Tensor& state) {
   const char* where = "contrastive_tile_forward";
-  check_rows(where, s, omega, p, {&state});
-  const std::int64_t M = p.N * p.V;
-  CONTRA_CHECK(s.dim() == 2 && p.row0 >= 0 && p.col0 >= 0 && p.row0 + s.size(0) <= M && p.col0 + s.size(1) <= M &&
-                   state.numel() == M * tile_state_count,
-               where, "needs a tile s inside (M, M) and state (M, ", int(tile_state_count), "), M = ", M);
+  check_contrastive_tile_forward(device(), s, omega, p, state);
   dispatch_floating(s.dtype(), where, [&](auto t) {
     using T = decltype(t);
     if (reference_kernels()) tile_forward_reference<T>(s, omega, p, state);
@@ -522,12 +504,7 @@ void CpuBackend::contrastive_tile_forward(const Tensor& s, const Tensor& omega, 
 void CpuBackend::contrastive_tile_gradient(const Tensor& s, const Tensor& omega, const Tensor& a, const Tensor& state,
                                            const ContrastiveRowParams& p, const Tensor& row_sum) {
   const char* where = "contrastive_tile_gradient";
-  check_rows(where, s, omega, p, {&a, &state, &row_sum});
-  const std::int64_t M = p.N * p.V;
-  CONTRA_CHECK(s.dim() == 2 && p.row0 >= 0 && p.col0 >= 0 && p.row0 + s.size(0) <= M && p.col0 + s.size(1) <= M &&
-                   state.numel() == M * tile_state_count && a.numel() == M && row_sum.numel() == M,
-               where, "needs a tile s inside (M, M), a and row_sum (M,), state (M, ", int(tile_state_count),
-               "), M = ", M);
+  check_contrastive_tile_gradient(device(), s, omega, a, state, p, row_sum);
   dispatch_floating(s.dtype(), where, [&](auto t) {
     using T = decltype(t);
     if (reference_kernels()) tile_gradient_reference<T>(s, omega, a, state, p, row_sum);
@@ -537,10 +514,7 @@ void CpuBackend::contrastive_tile_gradient(const Tensor& s, const Tensor& omega,
 
 void CpuBackend::contrastive_normalize_rows(const Tensor& f, const Tensor& z, const Tensor& norm) {
   const char* where = "contrastive_normalize_rows";
-  CONTRA_CHECK(f.dim() == 2 && f.is_contiguous() && z.is_contiguous() && z.shape() == f.shape() &&
-                   z.dtype() == f.dtype() && norm.dtype() == DType::f64 && norm.is_contiguous() &&
-                   norm.numel() == f.size(0),
-               where, "needs f, z (M, D) contiguous of one dtype and norm (M,) f64");
+  check_contrastive_normalize_rows(device(), f, z, norm);
   dispatch_floating(f.dtype(), where, [&](auto t) {
     normalize_rows_kernel<decltype(t)>(f, z, norm, !reference_kernels());
   });
@@ -549,14 +523,7 @@ void CpuBackend::contrastive_normalize_rows(const Tensor& f, const Tensor& z, co
 void CpuBackend::contrastive_normalize_backward(const Tensor& z, const Tensor& dz, const Tensor& norm, const Tensor& a,
                                                 const ContrastiveRowParams& p, const Tensor& df, const Tensor& norms) {
   const char* where = "contrastive_normalize_backward";
-  const std::int64_t M = z.size(0);
-  CONTRA_CHECK(z.dim() == 2 && M == p.N * p.V && z.is_contiguous() && dz.is_contiguous() && df.is_contiguous() &&
-                   dz.shape() == z.shape() && df.shape() == z.shape() && dz.dtype() == z.dtype() &&
-                   df.dtype() == z.dtype(),
-               where, "needs z, dz, df (M, D) contiguous of one dtype, M = N·V");
-  for (const Tensor* t : {&norm, &a, &norms})
-    CONTRA_CHECK(t->dtype() == DType::f64 && t->is_contiguous(), where, "norm, a, norms must be f64, contiguous");
-  CONTRA_CHECK(norm.numel() == M && a.numel() == M && norms.numel() == 3 * M, where, "needs norm, a (M,), norms (M, 3)");
+  check_contrastive_normalize_backward(device(), z, dz, norm, a, p, df, norms);
   dispatch_floating(z.dtype(), where, [&](auto t) {
     normalize_backward_kernel<decltype(t)>(z, dz, norm, a, p, df, norms, !reference_kernels());
   });

@@ -1,7 +1,8 @@
 // contrastive_rows_backend.cpp — CudaBackend's contrastive row passes (backend.h, "contrastive
-// row passes"): the argument checks of the CPU backend (cpu/contrastive_rows.cpp) plus the
-// device, then one launch each of contrastive_rows.cu's kernels (one block per anchor row) on
+// row passes"): the argument checks shared with the CPU backend (contrastive_row_checks.h),
+// then one launch each of contrastive_rows.cu's kernels (one block per anchor row) on
 // the backend's stream; nothing waits for the device.
+#include "tensor/contrastive_row_checks.h"
 #include "tensor/cuda/cuda_backend.h"
 #include "tensor/cuda/cuda_check.h"
 #include "tensor/cuda/cuda_kernels.h"
@@ -42,28 +43,6 @@ rows::Geom geom(const Params& p) {
   return g;
 }
 
-void check_device(const char* where, Device d, std::initializer_list<const Tensor*> ts) {
-  for (const Tensor* t : ts)
-    if (t->defined())
-      CONTRA_CHECK(t->device() == d, where, "a tensor on ", t->device().str(), " was passed to the ", d.str(),
-                   " backend; move it with .to(", d.str(), ") first");
-}
-
-// As the CPU backend's check_rows, and ω's element count (M or M·M).
-void check_rows(const char* where, const Tensor& s, const Tensor& omega, const Params& p,
-                std::initializer_list<const Tensor*> f64s) {
-  dispatch_floating(s.dtype(), where, [](auto) {});
-  CONTRA_CHECK(s.is_contiguous(), where, "the similarity rows must be contiguous");
-  CONTRA_CHECK(p.N >= 1 && p.V >= 1, where, "N and V must be ≥ 1, got N = ", p.N, ", V = ", p.V);
-  const std::int64_t M = p.N * p.V;
-  if (omega.defined())
-    CONTRA_CHECK(omega.is_contiguous() && omega.dtype() == s.dtype() &&
-                     ((omega.dim() == 1 && omega.numel() == M) || (omega.dim() == 2 && omega.numel() == M * M)),
-                 where, "ω must be (M,) or (M, M) with M = ", M, ", contiguous, in the dtype of s");
-  for (const Tensor* t : f64s)
-    CONTRA_CHECK(t->dtype() == DType::f64 && t->is_contiguous(), where, "row statistics must be f64, contiguous");
-}
-
 int omega_dim(const Tensor& omega) { return omega.defined() ? static_cast<int>(omega.dim()) : 0; }
 const void* omega_ptr(const Tensor& omega) { return omega.defined() ? omega.raw_data() : nullptr; }
 
@@ -73,12 +52,7 @@ void CudaBackend::contrastive_row_pass(const Tensor& s, const Tensor& omega, con
                                        const ContrastiveRowParams& p, const Tensor& stats) {
   const char* where = "contrastive_row_pass";
   activate();
-  check_device(where, device(), {&s, &omega, &a, &stats});
-  check_rows(where, s, omega, p, {&a, &stats});
-  const std::int64_t M = p.N * p.V;
-  CONTRA_CHECK(s.dim() == 2 && s.size(0) == M && s.size(1) == M && a.numel() == M &&
-                   stats.numel() == M * row_stat_count,
-               where, "needs s (M, M), a (M,), stats (M, ", int(row_stat_count), ") with M = N·V = ", M);
+  check_contrastive_row_pass(device(), s, omega, a, p, stats);
   launch_contrastive_row_pass(dt(s.dtype()), s.raw_data(), omega_ptr(omega), omega_dim(omega), a.data<double>(),
                               geom(p), stats.data<double>(), stream());
   check_launch(where);
@@ -88,12 +62,7 @@ void CudaBackend::contrastive_tile_forward(const Tensor& s, const Tensor& omega,
                                            const Tensor& state) {
   const char* where = "contrastive_tile_forward";
   activate();
-  check_device(where, device(), {&s, &omega, &state});
-  check_rows(where, s, omega, p, {&state});
-  const std::int64_t M = p.N * p.V;
-  CONTRA_CHECK(s.dim() == 2 && p.row0 >= 0 && p.col0 >= 0 && p.row0 + s.size(0) <= M && p.col0 + s.size(1) <= M &&
-                   state.numel() == M * tile_state_count,
-               where, "needs a tile s inside (M, M) and state (M, ", int(tile_state_count), "), M = ", M);
+  check_contrastive_tile_forward(device(), s, omega, p, state);
   launch_contrastive_tile_forward(dt(s.dtype()), s.raw_data(), s.size(0), s.size(1), omega_ptr(omega),
                                   omega_dim(omega), geom(p), state.data<double>(), stream());
   check_launch(where);
@@ -104,13 +73,7 @@ void CudaBackend::contrastive_tile_gradient(const Tensor& s, const Tensor& omega
                                             const Tensor& row_sum) {
   const char* where = "contrastive_tile_gradient";
   activate();
-  check_device(where, device(), {&s, &omega, &a, &state, &row_sum});
-  check_rows(where, s, omega, p, {&a, &state, &row_sum});
-  const std::int64_t M = p.N * p.V;
-  CONTRA_CHECK(s.dim() == 2 && p.row0 >= 0 && p.col0 >= 0 && p.row0 + s.size(0) <= M && p.col0 + s.size(1) <= M &&
-                   state.numel() == M * tile_state_count && a.numel() == M && row_sum.numel() == M,
-               where, "needs a tile s inside (M, M), a and row_sum (M,), state (M, ", int(tile_state_count),
-               "), M = ", M);
+  check_contrastive_tile_gradient(device(), s, omega, a, state, p, row_sum);
   launch_contrastive_tile_gradient(dt(s.dtype()), s.raw_data(), s.size(0), s.size(1), omega_ptr(omega),
                                    omega_dim(omega), a.data<double>(), state.data<double>(), geom(p),
                                    row_sum.data<double>(), stream());
@@ -120,12 +83,7 @@ void CudaBackend::contrastive_tile_gradient(const Tensor& s, const Tensor& omega
 void CudaBackend::contrastive_normalize_rows(const Tensor& f, const Tensor& z, const Tensor& norm) {
   const char* where = "contrastive_normalize_rows";
   activate();
-  check_device(where, device(), {&f, &z, &norm});
-  dispatch_floating(f.dtype(), where, [](auto) {});
-  CONTRA_CHECK(f.dim() == 2 && f.is_contiguous() && z.is_contiguous() && z.shape() == f.shape() &&
-                   z.dtype() == f.dtype() && norm.dtype() == DType::f64 && norm.is_contiguous() &&
-                   norm.numel() == f.size(0),
-               where, "needs f, z (M, D) contiguous of one dtype and norm (M,) f64");
+  check_contrastive_normalize_rows(device(), f, z, norm);
   launch_contrastive_normalize_rows(dt(f.dtype()), f.raw_data(), z.raw_data(), norm.data<double>(), f.size(0),
                                     f.size(1), stream());
   check_launch(where);
@@ -136,17 +94,7 @@ void CudaBackend::contrastive_normalize_backward(const Tensor& z, const Tensor& 
                                                  const Tensor& norms) {
   const char* where = "contrastive_normalize_backward";
   activate();
-  check_device(where, device(), {&z, &dz, &norm, &a, &df, &norms});
-  dispatch_floating(z.dtype(), where, [](auto) {});
-  const std::int64_t M = z.dim() == 2 ? z.size(0) : -1;
-  CONTRA_CHECK(z.dim() == 2 && M == p.N * p.V && z.is_contiguous() && dz.is_contiguous() && df.is_contiguous() &&
-                   dz.shape() == z.shape() && df.shape() == z.shape() && dz.dtype() == z.dtype() &&
-                   df.dtype() == z.dtype(),
-               where, "needs z, dz, df (M, D) contiguous of one dtype, M = N·V");
-  for (const Tensor* t : {&norm, &a, &norms})
-    CONTRA_CHECK(t->dtype() == DType::f64 && t->is_contiguous(), where, "norm, a, norms must be f64, contiguous");
-  CONTRA_CHECK(norm.numel() == M && a.numel() == M && norms.numel() == 3 * M, where,
-               "needs norm, a (M,), norms (M, 3)");
+  check_contrastive_normalize_backward(device(), z, dz, norm, a, p, df, norms);
   launch_contrastive_normalize_backward(dt(z.dtype()), z.raw_data(), dz.raw_data(), norm.data<double>(),
                                         a.data<double>(), geom(p), z.size(1), df.raw_data(), norms.data<double>(),
                                         stream());
