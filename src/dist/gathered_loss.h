@@ -64,6 +64,14 @@ Tensor gathered_derived_loss(Communicator& comm, const Tensor& f_local, std::int
 // labels_local: i64 (n,), the class of each of this rank's images; gathered to (N,).
 Tensor gathered_supcon_loss(Communicator& comm, const Tensor& f_local, std::int64_t V, const Tensor& labels_local,
                             double temperature);
+// (S1) the supervised prototype objective (contrastive/prototypes.h), inner-product reading,
+// batch prototypes: μ_c = mean of z̄ over the rows of class c in the GLOBAL batch (labels
+// gathered to (N,)), every rank computing the same (C, D) from F; rank r scores its anchors
+//     ℓ_i = − z̄_i·μ_{y_i} + λ max_{c≠y_i} z̄_i·μ_c,   loss_r = K · Σ_{i∈A_r} ℓ_i / M.
+// μ_c depends on every row of class c, so ∂L^(r)/∂F is nonzero on other ranks' rows too;
+// all_gather_rows' backward sums those terms over ranks, as for the keys above.
+Tensor gathered_supervised_prototype_loss(Communicator& comm, const Tensor& f_local, std::int64_t V,
+                                          const Tensor& labels_local, double lambda = 1.0);
 // params.pair_weights (ω) and params.anchor_weights (α) are GLOBAL ((M, M)/(M,) and (M,)),
 // the same on every rank (constants).
 Tensor gathered_balanced_loss(Communicator& comm, const Tensor& f_local, std::int64_t V,

@@ -18,10 +18,6 @@ void check_data_parallel(const PretrainConfig& c, int K) {
                                                  " ranks) on a GPU need NCCL collectives, which this build does not have",
                      "configure with -Dcuda=enabled and MPI (NCCL from the CUDA toolkit), or run the ranks on the CPU "
                      "(drop --device)");
-  if (c.loss == "supervised")
-    throw UsageError("--loss supervised", "has no gathered (multi-rank) form yet; this job runs on " +
-                                              std::to_string(K) + " ranks",
-                     "run it in one process, or choose nt_xent, balanced, derived or supcon");
   if (c.batch_size % K != 0)
     throw UsageError("--batch-size", "the global batch of " + std::to_string(c.batch_size) +
                                          " images does not split evenly over " + std::to_string(K) + " ranks",
@@ -33,6 +29,8 @@ LossResult data_parallel_loss(dist::Communicator& comm, const Tensor& f_local, c
                               const PretrainConfig& c) {
   const std::int64_t V = c.views;
   if (c.loss == "supcon") return {dist::gathered_supcon_loss(comm, f_local, V, labels_local, c.temperature), std::nullopt};
+  if (c.loss == "supervised")
+    return {dist::gathered_supervised_prototype_loss(comm, f_local, V, labels_local, c.lambda), std::nullopt};
   contrastive::BalancedParams p;  // the parameters of loss_registry.cpp's fused losses
   p.temperature = c.temperature;
   if (c.loss == "balanced") {
@@ -44,7 +42,7 @@ LossResult data_parallel_loss(dist::Communicator& comm, const Tensor& f_local, c
     p.positive_weight = 0.0;
   } else if (c.loss != "nt_xent") {
     throw UsageError("--loss " + c.loss, "has no gathered (multi-rank) form",
-                     "run it in one process, or choose nt_xent, balanced, derived or supcon");
+                     "run it in one process, or choose nt_xent, balanced, derived, supervised or supcon");
   }
   return {dist::gathered_balanced_loss(comm, f_local, V, p), std::nullopt};
 }

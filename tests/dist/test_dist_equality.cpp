@@ -11,6 +11,7 @@
 #include "contrastive/balanced.h"
 #include "contrastive/balanced_fused.h"
 #include "contrastive/losses.h"
+#include "contrastive/prototypes.h"
 #include "dist/gathered_loss.h"
 #include "dist/gradient_buckets.h"
 #include "dist/sync_batch_norm.h"
@@ -78,6 +79,15 @@ TEST_CASE("gathered losses equal the one-process loss on the concatenated embedd
                     [&](const Tensor& F, const ViewLayout& L) { return contrastive::supcon_loss(F, L, labels, tau); },
                     [&](const Tensor& f) { return dist::gathered_supcon_loss(world(), f, 2, local_labels, tau); }},
                    N, 2, D, dt);
+    // (S1): class prototypes over the global batch, V = 3 (labels i % 3: every class on several ranks)
+    check_gathered({"supervised prototype S1, labels gathered, V = 3",
+                    [&](const Tensor& F, const ViewLayout& L) {
+                      return contrastive::supervised_prototype_loss(F, L, labels, 0.7);
+                    },
+                    [&](const Tensor& f) {
+                      return dist::gathered_supervised_prototype_loss(world(), f, 3, local_labels, 0.7);
+                    }},
+                   N, 3, D, dt);
     // balanced with w_a ≠ w_r, w_p = 0.5, per-pair ω (M, M) and per-anchor α (M,): global constants
     contrastive::BalancedParams p;
     p.temperature = tau;
