@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "autograd/ops.h"
+#include "contrastive/balanced_fused.h"
 #include "contrastive/losses.h"
 #include "contrastive/prototypes.h"
 #include "contrastive/similarity.h"
@@ -94,17 +95,26 @@ Tensor gathered_supervised_prototype_loss(Communicator& comm, const Tensor& f_lo
 }
 
 Tensor gathered_balanced_loss(Communicator& comm, const Tensor& f_local, std::int64_t V,
-                              const contrastive::BalancedParams& p) {
+                              const contrastive::BalancedParams& p, Tensor* f_global) {
   const char* where = "gathered_balanced_loss";
   const ViewLayout L = sharded_layout(comm, f_local.size(0), V, where);
   contrastive::validate(p, L, where);
   const Tensor F = gather_view_major(comm, f_local, V);
+  if (f_global) *f_global = F;
   const Tensor per_anchor = contrastive::balanced_per_anchor(anchor_logits(F, L, p.temperature), L, p);  // ℓ_A (m,)
   if (!p.anchor_weights.defined()) return rank_share_of_mean(per_anchor, L, comm.size());
   // loss_r = K · Σ_{i∈A_r} α_i ℓ_i / Σ_{all i} α_i
   const Tensor alpha = p.anchor_weights.to(per_anchor.dtype()).detach();  // (M,)
   const double alpha_total = sum(alpha).item();
   return scale(sum(per_anchor * contrastive::anchor_rows_of(alpha, L)), comm.size() / alpha_total);
+}
+
+contrastive::LossTelemetry global_balanced_telemetry(const Tensor& f_global, std::int64_t V,
+                                                     const contrastive::BalancedParams& p, bool gradient_norms) {
+  const ViewLayout L = ViewLayout::for_rows(f_global.size(0), V, "global_balanced_telemetry");  // all M anchors
+  contrastive::FusedOptions fo;
+  fo.gradient_norms = gradient_norms;
+  return contrastive::balanced_loss(f_global.detach(), L, p, fo).telemetry;
 }
 
 double global_mean(Communicator& comm, const Tensor& local_loss) {

@@ -26,7 +26,7 @@ void check_data_parallel(const PretrainConfig& c, int K) {
 }
 
 LossResult data_parallel_loss(dist::Communicator& comm, const Tensor& f_local, const Tensor& labels_local,
-                              const PretrainConfig& c) {
+                              const PretrainConfig& c, bool telemetry) {
   const std::int64_t V = c.views;
   if (c.loss == "supcon") return {dist::gathered_supcon_loss(comm, f_local, V, labels_local, c.temperature), std::nullopt};
   if (c.loss == "supervised")
@@ -44,7 +44,10 @@ LossResult data_parallel_loss(dist::Communicator& comm, const Tensor& f_local, c
     throw UsageError("--loss " + c.loss, "has no gathered (multi-rank) form",
                      "run it in one process, or choose nt_xent, balanced, derived, supervised or supcon");
   }
-  return {dist::gathered_balanced_loss(comm, f_local, V, p), std::nullopt};
+  Tensor F;  // (M, D) the global batch's embeddings, gathered for the loss
+  LossResult out{dist::gathered_balanced_loss(comm, f_local, V, p, &F), std::nullopt};
+  if (telemetry && comm.rank() == 0) out.telemetry = dist::global_balanced_telemetry(F, V, p, true);
+  return out;
 }
 
 double root_work_timeout_s() {

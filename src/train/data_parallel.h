@@ -65,9 +65,12 @@ std::string rank_device(const std::string& text, const DataParallel& dp);
 
 // The configured loss of this rank's shard, f_local (V·n, D) view-major, labels_local (n),
 // against the keys of the global batch: K · L^(r) (dist/gathered_loss.h), whose mean over
-// ranks is the one-process loss. No telemetry.
+// ranks is the one-process loss. With `telemetry` (a logged step), rank 0 also returns the
+// one-process telemetry of the GLOBAL batch for the balanced family (nt_xent, balanced,
+// derived; dist::global_balanced_telemetry: one more fused pass on rank 0, gradient norms
+// included); the other ranks and the other losses return none, as in one process.
 LossResult data_parallel_loss(dist::Communicator& comm, const Tensor& f_local, const Tensor& labels_local,
-                              const PretrainConfig& c);
+                              const PretrainConfig& c, bool telemetry = false);
 
 // Whether `flag` holds on any rank (an all-reduce; every rank must call it).
 bool any_rank(dist::Communicator& comm, bool flag);

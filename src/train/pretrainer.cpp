@@ -595,7 +595,7 @@ std::optional<int> train_step(TrainState& s, const data::Batch& batch) {
     return stop_non_finite("step " + std::to_string(s.step + 1) + ": the embeddings are non-finite" + weights_state(s.params));
   const bool log_now = (s.step + 1) % c.log_every == 0 || s.step + 1 == s.last_step;
   const contrastive::ViewLayout layout{c.batch_size, c.views};
-  const LossResult loss = s.dp.active() ? data_parallel_loss(*s.dp.comm, f, batch.labels, c)
+  const LossResult loss = s.dp.active() ? data_parallel_loss(*s.dp.comm, f, batch.labels, c, log_now)
                                          : compute_loss({f, layout, batch.labels, c, log_now});
   const double loss_value = s.dp.active() ? dist::global_mean(*s.dp.comm, loss.loss) : loss.loss.item();
   if (!std::isfinite(loss_value)) {
