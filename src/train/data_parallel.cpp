@@ -92,7 +92,8 @@ void on_root(DataParallel& dp, const char* what, const std::function<void()>& wo
   enum Outcome { ok = 0, usage = 1, error = 2 };
   std::exception_ptr failure;
   Tensor outcome = Tensor::full({1}, 0.0, DType::f64);
-  if (dp.root()) {
+  // the work may take long (a download): the others wait while rank 0's heartbeat lasts
+  dp.comm->run_on_root(what, [&] {
     try {
       work();
     } catch (const UsageError&) {
@@ -102,8 +103,7 @@ void on_root(DataParallel& dp, const char* what, const std::function<void()>& wo
       outcome.data<double>()[0] = error;
       failure = std::current_exception();
     }
-  }
-  dp.comm->barrier_within(root_work_timeout_s());  // the work may take long (a download)
+  }, root_work_timeout_s());
   dp.comm->broadcast(outcome, 0);
   if (failure) std::rethrow_exception(failure);
   const int o = static_cast<int>(outcome.to_vector<double>()[0]);

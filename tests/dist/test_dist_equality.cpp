@@ -219,6 +219,32 @@ TEST_CASE("TimedCommunicator: the same results as the communicator it wraps, its
   CHECK(timed.counters().calls == 0);
 }
 
+TEST_CASE("run_on_root: rank 0 alone runs the work, the others return after it; a failure rethrows on rank 0 only") {
+  const int r = world().rank();
+  dist::TimedCommunicator timed(world_ptr());
+  int runs = 0;
+  // rank 0 works 300 ms; the others wait for it
+  const auto t0 = std::chrono::steady_clock::now();
+  timed.run_on_root("a test's work", [&] {
+    ++runs;
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  }, 60.0);
+  const double waited = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  CHECK(runs == (r == 0 ? 1 : 0));
+  CHECK(waited >= 0.25);  // nobody returns before rank 0's work ended
+  if (r != 0) CHECK(timed.counters().root_wait_seconds >= 0.25);  // counted apart from communication
+  CHECK(timed.counters().seconds == 0.0);
+  // rank 0's work throws: rank 0 rethrows, the others stop waiting and go on
+  bool thrown = false;
+  try {
+    world().run_on_root("a failing work", [] { throw contra::Error("test", "rank 0's work failed"); }, 60.0);
+  } catch (const contra::Error&) {
+    thrown = true;
+  }
+  CHECK(thrown == (r == 0));
+  world().barrier();  // and the ranks still agree on the next collective
+}
+
 TEST_CASE("make_communicator: the world for the CPU and for one rank; CUDA ranks need NCCL") {
   const int K = world().size();
   CHECK(dist::make_communicator(world_ptr(), Device::cpu()) == world_ptr());
