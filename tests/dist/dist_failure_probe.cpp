@@ -8,7 +8,8 @@
 // Rank 0's work alone (Communicator::run_on_root, as tools/pretrain's kNN monitor and final
 // evaluation): "root_stuck" stops rank 0 there (SIGSTOP: no heartbeat); the others must end
 // the job within CONTRA_DIST_HEARTBEAT_TIMEOUT_S, naming rank 0. "root_slow" has rank 0 work
-// for 3 × that bound, alive: the others must wait, and the job ends normally.
+// for 3 × that bound, alive: the others must wait, and the job ends normally. "root_overdue":
+// the same, but the whole wait is capped at 1.5 × the bound: the others end the job then.
 #include <chrono>
 #include <csignal>
 #include <cstdio>
@@ -36,7 +37,7 @@ int main(int argc, char** argv) {
       std::fflush(stderr);
       if (std::strcmp(mode, "root_stuck") == 0) std::raise(SIGSTOP);
       std::this_thread::sleep_for(std::chrono::duration<double>(3 * bound));
-    }, 3600.0);
+    }, std::strcmp(mode, "root_overdue") == 0 ? 1.5 * bound : 3600.0);
     std::fprintf(stderr, "probe: rank %d done waiting for rank 0\n", world->rank());
     return 0;
   }

@@ -78,3 +78,14 @@ TEST_CASE("rank 0 slow but alive in its work alone (3 × the heartbeat bound): t
   CHECK(o.output.find("probe: rank 1 done waiting for rank 0") != std::string::npos);
   CHECK(o.output.find("no heartbeat") == std::string::npos);
 }
+
+TEST_CASE("rank 0 alive but past the whole wait's deadline: the others end the job, naming rank 0 and the deadline") {
+  const Outcome o = launch("root_overdue", "CONTRA_DIST_HEARTBEAT_TIMEOUT_S=2");
+  INFO(o.output);
+  CHECK(o.status != 0);
+  CHECK(o.status != 124);
+  CHECK(o.seconds < 30.0);
+  CHECK(o.output.find("contra dist: rank 1 of 2: rank 0 did not finish the probe's evaluation within 3 s, although "
+                      "alive (CONTRA_DIST_ROOT_TIMEOUT_S sets this bound)") != std::string::npos);
+  CHECK(o.output.find("no heartbeat") == std::string::npos);
+}
