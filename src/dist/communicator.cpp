@@ -23,4 +23,14 @@ void Communicator::check_buffer(const Tensor& x, const char* op, bool floating_o
                dtype_name(x.dtype()), floating_only ? " (f32 or f64)" : " (f32, f64 or i64)");
 }
 
+void Communicator::run_on_root(const char* /*what*/, const std::function<void()>& work, double max_wait_s) {
+  if (rank() == 0) try {
+      work();
+    } catch (...) {
+      barrier_within(max_wait_s);  // the others stop waiting; rank 0 reports its failure
+      throw;
+    }
+  barrier_within(max_wait_s);
+}
+
 }  // namespace contra::dist

@@ -24,6 +24,7 @@
 // -Dcuda=enabled and MPI); world.h picks one.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -35,6 +36,9 @@ struct CommOptions {
   // Upper bound in seconds on any one collective; past it the job ends (see above).
   // The environment variable CONTRA_DIST_TIMEOUT_S overrides it (world.h).
   double timeout_s = 60.0;
+  // run_on_root: how long a waiting rank goes without hearing rank 0's heartbeat before it
+  // ends the job. CONTRA_DIST_HEARTBEAT_TIMEOUT_S overrides it (world.h).
+  double heartbeat_timeout_s = 60.0;
 };
 
 // A collective started without waiting (gradient buckets overlap it with backward).
@@ -73,6 +77,15 @@ class Communicator {
   // evaluation in tools/pretrain). A rank that dies meanwhile is still noticed by mpirun.
   // Default: barrier() under the usual deadline (wrappers such as bench's timing one).
   virtual void barrier_within(double /*timeout_s*/) { barrier(); }
+  // Rank 0's work alone while every other rank waits for it (tools/pretrain: the dataset
+  // download, the kNN monitor, the final evaluation; `what` names it in messages). Rank 0
+  // runs work(); the others return once it has returned or thrown (rank 0 then rethrows).
+  // A waiting rank ends the job (a message naming rank 0 and `what`, non-zero exit) when the
+  // whole wait passes max_wait_s, and — where the transport has heartbeats (MpiCommunicator)
+  // — as soon as rank 0 has been silent for CommOptions::heartbeat_timeout_s: a stopped or
+  // unreachable rank 0 is noticed within that bound, a slow but live one is waited for.
+  // Default: work() on rank 0, then barrier_within(max_wait_s) (no heartbeat).
+  virtual void run_on_root(const char* what, const std::function<void()>& work, double max_wait_s);
 
   // Checks the tensor rules above; throws contra::Error naming `op` otherwise.
   static void check_buffer(const Tensor& x, const char* op, bool floating_only);

@@ -1,8 +1,12 @@
 // gathered_loss.cpp — local anchors × global keys. See gathered_loss.h for the derivation.
 #include "dist/gathered_loss.h"
 
+#include <vector>
+
 #include "autograd/ops.h"
+#include "contrastive/balanced_fused.h"
 #include "contrastive/losses.h"
+#include "contrastive/prototypes.h"
 #include "contrastive/similarity.h"
 #include "dist/differentiable_collectives.h"
 #include "tensor/error.h"
@@ -39,6 +43,14 @@ namespace {
 Tensor rank_share_of_mean(const Tensor& per_anchor, const ViewLayout& L, int K) {
   return scale(sum(per_anchor), static_cast<double>(K) / static_cast<double>(L.M()));
 }
+
+// Every rank's image labels, labels_local i64 (n,) → (N,): image r·n + x.
+Tensor gathered_labels(Communicator& comm, const Tensor& labels_local, const ViewLayout& L, const char* where) {
+  CONTRA_CHECK(labels_local.dtype() == DType::i64 && labels_local.dim() == 1 && labels_local.size(0) == L.n_anchor_images(),
+               where, "labels must be i64 (n,) = (", L.n_anchor_images(), ",), one per local image, got ",
+               shape_str(labels_local.shape()));
+  return comm.all_gather(labels_local.contiguous());
+}
 }  // namespace
 
 Tensor gathered_nt_xent(Communicator& comm, const Tensor& f_local, std::int64_t V, double temperature) {
@@ -59,28 +71,50 @@ Tensor gathered_supcon_loss(Communicator& comm, const Tensor& f_local, std::int6
                             double temperature) {
   const char* where = "gathered_supcon_loss";
   const ViewLayout L = sharded_layout(comm, f_local.size(0), V, where);
-  CONTRA_CHECK(labels_local.dtype() == DType::i64 && labels_local.dim() == 1 && labels_local.size(0) == L.n_anchor_images(),
-               where, "labels must be i64 (n,) = (", L.n_anchor_images(), ",), one per local image, got ",
-               shape_str(labels_local.shape()));
-  const Tensor labels = comm.all_gather(labels_local.contiguous());  // (N,): image r·n + x
-  const Tensor y = contrastive::row_labels(labels, L, where);        // (M,)
+  const Tensor y = contrastive::row_labels(gathered_labels(comm, labels_local, L, where), L, where);  // (M,)
   const Tensor F = gather_view_major(comm, f_local, V);
   return rank_share_of_mean(
       contrastive::supcon_per_anchor(anchor_logits(F, L, temperature), y, L.anchor_row_indices()), L, comm.size());
 }
 
+Tensor gathered_supervised_prototype_loss(Communicator& comm, const Tensor& f_local, std::int64_t V,
+                                          const Tensor& labels_local, double lambda) {
+  const char* where = "gathered_supervised_prototype_loss (S1)";
+  const ViewLayout L = sharded_layout(comm, f_local.size(0), V, where);
+  const Tensor y = contrastive::row_labels(gathered_labels(comm, labels_local, L, where), L, where);  // (M,)
+  const Tensor F = gather_view_major(comm, f_local, V);                                            // (M, D)
+  const Tensor z = contrastive::normalize_embeddings(F);                                           // z̄ (M, D)
+  const contrastive::ClassPrototypes protos = contrastive::class_prototypes(z, y);  // μ_c over the global batch
+  const auto y_all = y.to_vector<std::int64_t>();
+  std::vector<std::int64_t> y_a;  // the anchors' labels y_i, i ∈ A_r   (m,)
+  for (const std::int64_t i : L.anchor_row_indices()) y_a.push_back(y_all[static_cast<size_t>(i)]);
+  const Tensor y_anchor = Tensor::from_vector(y_a, {L.anchor_rows()});
+  const Tensor per_anchor =
+      contrastive::supervised_prototype_per_anchor(contrastive::anchor_rows_of(z, L), y_anchor, protos, lambda);
+  return rank_share_of_mean(per_anchor, L, comm.size());
+}
+
 Tensor gathered_balanced_loss(Communicator& comm, const Tensor& f_local, std::int64_t V,
-                              const contrastive::BalancedParams& p) {
+                              const contrastive::BalancedParams& p, Tensor* f_global) {
   const char* where = "gathered_balanced_loss";
   const ViewLayout L = sharded_layout(comm, f_local.size(0), V, where);
   contrastive::validate(p, L, where);
   const Tensor F = gather_view_major(comm, f_local, V);
+  if (f_global) *f_global = F;
   const Tensor per_anchor = contrastive::balanced_per_anchor(anchor_logits(F, L, p.temperature), L, p);  // ℓ_A (m,)
   if (!p.anchor_weights.defined()) return rank_share_of_mean(per_anchor, L, comm.size());
   // loss_r = K · Σ_{i∈A_r} α_i ℓ_i / Σ_{all i} α_i
   const Tensor alpha = p.anchor_weights.to(per_anchor.dtype()).detach();  // (M,)
   const double alpha_total = sum(alpha).item();
   return scale(sum(per_anchor * contrastive::anchor_rows_of(alpha, L)), comm.size() / alpha_total);
+}
+
+contrastive::LossTelemetry global_balanced_telemetry(const Tensor& f_global, std::int64_t V,
+                                                     const contrastive::BalancedParams& p, bool gradient_norms) {
+  const ViewLayout L = ViewLayout::for_rows(f_global.size(0), V, "global_balanced_telemetry");  // all M anchors
+  contrastive::FusedOptions fo;
+  fo.gradient_norms = gradient_norms;
+  return contrastive::balanced_loss(f_global.detach(), L, p, fo).telemetry;
 }
 
 double global_mean(Communicator& comm, const Tensor& local_loss) {

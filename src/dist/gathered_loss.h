@@ -39,6 +39,7 @@
 #include <cstdint>
 
 #include "contrastive/balanced.h"
+#include "contrastive/balanced_fused.h"
 #include "contrastive/layout.h"
 #include "dist/communicator.h"
 #include "tensor/tensor.h"
@@ -64,10 +65,28 @@ Tensor gathered_derived_loss(Communicator& comm, const Tensor& f_local, std::int
 // labels_local: i64 (n,), the class of each of this rank's images; gathered to (N,).
 Tensor gathered_supcon_loss(Communicator& comm, const Tensor& f_local, std::int64_t V, const Tensor& labels_local,
                             double temperature);
+// (S1) the supervised prototype objective (contrastive/prototypes.h), inner-product reading,
+// batch prototypes: μ_c = mean of z̄ over the rows of class c in the GLOBAL batch (labels
+// gathered to (N,)), every rank computing the same (C, D) from F; rank r scores its anchors
+//     ℓ_i = − z̄_i·μ_{y_i} + λ max_{c≠y_i} z̄_i·μ_c,   loss_r = K · Σ_{i∈A_r} ℓ_i / M.
+// μ_c depends on every row of class c, so ∂L^(r)/∂F is nonzero on other ranks' rows too;
+// all_gather_rows' backward sums those terms over ranks, as for the keys above.
+Tensor gathered_supervised_prototype_loss(Communicator& comm, const Tensor& f_local, std::int64_t V,
+                                          const Tensor& labels_local, double lambda = 1.0);
 // params.pair_weights (ω) and params.anchor_weights (α) are GLOBAL ((M, M)/(M,) and (M,)),
 // the same on every rank (constants).
+// f_global, when given, receives F (M, D) (the graph's gathered embeddings; detach to reuse).
 Tensor gathered_balanced_loss(Communicator& comm, const Tensor& f_local, std::int64_t V,
-                              const contrastive::BalancedParams& params);
+                              const contrastive::BalancedParams& params, Tensor* f_global = nullptr);
+
+// The one-process telemetry of the balanced family (balanced_fused.h: attraction, repulsion,
+// ‖∂attraction/∂f‖, ‖∂repulsion/∂f‖, similarities, alignment, uniformity) for the GLOBAL
+// batch: the fused kernel on F (M, D), detached, with every row an anchor — the same numbers
+// one process logs for the same embeddings. Local work only (no collective): call it on the
+// rank that logs (rank 0), with the F every rank already gathered. Its cost is one more
+// M×M fused pass on that rank, so tools/pretrain runs it on logged steps only.
+contrastive::LossTelemetry global_balanced_telemetry(const Tensor& f_global, std::int64_t V,
+                                                     const contrastive::BalancedParams& params, bool gradient_norms);
 
 // (1/K) Σ_r loss_r: the global loss L for logging (a collective; no graph).
 double global_mean(Communicator& comm, const Tensor& local_loss);

@@ -22,10 +22,23 @@
 // after 200 ms sleeping 50 µs per poll. Sleeping from 1 ms on instead halved the rate of a
 // 11.6 MB all-reduce here (36 ms against 16 ms, 2 ranks through shared memory).
 //
+// run_on_root (rank 0 works alone, the others wait): a thread on rank 0 sends each other rank a
+// one-int message every min(5 s, heartbeat_timeout_s/6) on a second private communicator
+// while rank 0's main thread works, then a last "done" message. The waiting ranks poll for
+// them (MPI_Test, 2 ms apart) and end the job, naming rank 0, after heartbeat_timeout_s
+// (CONTRA_DIST_HEARTBEAT_TIMEOUT_S, default 60 s) without one: a stopped (SIGSTOP), swapped-out
+// or unreachable rank 0 costs that long, not the whole root-work deadline (24 h by default).
+// A rank 0 that is alive but slow keeps beating and is waited for. Not caught: a rank 0 whose
+// main thread loops forever while its process runs (the heartbeat thread still beats); the
+// root-work deadline (max_wait_s) bounds that case. MPI is initialised with
+// MPI_THREAD_SERIALIZED, and every MPI call here holds State's mutex, so the heartbeat thread
+// and the main thread never call MPI at once.
+//
 // Sums are MPI_SUM in MPI's reduction order, which is fixed for a given K and message size:
 // runs repeat bit for bit, but K = 2 and K = 3 sum in different orders (float tolerance).
 #pragma once
 
+#include <functional>
 #include <memory>
 
 #include "dist/communicator.h"
@@ -34,8 +47,9 @@ namespace contra::dist {
 
 class MpiCommunicator final : public Communicator {
  public:
-  // Initialises MPI (MPI_THREAD_FUNNELED) unless it already is; finalises it on destruction
-  // if it initialised it. One instance per process (world.h).
+  // Initialises MPI (MPI_THREAD_SERIALIZED, for run_on_root's heartbeat thread) unless it
+  // already is; finalises it on destruction if it initialised it. One instance per process
+  // (world.h).
   MpiCommunicator(int* argc, char*** argv, const CommOptions& options);
   ~MpiCommunicator() override;
 
@@ -49,6 +63,10 @@ class MpiCommunicator final : public Communicator {
   void broadcast(const Tensor& x, int root) override;
   void barrier() override;
   void barrier_within(double timeout_s) override;
+  // Heartbeats (see the file comment): rank 0 sends, the others end the job after
+  // CommOptions::heartbeat_timeout_s of silence. Without MPI_THREAD_SERIALIZED (MPI
+  // initialised elsewhere at a lower level): Communicator's default, max_wait_s alone.
+  void run_on_root(const char* what, const std::function<void()>& work, double max_wait_s) override;
   // Ends the job as a failed collective does: "contra dist: rank r of K: <what>; ending the
   // job", then MPI_Abort (exit 70 for every rank). For transports layered on this one (NCCL).
   [[noreturn]] void abort_job(const std::string& what) const;

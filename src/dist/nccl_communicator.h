@@ -60,6 +60,9 @@ class NcclCommunicator final : public Communicator {
   void broadcast(const Tensor& x, int root) override;
   void barrier() override { host_->barrier(); }
   void barrier_within(double timeout_s) override { host_->barrier_within(timeout_s); }
+  void run_on_root(const char* what, const std::function<void()>& work, double max_wait_s) override {
+    host_->run_on_root(what, work, max_wait_s);
+  }
 
   struct State;  // NCCL and CUDA handles (nccl_communicator.cpp)
 

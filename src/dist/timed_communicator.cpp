@@ -92,4 +92,10 @@ void TimedCommunicator::barrier_within(double timeout_s) {
   inner_->barrier_within(timeout_s);
 }
 
+void TimedCommunicator::run_on_root(const char* what, const std::function<void()>& work, double max_wait_s) {
+  if (rank() == 0) return inner_->run_on_root(what, work, max_wait_s);  // rank 0 works: not waiting time
+  Stopwatch w(&counters_.root_wait_seconds);
+  inner_->run_on_root(what, work, max_wait_s);
+}
+
 }  // namespace contra::dist

@@ -6,8 +6,9 @@
 //                   Request::poll, all_gather, reduce_scatter_sum, broadcast, barrier
 //   reduced_bytes   bytes given to all_reduce_sum / start_all_reduce_sum / reduce_scatter_sum
 //   gathered_bytes  bytes returned by all_gather (K·n rows)
-//   root_wait_seconds  time in barrier_within: waiting for rank 0's long work alone (the kNN
-//                   monitor, the final evaluation), kept apart because it is not communication
+//   root_wait_seconds  time in barrier_within and (ranks other than 0) run_on_root: waiting
+//                   for rank 0's long work alone (the kNN monitor, the final evaluation), kept
+//                   apart because it is not communication
 //
 // On a rank, `seconds` includes waiting for the slowest rank to arrive (a collective cannot
 // finish before its last participant enters it): on time-sliced cores this skew is most of it.
@@ -44,6 +45,7 @@ class TimedCommunicator final : public Communicator {
   void broadcast(const Tensor& x, int root) override;
   void barrier() override;
   void barrier_within(double timeout_s) override;
+  void run_on_root(const char* what, const std::function<void()>& work, double max_wait_s) override;
 
   // Totals since construction (or the last reset); read them between calls.
   const CommCounters& counters() const { return counters_; }

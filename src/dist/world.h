@@ -6,7 +6,8 @@
 // The build picks world_mpi.cpp or world_single.cpp (src/dist/meson.build, -Dmpi), so no
 // other file tests for MPI. Call once, early in main (MPI may rewrite argc/argv), and keep
 // the pointer for the life of the program (its destructor finalises MPI).
-// CONTRA_DIST_TIMEOUT_S in the environment overrides options.timeout_s.
+// CONTRA_DIST_TIMEOUT_S and CONTRA_DIST_HEARTBEAT_TIMEOUT_S in the environment override
+// options.timeout_s and options.heartbeat_timeout_s.
 //
 // make_communicator(world, device): the communicator for training on `device`, from the world:
 //   CPU device, or K = 1                    → world itself
@@ -34,7 +35,8 @@ std::shared_ptr<Communicator> make_communicator(std::shared_ptr<Communicator> wo
 // Whether this build has the NCCL communicator (-Dcuda=enabled with MPI and NCCL).
 bool nccl_built();
 
-// options.timeout_s, or CONTRA_DIST_TIMEOUT_S when set (a positive number; error otherwise).
+// options.timeout_s, or CONTRA_DIST_TIMEOUT_S when set, and options.heartbeat_timeout_s, or
+// CONTRA_DIST_HEARTBEAT_TIMEOUT_S when set (positive numbers; error otherwise).
 CommOptions options_from_environment(CommOptions options);
 
 }  // namespace contra::dist

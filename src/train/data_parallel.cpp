@@ -18,10 +18,6 @@ void check_data_parallel(const PretrainConfig& c, int K) {
                                                  " ranks) on a GPU need NCCL collectives, which this build does not have",
                      "configure with -Dcuda=enabled and MPI (NCCL from the CUDA toolkit), or run the ranks on the CPU "
                      "(drop --device)");
-  if (c.loss == "supervised")
-    throw UsageError("--loss supervised", "has no gathered (multi-rank) form yet; this job runs on " +
-                                              std::to_string(K) + " ranks",
-                     "run it in one process, or choose nt_xent, balanced, derived or supcon");
   if (c.batch_size % K != 0)
     throw UsageError("--batch-size", "the global batch of " + std::to_string(c.batch_size) +
                                          " images does not split evenly over " + std::to_string(K) + " ranks",
@@ -30,9 +26,11 @@ void check_data_parallel(const PretrainConfig& c, int K) {
 }
 
 LossResult data_parallel_loss(dist::Communicator& comm, const Tensor& f_local, const Tensor& labels_local,
-                              const PretrainConfig& c) {
+                              const PretrainConfig& c, bool telemetry) {
   const std::int64_t V = c.views;
   if (c.loss == "supcon") return {dist::gathered_supcon_loss(comm, f_local, V, labels_local, c.temperature), std::nullopt};
+  if (c.loss == "supervised")
+    return {dist::gathered_supervised_prototype_loss(comm, f_local, V, labels_local, c.lambda), std::nullopt};
   contrastive::BalancedParams p;  // the parameters of loss_registry.cpp's fused losses
   p.temperature = c.temperature;
   if (c.loss == "balanced") {
@@ -44,9 +42,12 @@ LossResult data_parallel_loss(dist::Communicator& comm, const Tensor& f_local, c
     p.positive_weight = 0.0;
   } else if (c.loss != "nt_xent") {
     throw UsageError("--loss " + c.loss, "has no gathered (multi-rank) form",
-                     "run it in one process, or choose nt_xent, balanced, derived or supcon");
+                     "run it in one process, or choose nt_xent, balanced, derived, supervised or supcon");
   }
-  return {dist::gathered_balanced_loss(comm, f_local, V, p), std::nullopt};
+  Tensor F;  // (M, D) the global batch's embeddings, gathered for the loss
+  LossResult out{dist::gathered_balanced_loss(comm, f_local, V, p, &F), std::nullopt};
+  if (telemetry && comm.rank() == 0) out.telemetry = dist::global_balanced_telemetry(F, V, p, true);
+  return out;
 }
 
 double root_work_timeout_s() {
@@ -91,7 +92,8 @@ void on_root(DataParallel& dp, const char* what, const std::function<void()>& wo
   enum Outcome { ok = 0, usage = 1, error = 2 };
   std::exception_ptr failure;
   Tensor outcome = Tensor::full({1}, 0.0, DType::f64);
-  if (dp.root()) {
+  // the work may take long (a download): the others wait while rank 0's heartbeat lasts
+  dp.comm->run_on_root(what, [&] {
     try {
       work();
     } catch (const UsageError&) {
@@ -101,8 +103,7 @@ void on_root(DataParallel& dp, const char* what, const std::function<void()>& wo
       outcome.data<double>()[0] = error;
       failure = std::current_exception();
     }
-  }
-  dp.comm->barrier_within(root_work_timeout_s());  // the work may take long (a download)
+  }, root_work_timeout_s());
   dp.comm->broadcast(outcome, 0);
   if (failure) std::rethrow_exception(failure);
   const int o = static_cast<int>(outcome.to_vector<double>()[0]);

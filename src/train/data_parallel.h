@@ -15,8 +15,9 @@
 // Rank 0 alone: the run directory, its lock, config.toml, manifest.json (which records the
 // world size), metrics, epochs.csv, checkpoints (a checkpoint becomes `latest` only once
 // every rank reached the barrier after it was written), the kNN monitor, the final
-// evaluation and the report. The other ranks wait for rank 0's long work in a barrier under
-// kRootWorkTimeoutS rather than the collective deadline (CONTRA_DIST_TIMEOUT_S).
+// evaluation and the report. The other ranks wait for rank 0's long work (run_on_root) while
+// its heartbeat lasts, under kRootWorkTimeoutS rather than the collective deadline
+// (CONTRA_DIST_TIMEOUT_S).
 //
 // Checkpoints hold the global state (step, loader cursor, weights, optimizer), the same
 // for every K: a run resumes with any world size that divides the global batch.
@@ -35,12 +36,14 @@
 
 namespace contra::train {
 
-// How long ranks other than 0 wait for rank 0's kNN monitor, final evaluation or dataset
-// download (24 h) unless CONTRA_DIST_ROOT_TIMEOUT_S says otherwise: a rank 0 stuck there (not
-// dead: mpirun notices a dead one) holds the others that long.
+// The longest that ranks other than 0 wait for rank 0's kNN monitor, final evaluation or
+// dataset download (24 h) unless CONTRA_DIST_ROOT_TIMEOUT_S says otherwise. A stopped or
+// unreachable rank 0 is noticed much sooner: it stops sending heartbeats, and the others end
+// the job after CONTRA_DIST_HEARTBEAT_TIMEOUT_S (60 s) of silence (Communicator::run_on_root;
+// mpirun notices a dead one). This deadline bounds only a rank 0 that is alive but never ends.
 inline constexpr double kRootWorkTimeoutS = 24 * 3600.0;
 // kRootWorkTimeoutS, or CONTRA_DIST_ROOT_TIMEOUT_S when set (a positive number of seconds;
-// UsageError otherwise). Set it to a few times the job's evaluation time to bound a stuck rank 0.
+// UsageError otherwise).
 double root_work_timeout_s();
 
 struct DataParallel {
@@ -65,9 +68,12 @@ std::string rank_device(const std::string& text, const DataParallel& dp);
 
 // The configured loss of this rank's shard, f_local (V·n, D) view-major, labels_local (n),
 // against the keys of the global batch: K · L^(r) (dist/gathered_loss.h), whose mean over
-// ranks is the one-process loss. No telemetry.
+// ranks is the one-process loss. With `telemetry` (a logged step), rank 0 also returns the
+// one-process telemetry of the GLOBAL batch for the balanced family (nt_xent, balanced,
+// derived; dist::global_balanced_telemetry: one more fused pass on rank 0, gradient norms
+// included); the other ranks and the other losses return none, as in one process.
 LossResult data_parallel_loss(dist::Communicator& comm, const Tensor& f_local, const Tensor& labels_local,
-                              const PretrainConfig& c);
+                              const PretrainConfig& c, bool telemetry = false);
 
 // Whether `flag` holds on any rank (an all-reduce; every rank must call it).
 bool any_rank(dist::Communicator& comm, bool flag);
@@ -76,7 +82,7 @@ std::int64_t max_over_ranks(dist::Communicator& comm, std::int64_t value);
 // Rank 0's `text` on every rank (two broadcasts).
 std::string broadcast_text(dist::Communicator& comm, const std::string& text);
 
-// Runs `work` on rank 0 only (the others wait under kRootWorkTimeoutS) and tells every rank
+// Runs `work` on rank 0 only (the others wait: run_on_root, root_work_timeout_s()) and tells every rank
 // how it went: on rank 0 an exception propagates as thrown; on the others it becomes an error
 // of the same kind (UsageError or Error, hence the same exit code) saying that rank 0 failed.
 // K = 1: just work().

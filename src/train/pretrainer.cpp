@@ -526,11 +526,14 @@ double monitor_epoch(TrainState& s, std::int64_t epoch) {
   const PretrainConfig& c = s.c;
   if (c.knn_every <= 0 || !((epoch + 1) % c.knn_every == 0 || epoch + 1 == c.epochs)) return NAN;
   double knn = NAN;
-  if (s.dp.root() && !stop_requested()) try {
-      knn = knn_monitor(s);
-    } catch (const StopRequested&) {  // a signal during the monitor: skip it, the caller saves
-    }
-  if (s.dp.active()) s.dp.comm->barrier_within(root_work_timeout_s());
+  const auto monitor = [&] {
+    if (!stop_requested()) try {
+        knn = knn_monitor(s);
+      } catch (const StopRequested&) {  // a signal during the monitor: skip it, the caller saves
+      }
+  };
+  if (s.dp.active()) s.dp.comm->run_on_root("the kNN monitor", monitor, root_work_timeout_s());
+  else monitor();
   s.backbone->train();
   s.head->train();
   if (s.metrics && !std::isnan(knn)) {
@@ -595,7 +598,7 @@ std::optional<int> train_step(TrainState& s, const data::Batch& batch) {
     return stop_non_finite("step " + std::to_string(s.step + 1) + ": the embeddings are non-finite" + weights_state(s.params));
   const bool log_now = (s.step + 1) % c.log_every == 0 || s.step + 1 == s.last_step;
   const contrastive::ViewLayout layout{c.batch_size, c.views};
-  const LossResult loss = s.dp.active() ? data_parallel_loss(*s.dp.comm, f, batch.labels, c)
+  const LossResult loss = s.dp.active() ? data_parallel_loss(*s.dp.comm, f, batch.labels, c, log_now)
                                          : compute_loss({f, layout, batch.labels, c, log_now});
   const double loss_value = s.dp.active() ? dist::global_mean(*s.dp.comm, loss.loss) : loss.loss.item();
   if (!std::isfinite(loss_value)) {
@@ -692,8 +695,9 @@ int finish(TrainState& s) {
     if (s.dp.root()) write_report(s.run_dir, s.manifest, nullptr);
     return kExitOk;
   }
-  const int code = s.dp.root() ? evaluate_and_report(s) : kExitOk;
-  if (s.dp.active()) s.dp.comm->barrier_within(root_work_timeout_s());  // the other ranks wait for rank 0's evaluation
+  if (!s.dp.active()) return evaluate_and_report(s);
+  int code = kExitOk;  // the other ranks wait for rank 0's evaluation
+  s.dp.comm->run_on_root("the final evaluation", [&] { code = evaluate_and_report(s); }, root_work_timeout_s());
   return code;
 }
 

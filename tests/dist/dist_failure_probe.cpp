@@ -4,6 +4,12 @@
 // other rank is inside the embeddings' all-reduce or a bucket's), rank 1 either raises SIGKILL
 // ("kill": a crashed rank) or stops ("stuck": sleeps an hour). The job must then end non-zero
 // within the collective timeout (CONTRA_DIST_TIMEOUT_S) rather than hang.
+//
+// Rank 0's work alone (Communicator::run_on_root, as tools/pretrain's kNN monitor and final
+// evaluation): "root_stuck" stops rank 0 there (SIGSTOP: no heartbeat); the others must end
+// the job within CONTRA_DIST_HEARTBEAT_TIMEOUT_S, naming rank 0. "root_slow" has rank 0 work
+// for 3 × that bound, alive: the others must wait, and the job ends normally. "root_overdue":
+// the same, but the whole wait is capped at 1.5 × the bound: the others end the job then.
 #include <chrono>
 #include <csignal>
 #include <cstdio>
@@ -24,6 +30,17 @@ using namespace contra;
 int main(int argc, char** argv) {
   auto world = dist::init_world(&argc, &argv);
   const char* mode = argc > 1 ? argv[1] : "kill";
+  if (std::strncmp(mode, "root_", 5) == 0) {
+    const double bound = dist::options_from_environment({}).heartbeat_timeout_s;
+    world->run_on_root("the probe's evaluation", [&] {
+      std::fprintf(stderr, "probe: rank 0 %s in its work alone\n", mode);
+      std::fflush(stderr);
+      if (std::strcmp(mode, "root_stuck") == 0) std::raise(SIGSTOP);
+      std::this_thread::sleep_for(std::chrono::duration<double>(3 * bound));
+    }, std::strcmp(mode, "root_overdue") == 0 ? 1.5 * bound : 3600.0);
+    std::fprintf(stderr, "probe: rank %d done waiting for rank 0\n", world->rank());
+    return 0;
+  }
   Generator g(1);
   nn::Linear model(8, 4, true, g);
   const auto params = model.parameters();

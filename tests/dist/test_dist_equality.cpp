@@ -11,6 +11,7 @@
 #include "contrastive/balanced.h"
 #include "contrastive/balanced_fused.h"
 #include "contrastive/losses.h"
+#include "contrastive/prototypes.h"
 #include "dist/gathered_loss.h"
 #include "dist/gradient_buckets.h"
 #include "dist/sync_batch_norm.h"
@@ -78,6 +79,15 @@ TEST_CASE("gathered losses equal the one-process loss on the concatenated embedd
                     [&](const Tensor& F, const ViewLayout& L) { return contrastive::supcon_loss(F, L, labels, tau); },
                     [&](const Tensor& f) { return dist::gathered_supcon_loss(world(), f, 2, local_labels, tau); }},
                    N, 2, D, dt);
+    // (S1): class prototypes over the global batch, V = 3 (labels i % 3: every class on several ranks)
+    check_gathered({"supervised prototype S1, labels gathered, V = 3",
+                    [&](const Tensor& F, const ViewLayout& L) {
+                      return contrastive::supervised_prototype_loss(F, L, labels, 0.7);
+                    },
+                    [&](const Tensor& f) {
+                      return dist::gathered_supervised_prototype_loss(world(), f, 3, local_labels, 0.7);
+                    }},
+                   N, 3, D, dt);
     // balanced with w_a ≠ w_r, w_p = 0.5, per-pair ω (M, M) and per-anchor α (M,): global constants
     contrastive::BalancedParams p;
     p.temperature = tau;
@@ -207,6 +217,32 @@ TEST_CASE("TimedCommunicator: the same results as the communicator it wraps, its
   CHECK(timed.counters().root_wait_seconds >= 0.0);
   timed.reset();
   CHECK(timed.counters().calls == 0);
+}
+
+TEST_CASE("run_on_root: rank 0 alone runs the work, the others return after it; a failure rethrows on rank 0 only") {
+  const int r = world().rank();
+  dist::TimedCommunicator timed(world_ptr());
+  int runs = 0;
+  // rank 0 works 300 ms; the others wait for it
+  const auto t0 = std::chrono::steady_clock::now();
+  timed.run_on_root("a test's work", [&] {
+    ++runs;
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  }, 60.0);
+  const double waited = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  CHECK(runs == (r == 0 ? 1 : 0));
+  CHECK(waited >= 0.25);  // nobody returns before rank 0's work ended
+  if (r != 0) CHECK(timed.counters().root_wait_seconds >= 0.25);  // counted apart from communication
+  CHECK(timed.counters().seconds == 0.0);
+  // rank 0's work throws: rank 0 rethrows, the others stop waiting and go on
+  bool thrown = false;
+  try {
+    world().run_on_root("a failing work", [] { throw contra::Error("test", "rank 0's work failed"); }, 60.0);
+  } catch (const contra::Error&) {
+    thrown = true;
+  }
+  CHECK(thrown == (r == 0));
+  world().barrier();  // and the ranks still agree on the next collective
 }
 
 TEST_CASE("make_communicator: the world for the CPU and for one rank; CUDA ranks need NCCL") {

@@ -54,7 +54,7 @@ TEST_CASE("single-process communicator: K = 1, collectives are the identity, arg
                        doctest::Contains("tensor on cpu, this communicator's tensors are on cuda:0"), contra::Error);
 }
 
-TEST_CASE("world: one rank without a launcher; CONTRA_DIST_TIMEOUT_S is checked") {
+TEST_CASE("world: one rank without a launcher; CONTRA_DIST_TIMEOUT_S and CONTRA_DIST_HEARTBEAT_TIMEOUT_S are checked") {
   CHECK(world().size() >= 1);
   if (!std::getenv("OMPI_COMM_WORLD_SIZE")) CHECK(world().size() == 1);
   ::setenv("CONTRA_DIST_TIMEOUT_S", "2.5", 1);
@@ -62,6 +62,13 @@ TEST_CASE("world: one rank without a launcher; CONTRA_DIST_TIMEOUT_S is checked"
   ::setenv("CONTRA_DIST_TIMEOUT_S", "soon", 1);
   CHECK_THROWS_WITH_AS(dist::options_from_environment({}), doctest::Contains("not a positive number"), contra::Error);
   ::unsetenv("CONTRA_DIST_TIMEOUT_S");
+  CHECK(dist::options_from_environment({}).heartbeat_timeout_s == 60.0);
+  ::setenv("CONTRA_DIST_HEARTBEAT_TIMEOUT_S", "7", 1);
+  CHECK(dist::options_from_environment({}).heartbeat_timeout_s == 7.0);
+  ::setenv("CONTRA_DIST_HEARTBEAT_TIMEOUT_S", "-1", 1);
+  CHECK_THROWS_WITH_AS(dist::options_from_environment({}), doctest::Contains("CONTRA_DIST_HEARTBEAT_TIMEOUT_S"),
+                       contra::Error);
+  ::unsetenv("CONTRA_DIST_HEARTBEAT_TIMEOUT_S");
 }
 
 TEST_CASE("anchors: per-anchor losses over anchor ranges, summed, are the full loss and gradient (f64 1e-12)") {

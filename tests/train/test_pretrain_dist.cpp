@@ -146,6 +146,17 @@ TEST_CASE("mpirun -np 2 equals one process of the same global batch: losses, kNN
   for (double v : comm_ms) CHECK(v > 0.0);
   for (double v : comm_fraction) CHECK((v > 0.0 && v < 1.0));
   CHECK(series(d1, "comm_ms_per_step").empty());
+  // Rank 0 logs the loss telemetry of the GLOBAL batch: one process's fields, equal at step 1
+  // (the same weights; the embeddings differ by float32 rounding only) and logged every step.
+  for (const char* key : {"alignment", "attraction", "repulsion", "grad_norm_attraction", "grad_norm_repulsion",
+                          "uniformity", "mean_positive_similarity", "mean_negative_similarity"}) {
+    CAPTURE(key);
+    const auto a = series(d1, key), b = series(d2, key);
+    REQUIRE(a.size() == 8);
+    REQUIRE(b.size() == 8);
+    CHECK(std::abs(b[0] - a[0]) <= 1e-5 * (1 + std::abs(a[0])));
+    check_close(b, a, 1e-4);  // later steps: as loose as the losses
+  }
   std::ifstream man(d2 + "/manifest.json");
   const auto m = nlohmann::json::parse(man);
   CHECK(m["distributed"]["world_size"].get<int>() == 2);
@@ -155,6 +166,17 @@ TEST_CASE("mpirun -np 2 equals one process of the same global batch: losses, kNN
   for (size_t p = two.output.find("pretrained: kNN"); p != std::string::npos; p = two.output.find("pretrained: kNN", p + 1))
     ++evaluations;
   CHECK(evaluations == 1);
+}
+
+TEST_CASE("--loss supervised (S1) at 2 ranks: the same losses as one process (prototypes of the global batch)") {
+  const std::string flags = common_flags() + " --loss supervised --max-steps 4 --final-eval false --knn-every 0";
+  const auto one = run(1, flags + " --name sup1"), two = run(2, flags + " --name sup2");
+  INFO(one.output, two.output);
+  REQUIRE(one.code == 0);
+  REQUIRE(two.code == 0);
+  const auto l1 = series(base_dir() + "/sup1", "loss"), l2 = series(base_dir() + "/sup2", "loss");
+  CHECK(l1.size() == 4);
+  check_close(l2, l1, 1e-4);
 }
 
 // The reference is the first test case's uninterrupted 2-rank run (final evaluation and
