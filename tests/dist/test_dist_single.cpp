@@ -251,6 +251,20 @@ TEST_CASE("BN kernels with a BatchNormReduction: one process gives the unreduced
         const double sigma2 = (v_plain[c] - 0.9) / 0.1 * (M - 1) / M;
         CHECK(v_twice[c] == doctest::Approx(0.9 + 0.1 * sigma2 * 2 * M / (2 * M - 1)).epsilon(1e-5));
       }
+      // the twins agree with a reduction too: OpenMP kernel against the reference (f32)
+      if (dt == DType::f32) {
+        auto ref_doubled = std::make_shared<CountingReduction>();
+        ref_doubled->copies = 2.0;  // the reference's first call: Σx and the count, no shift
+        const BnRun ref = [&] {
+          ReferenceKernelsGuard reference(true);
+          return run_bn(X, R, ref_doubled);
+        }();
+        CHECK(max_abs_diff(twice.y, ref.y) <= 1e-5);
+        CHECK(max_abs_diff(twice.dx, ref.dx) <= 1e-5);
+        CHECK(max_abs_diff(twice.dgamma, ref.dgamma) <= 1e-4);
+        CHECK(max_abs_diff(twice.dbeta, ref.dbeta) <= 1e-4);
+        CHECK(max_abs_diff(twice.running_var, ref.running_var) <= 1e-6);
+      }
       // dist::sync_batch_norm on one process: the same bits as plain BN
       auto comm = std::make_shared<dist::SingleProcessCommunicator>();
       check_identical(run_bn(X, R, nullptr,
