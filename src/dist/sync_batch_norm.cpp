@@ -46,7 +46,8 @@ Tensor sync_batch_norm(Communicator& comm, const Tensor& x, const Tensor& weight
 }
 
 Tensor sync_batch_norm_composed(Communicator& comm, const Tensor& x, const Tensor& weight, const Tensor& bias,
-                       const Tensor& running_mean, const Tensor& running_var, double momentum, double eps) {
+                                const Tensor& running_mean, const Tensor& running_var, double momentum,
+                                double eps) {
   const char* where = "sync_batch_norm_composed";
   CONTRA_CHECK(x.dim() == 2 || x.dim() == 4, where, "expects (N, C) or (N, C, H, W), got ", shape_str(x.shape()));
   const std::int64_t C = x.size(1);

@@ -23,10 +23,11 @@ namespace {
 //     A = γ·r, B = −γ·r³·Σdy(x−μ)/M, C0 = −γ·r·Σdy/M − B·μ       (batch statistics)
 //     A = γ·r, B = 0, C0 = 0                                     (fixed statistics)
 // Partial sums are taken in float over blocks of ≤ 256 elements (vectorised) and added
-// in double. With a BatchNormReduction (synchronised BN over K processes) the same local
-// sums are taken, then summed over the processes before the coefficients: K_c and M become
-// the global batch's (reduced_forward_training; the backward's Σdy, Σdy·(x − μ)). Channels are split over threads; a 2-D input (S = 1) runs along rows with
-// the channels vectorised.
+// in double. Channels are split over threads; a 2-D input (S = 1) runs along rows with
+// the channels vectorised. With a BatchNormReduction (synchronised BN over K processes)
+// the same local sums are taken, then summed over the processes before the coefficients,
+// K_c and M being the global batch's (reduced_forward_training; the backward's Σdy,
+// Σdy·(x − μ)).
 
 constexpr std::int64_t kBlock = 256;
 
