@@ -11,8 +11,8 @@
 //   forward:  K_c = the global batch's x[0, c, 0] (rank 0's) with n      C + 1 values
 //             s₁ = Σ(x − K), s₂ = Σ(x − K)²                               2C values
 //   backward: Σdy, Σdy·(x − μ) with n                                    2C + 1 values
-//   running statistics: n                                                1 value
-// one all_reduce_sum of a host f64 buffer each; the recomputation of y in the backward
+// one all_reduce_sum of a host f64 buffer each (f64: Σx with n, then Σ(x − μ)²; the
+// running variance's n/(n − 1) takes the forward's n); the recomputation of y in the backward
 // (autograd::mark_recomputable) replays the forward's totals without communicating. So K
 // ranks round exactly as one process does, but for the order in which the ranks' double
 // partial sums are added (README: Data parallelism, measured). dγ, dβ are each rank's part

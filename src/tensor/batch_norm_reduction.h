@@ -31,6 +31,10 @@ class BatchNormReduction {
   virtual void sum(double* values, std::int64_t n) = 0;
   // True on exactly one process: the one holding the global batch's first sample.
   virtual bool holds_first_sample() const = 0;
+
+  // Set by a training forward that was given this reduction: the global count M = Σ_r M_r
+  // it normalised with (the caller's unbiased running variance needs it; no collective more).
+  double count = 0.0;
 };
 
 }  // namespace contra

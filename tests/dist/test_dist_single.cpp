@@ -228,11 +228,10 @@ TEST_CASE("BN kernels with a BatchNormReduction: one process gives the unreduced
       auto counting = std::make_shared<CountingReduction>();
       check_identical(run_bn(X, R, counting), plain);
       // forward: (shift with the count, then s₁ and s₂) in f32's OpenMP kernel, (Σx with the
-      // count, then Σ(x − μ)²) in the reference; the running statistics' count; backward:
-      // Σdy, Σdy·x̂ with the count. ReLU's recomputation of y replays, not communicating.
-      const std::vector<std::int64_t> expected =
-          dt == DType::f32 ? std::vector<std::int64_t>{C + 1, 2 * C, 1, 2 * C + 1}
-                           : std::vector<std::int64_t>{C + 1, C, 1, 2 * C + 1};
+      // count, then Σ(x − μ)²) in the reference; backward: Σdy, Σdy·x̂ with the count. ReLU's
+      // recomputation of y replays, not communicating.
+      const std::vector<std::int64_t> expected = dt == DType::f32 ? std::vector<std::int64_t>{C + 1, 2 * C, 2 * C + 1}
+                                                                  : std::vector<std::int64_t>{C + 1, C, 2 * C + 1};
       CHECK(counting->sizes == expected);
       // the same batch twice over (sums and count doubled): the same normalisation, but the
       // unbiased running variance uses n = 2M, and dγ, dβ stay the local part

@@ -125,17 +125,18 @@ Tensor batch_norm(const Tensor& x_in, const Tensor& weight, const Tensor& bias, 
                       "expected more than 1 value per channel when training, got input ", shape_str(x.shape()));
     mean = Tensor::empty({C}, dt, x.device());
     var = Tensor::empty({C}, dt, x.device());
+    double n = static_cast<double>(M);  // the count, over every process when synchronised
     if (reduction && will_recompute) {
       RecordingReduction recording(*reduction, *sum_log);
       be.batch_norm_forward_training(x, gamma, beta, eps, y, mean, var, &recording);
+      n = recording.count;
     } else {
       be.batch_norm_forward_training(x, gamma, beta, eps, y, mean, var, reduction.get());
+      if (reduction) n = reduction->count;
     }
     // A checkpoint's recomputation (autograd/checkpoint.h) sees the same batch again: the
     // running statistics were updated by its first forward and are left alone.
     if (training && running_mean.defined() && !autograd::is_recomputing()) {
-      double n = static_cast<double>(M);  // the count, over every process when synchronised
-      if (reduction) reduction->sum(&n, 1);
       CONTRA_CHECK(n > 1, op, "training needs more than one value per channel over the global batch, got ", n);
       update_running(running_mean, mean, momentum);
       // σ²_unbiased = σ²·n/(n−1)

@@ -143,6 +143,7 @@ void reduced_forward_training(const Tensor& x_t, const Tensor& weight, const Ten
   shift[C] = g.M();
   reduction.sum(shift.data(), C + 1);
   const double M = shift[C];
+  reduction.count = M;
   // sums[0, C): s₁, sums[C, 2C): s₂ over the local rows, then over every process
   std::vector<double> sums(static_cast<size_t>(2 * C), 0.0);
   if (g.S == 1) {

@@ -50,6 +50,7 @@ void batch_norm_forward_training(const Tensor& x, const Tensor& weight, const Te
   sums[g.C] = static_cast<double>(g.N * g.S);
   if (reduction != nullptr) reduction->sum(sums.data(), g.C + 1);
   const double M = sums[g.C];
+  if (reduction != nullptr) reduction->count = M;
   std::vector<double> mu(static_cast<size_t>(g.C)), ss(static_cast<size_t>(g.C), 0.0);
   for (std::int64_t c = 0; c < g.C; ++c) {
     mu[c] = sums[c] / M;
