@@ -109,7 +109,7 @@ class MallocBackend final : public Backend {
     refused("conv2d");
   }
   void batch_norm_forward_training(const Tensor&, const Tensor&, const Tensor&, double, const Tensor&, const Tensor&,
-                                   const Tensor&) override {
+                                   const Tensor&, BatchNormReduction*) override {
     refused("batch_norm");
   }
   void batch_norm_forward_inference(const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&, double,
@@ -117,7 +117,7 @@ class MallocBackend final : public Backend {
     refused("batch_norm");
   }
   void batch_norm_backward(const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&, double, bool,
-                           const Tensor&, const Tensor&, const Tensor&) override {
+                           const Tensor&, const Tensor&, const Tensor&, BatchNormReduction*) override {
     refused("batch_norm");
   }
   Tensor max_pool2d_forward(const Tensor&, const Tensor&, const Pool2dParams&) override { refused("max_pool2d"); }

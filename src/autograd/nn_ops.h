@@ -16,8 +16,10 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 
 #include "tensor/backend.h"
+#include "tensor/batch_norm_reduction.h"
 #include "tensor/tensor.h"
 
 namespace contra {
@@ -34,8 +36,14 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const C
 //   batch variance (PyTorch semantics). Needs more than one value per channel.
 // training=false: normalise with the running statistics (with batch statistics, and no
 //   update, when they are undefined, as PyTorch's track_running_stats=False).
+// reduction (training only; tensor/batch_norm_reduction.h): the statistics are those of the
+//   global batch of several processes, their per-channel sums taken over every process
+//   inside the kernels (forward, backward, and the recomputation of y); running_var's
+//   unbiased factor uses the global count. Needs backend.supports_batch_norm_reduction(x).
+//   dist::sync_batch_norm passes one.
 Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& running_mean,
-                  const Tensor& running_var, bool training, double momentum = 0.1, double eps = 1e-5);
+                  const Tensor& running_var, bool training, double momentum = 0.1, double eps = 1e-5,
+                  std::shared_ptr<BatchNormReduction> reduction = nullptr);
 
 // (N, C, H, W) → (N, C, H', W'), H' = ⌊(H + 2·pad_h − kernel_h) / stride_h⌋ + 1; PyTorch
 // semantics (padding = −∞, pad ≤ kernel / 2, ceil_mode = false). The gradient goes to the

@@ -1,8 +1,11 @@
 // sync_batch_norm.cpp — BN with global-batch statistics. See sync_batch_norm.h.
 #include "dist/sync_batch_norm.h"
 
+#include <algorithm>
+
 #include "autograd/checkpoint.h"
 #include "autograd/grad_mode.h"
+#include "autograd/nn_ops.h"
 #include "autograd/ops.h"
 #include "dist/differentiable_collectives.h"
 #include "nn/batch_norm.h"
@@ -10,9 +13,42 @@
 
 namespace contra::dist {
 
+namespace {
+
+// The BN kernels' per-channel sums, all-reduced over the communicator's ranks: one
+// all_reduce_sum of a host f64 buffer per call. Rank 0 holds the global batch's first
+// sample (every rank's shard starts at r·n: dist_test_util.h, train/data_parallel.h).
+class CommunicatorReduction final : public BatchNormReduction {
+ public:
+  explicit CommunicatorReduction(Communicator& comm) : comm_(comm) {}
+  void sum(double* values, std::int64_t n) override {
+    const Tensor buffer = Tensor::empty({n}, DType::f64);
+    std::copy(values, values + n, buffer.data<double>());
+    comm_.all_reduce_sum(buffer);
+    std::copy(buffer.data<double>(), buffer.data<double>() + n, values);
+  }
+  bool holds_first_sample() const override { return comm_.rank() == 0; }
+
+ private:
+  Communicator& comm_;
+};
+
+}  // namespace
+
 Tensor sync_batch_norm(Communicator& comm, const Tensor& x, const Tensor& weight, const Tensor& bias,
                        const Tensor& running_mean, const Tensor& running_var, double momentum, double eps) {
-  const char* where = "sync_batch_norm";
+  CONTRA_CHECK(x.dim() == 2 || x.dim() == 4, "sync_batch_norm", "expects (N, C) or (N, C, H, W), got ",
+               shape_str(x.shape()));
+  if (!backend_for(x).supports_batch_norm_reduction(x))
+    return sync_batch_norm_composed(comm, x, weight, bias, running_mean, running_var, momentum, eps);
+  return batch_norm(x, weight, bias, running_mean, running_var, /*training=*/true, momentum, eps,
+                    std::make_shared<CommunicatorReduction>(comm));
+}
+
+Tensor sync_batch_norm_composed(Communicator& comm, const Tensor& x, const Tensor& weight, const Tensor& bias,
+                                const Tensor& running_mean, const Tensor& running_var, double momentum,
+                                double eps) {
+  const char* where = "sync_batch_norm_composed";
   CONTRA_CHECK(x.dim() == 2 || x.dim() == 4, where, "expects (N, C) or (N, C, H, W), got ", shape_str(x.shape()));
   const std::int64_t C = x.size(1);
   const std::vector<std::int64_t> axes = x.dim() == 2 ? std::vector<std::int64_t>{0}

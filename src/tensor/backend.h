@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "tensor/batch_norm_reduction.h"
 #include "tensor/tensor.h"
 
 namespace contra {
@@ -157,8 +158,12 @@ class Backend {
   //   y = (x − mean) / √(var + eps) · weight + bias.
   // requires: weight and bias (C,) both defined (affine) or both undefined (weight 1, bias 0);
   //           y like x; mean, var (C,) in x's dtype.   ensures: y, mean, var assigned.
+  // reduction (batch_norm_reduction.h), when given: the per-channel sums (and M) are summed
+  // over the processes first, so mean, var and y are those of the global batch (synchronised
+  // BN). Only where supports_batch_norm_reduction(x); elsewhere a non-null one is refused.
   virtual void batch_norm_forward_training(const Tensor& x, const Tensor& weight, const Tensor& bias, double eps,
-                                           const Tensor& y, const Tensor& mean, const Tensor& var) = 0;
+                                           const Tensor& y, const Tensor& mean, const Tensor& var,
+                                           BatchNormReduction* reduction = nullptr) = 0;
   // Inference: y = (x − mean) / √(var + eps) · weight + bias with the given (running) statistics.
   // requires: as above, mean and var (C,) inputs.   ensures: y assigned.
   virtual void batch_norm_forward_inference(const Tensor& x, const Tensor& weight, const Tensor& bias,
@@ -170,9 +175,15 @@ class Backend {
   //   otherwise (inference, mean/var constants):          dx = γ·r · dy.
   // requires: dy, x, dx like x; mean, var (C,) as produced/used by the forward; dweight,
   //           dbias (C,) both defined exactly when weight is.   ensures: dx, dweight, dbias assigned.
+  // reduction, when given (with batch_stats): dx with Σdy, Σdy·x̂ and M of the global batch;
+  //   dweight and dbias stay this process's part (the gradient all-reduce adds the parts).
   virtual void batch_norm_backward(const Tensor& dy, const Tensor& x, const Tensor& weight, const Tensor& mean,
                                    const Tensor& var, double eps, bool batch_stats, const Tensor& dx,
-                                   const Tensor& dweight, const Tensor& dbias) = 0;
+                                   const Tensor& dweight, const Tensor& dbias,
+                                   BatchNormReduction* reduction = nullptr) = 0;
+  // Whether the two calls above honour a BatchNormReduction for x (its dtype, device and the
+  // kernel that would run). False: callers synchronise BN another way (dist/sync_batch_norm.h).
+  virtual bool supports_batch_norm_reduction(const Tensor& x) const { return false; }
 
   // Max pooling. requires: x (N, C, H, W), y (N, C, H', W'), pad ≤ kernel / 2.
   // ensures: y assigned; returns an opaque workspace (the argmax positions, in whatever form

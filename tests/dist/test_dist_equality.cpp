@@ -145,6 +145,69 @@ TEST_CASE("synchronised BN equals BN on the concatenated batch: forward, backwar
   }
 }
 
+// Synchronised BN runs the one-process kernel with its per-channel sums all-reduced
+// (dist/sync_batch_norm.h), so y, the statistics and dx equal one process on the
+// concatenated batch bit for bit where the ranks' double partial sums add exactly (f32:
+// float partial sums of similar magnitude). f64 adds doubles in another order: ≤ a few ulp.
+// dγ, dβ: each rank's part, summed here in another order than one process's sum.
+void check_sync_bn_is_one_process(const Shape& shape, DType dt, bool relu) {
+  const int K = world().size(), r = world().rank();
+  CAPTURE(dtype_name(dt));
+  CAPTURE(shape_str(shape));
+  CAPTURE(relu);
+  const std::int64_t N = shape[0], C = shape[1];
+  REQUIRE(N % K == 0);
+  Generator g(5);
+  // values around 3 ± 2: the shift K = x[0, c, 0] matters
+  const Tensor X = add_scalar(scale(Tensor::randn(shape, g, DType::f64), 2.0), 3.0).to(dt).set_requires_grad(true);
+  const Tensor R = Tensor::randn(shape, g, DType::f64).to(dt);  // J = Σ act(y) ⊙ R
+  const Tensor gamma = add_scalar(Tensor::rand({C}, g, DType::f64), 0.5).to(dt).set_requires_grad(true);
+  const Tensor beta = Tensor::randn({C}, g, DType::f64).to(dt).set_requires_grad(true);
+  // relu: its saved output is y's recomputation in the backward (autograd::mark_recomputable)
+  auto act = [&](const Tensor& y) { return relu ? contra::relu(y) : y; };
+  const Tensor rm = Tensor::zeros({C}, dt), rv = Tensor::ones({C}, dt);
+  const Tensor Y = batch_norm(X, gamma, beta, rm, rv, true, 0.1, 1e-5);
+  backward(sum(act(Y) * R));
+  const Tensor dgamma_ref = gamma.grad().clone(), dbeta_ref = beta.grad().clone();
+  gamma.set_grad(Tensor());
+  beta.set_grad(Tensor());
+
+  const Tensor x = shard(X, N, 1, K, r).set_requires_grad(true);
+  const Tensor rm_r = Tensor::zeros({C}, dt), rv_r = Tensor::ones({C}, dt);
+  const Tensor y = dist::sync_batch_norm(world(), x, gamma, beta, rm_r, rv_r, 0.1, 1e-5);
+  backward(sum(act(y) * shard(R, N, 1, K, r)));
+  const Tensor dgamma = gamma.grad().clone(), dbeta = beta.grad().clone();
+  world().all_reduce_sum(dgamma);
+  world().all_reduce_sum(dbeta);
+  gamma.set_grad(Tensor());
+  beta.set_grad(Tensor());
+  if (dt == DType::f32) {
+    CHECK(max_abs_diff(y, shard(Y, N, 1, K, r)) == 0.0);
+    CHECK(max_abs_diff(rm_r, rm) == 0.0);
+    CHECK(max_abs_diff(rv_r, rv) == 0.0);
+    CHECK(max_abs_diff(x.grad(), shard(X.grad(), N, 1, K, r)) == 0.0);
+    CHECK(max_abs_diff(dgamma, dgamma_ref) <= 1e-5);
+    CHECK(max_abs_diff(dbeta, dbeta_ref) <= 1e-5);
+  } else {
+    CHECK(max_abs_diff(y, shard(Y, N, 1, K, r)) <= 1e-14);
+    CHECK(max_abs_diff(rm_r, rm) <= 1e-15);
+    CHECK(max_abs_diff(rv_r, rv) <= 1e-15);
+    CHECK(max_abs_diff(x.grad(), shard(X.grad(), N, 1, K, r)) <= 1e-14);
+    CHECK(max_abs_diff(dgamma, dgamma_ref) <= 1e-12);
+    CHECK(max_abs_diff(dbeta, dbeta_ref) <= 1e-12);
+  }
+}
+
+TEST_CASE("synchronised BN is the one-process kernel: y, statistics and dx bit for bit (f32), 4-D and 2-D") {
+  const int K = world().size();
+  for (DType dt : {DType::f32, DType::f64})
+    for (bool relu : {false, true}) {
+      check_sync_bn_is_one_process({4 * K, 5, 6, 7}, dt, relu);    // planes of 42 values
+      check_sync_bn_is_one_process({2 * K, 3, 20, 20}, dt, relu);  // planes over a 256-value block
+      check_sync_bn_is_one_process({8 * K, 9}, dt, relu);          // (N, C): the row path
+    }
+}
+
 TEST_CASE("K ranks with global batch B train like one process with batch B: 5 SGD steps, sync BN, gathered NT-Xent") {
   const int K = world().size(), r = world().rank();
   for (DType dt : {DType::f64, DType::f32}) {

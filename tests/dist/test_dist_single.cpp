@@ -15,6 +15,7 @@
 #include "dist/world.h"
 #include "nn/projection_head.h"
 #include "nn/resnet.h"
+#include "tensor/cpu/cpu_backend.h"
 #include "dist_test_util.h"
 
 using namespace contra;
@@ -168,4 +169,141 @@ TEST_CASE("synchronise_batch_norms: every BN of a ResNet-18 and its head; K = 1 
   synced.eval();  // eval: running statistics, no communication
   plain.eval();
   CHECK(max_abs_diff(synced.forward(x), plain.forward(x)) <= 1e-10);
+}
+
+namespace {
+
+// A BatchNormReduction of one process that counts its collectives, and can sum as if
+// `copies` identical processes held the batch: the f32 kernel's first call carries the shift
+// in its first `shift_values` entries, to which the copies without the first sample add 0.
+struct CountingReduction final : BatchNormReduction {
+  double copies = 1.0;
+  std::int64_t shift_values = 0;
+  std::vector<std::int64_t> sizes;  // n of each sum(), in order
+  void sum(double* values, std::int64_t n) override {
+    const std::int64_t unscaled = sizes.empty() ? shift_values : 0;
+    sizes.push_back(n);
+    for (std::int64_t i = unscaled; i < n; ++i) values[i] *= copies;
+  }
+  bool holds_first_sample() const override { return true; }
+};
+
+struct BnRun {
+  Tensor y, dx, dgamma, dbeta, running_mean, running_var;
+};
+
+// BN (training, running statistics) → ReLU (whose saved output is BN's recomputation) → Σ ⊙ R.
+BnRun run_bn(const Tensor& X, const Tensor& R, std::shared_ptr<BatchNormReduction> reduction,
+             std::function<Tensor(const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&)> bn = {}) {
+  const std::int64_t C = X.size(1);
+  const DType dt = X.dtype();
+  Generator g(4);
+  const Tensor x = X.detach().clone().set_requires_grad(true);
+  const Tensor gamma = add_scalar(Tensor::rand({C}, g, DType::f64), 0.5).to(dt).set_requires_grad(true);
+  const Tensor beta = Tensor::randn({C}, g, DType::f64).to(dt).set_requires_grad(true);
+  BnRun out{Tensor(), Tensor(), Tensor(), Tensor(), Tensor::zeros({C}, dt), Tensor::ones({C}, dt)};
+  out.y = bn ? bn(x, gamma, beta, out.running_mean, out.running_var)
+             : batch_norm(x, gamma, beta, out.running_mean, out.running_var, true, 0.1, 1e-5, reduction);
+  backward(sum(relu(out.y) * R));
+  out.dx = x.grad();
+  out.dgamma = gamma.grad();
+  out.dbeta = beta.grad();
+  return out;
+}
+
+void check_identical(const BnRun& a, const BnRun& b) {
+  CHECK(max_abs_diff(a.y, b.y) == 0.0);
+  CHECK(max_abs_diff(a.dx, b.dx) == 0.0);
+  CHECK(max_abs_diff(a.dgamma, b.dgamma) == 0.0);
+  CHECK(max_abs_diff(a.dbeta, b.dbeta) == 0.0);
+  CHECK(max_abs_diff(a.running_mean, b.running_mean) == 0.0);
+  CHECK(max_abs_diff(a.running_var, b.running_var) == 0.0);
+}
+
+}  // namespace
+
+TEST_CASE("BN kernels with a BatchNormReduction: one process gives the unreduced bits; the sums go through it") {
+  for (DType dt : {DType::f32, DType::f64})
+    for (const Shape& shape : {Shape{6, 5, 7, 9}, Shape{3, 2, 20, 20}, Shape{10, 7}}) {
+      CAPTURE(dtype_name(dt));
+      CAPTURE(shape_str(shape));
+      const std::int64_t C = shape[1];
+      Generator g(8);
+      const Tensor X = add_scalar(Tensor::randn(shape, g, DType::f64), 2.0).to(dt);
+      const Tensor R = Tensor::randn(shape, g, DType::f64).to(dt);
+      const BnRun plain = run_bn(X, R, nullptr);
+      auto counting = std::make_shared<CountingReduction>();
+      check_identical(run_bn(X, R, counting), plain);
+      // forward: (shift with the count, then s₁ and s₂) in f32's OpenMP kernel, (Σx with the
+      // count, then Σ(x − μ)²) in the reference; backward: Σdy, Σdy·x̂ with the count. ReLU's
+      // recomputation of y replays, not communicating.
+      const std::vector<std::int64_t> expected = dt == DType::f32 ? std::vector<std::int64_t>{C + 1, 2 * C, 2 * C + 1}
+                                                                  : std::vector<std::int64_t>{C + 1, C, 2 * C + 1};
+      CHECK(counting->sizes == expected);
+      // the same batch twice over (sums and count doubled): the same normalisation, but the
+      // unbiased running variance uses n = 2M, and dγ, dβ stay the local part
+      auto doubled = std::make_shared<CountingReduction>();
+      doubled->copies = 2.0;
+      doubled->shift_values = dt == DType::f32 ? C : 0;
+      const BnRun twice = run_bn(X, R, doubled);
+      CHECK(max_abs_diff(twice.y, plain.y) == 0.0);
+      CHECK(max_abs_diff(twice.dx, plain.dx) == 0.0);
+      CHECK(max_abs_diff(twice.dgamma, plain.dgamma) == 0.0);
+      CHECK(max_abs_diff(twice.running_mean, plain.running_mean) == 0.0);
+      const double M = static_cast<double>(X.numel() / C);
+      // running_var = 0.9 + 0.1·σ²·n/(n − 1): σ² recovered from the plain run, n = 2M here
+      const auto v_plain = plain.running_var.to_vector<double>(), v_twice = twice.running_var.to_vector<double>();
+      for (size_t c = 0; c < v_plain.size(); ++c) {
+        const double sigma2 = (v_plain[c] - 0.9) / 0.1 * (M - 1) / M;
+        CHECK(v_twice[c] == doctest::Approx(0.9 + 0.1 * sigma2 * 2 * M / (2 * M - 1)).epsilon(1e-5));
+      }
+      // the twins agree with a reduction too: OpenMP kernel against the reference (f32)
+      if (dt == DType::f32) {
+        auto ref_doubled = std::make_shared<CountingReduction>();
+        ref_doubled->copies = 2.0;  // the reference's first call: Σx and the count, no shift
+        const BnRun ref = [&] {
+          ReferenceKernelsGuard reference(true);
+          return run_bn(X, R, ref_doubled);
+        }();
+        CHECK(max_abs_diff(twice.y, ref.y) <= 1e-5);
+        CHECK(max_abs_diff(twice.dx, ref.dx) <= 1e-5);
+        CHECK(max_abs_diff(twice.dgamma, ref.dgamma) <= 1e-4);
+        CHECK(max_abs_diff(twice.dbeta, ref.dbeta) <= 1e-4);
+        CHECK(max_abs_diff(twice.running_var, ref.running_var) <= 1e-6);
+      }
+      // dist::sync_batch_norm on one process: the same bits as plain BN
+      auto comm = std::make_shared<dist::SingleProcessCommunicator>();
+      check_identical(run_bn(X, R, nullptr,
+                             [&](const Tensor& x, const Tensor& w, const Tensor& b, const Tensor& m, const Tensor& v) {
+                               return dist::sync_batch_norm(*comm, x, w, b, m, v, 0.1, 1e-5);
+                             }),
+                      plain);
+    }
+}
+
+TEST_CASE("oneDNN's BN refuses a BatchNormReduction; dist::sync_batch_norm falls back to the composed ops") {
+  struct Impl {  // oneDNN's kernels for this case, the previous choice restored after it
+    cpu::BatchNormImpl saved = cpu::batch_norm_impl();
+    Impl() { cpu::set_batch_norm_impl(cpu::BatchNormImpl::onednn); }
+    ~Impl() { cpu::set_batch_norm_impl(saved); }
+  } impl;
+  Generator g(6);
+  const Tensor X = Tensor::randn({4, 3, 5, 5}, g);
+  const Tensor R = Tensor::randn({4, 3, 5, 5}, g);
+  CHECK_FALSE(backend_for(X).supports_batch_norm_reduction(X));
+  CHECK(backend_for(X.to(DType::f64)).supports_batch_norm_reduction(X.to(DType::f64)));  // the reference kernel
+  CHECK_THROWS_WITH_AS(run_bn(X, R, std::make_shared<CountingReduction>()),
+                       doctest::Contains("cannot take a BatchNormReduction"), contra::Error);
+  const Tensor y = Tensor::empty(X.shape()), m = Tensor::empty({3}), v = Tensor::empty({3});
+  CountingReduction direct;
+  CHECK_THROWS_WITH_AS(backend_for(X).batch_norm_forward_training(X, Tensor(), Tensor(), 1e-5, y, m, v, &direct),
+                       doctest::Contains("CONTRA_BN_IMPL=onednn"), contra::Error);
+  auto comm = std::make_shared<dist::SingleProcessCommunicator>();
+  const BnRun plain = run_bn(X, R, nullptr);
+  const BnRun synced = run_bn(X, R, nullptr, [&](const Tensor& x, const Tensor& w, const Tensor& b, const Tensor& mm,
+                                                 const Tensor& vv) {
+    return dist::sync_batch_norm(*comm, x, w, b, mm, vv, 0.1, 1e-5);
+  });
+  CHECK(max_abs_diff(synced.y, plain.y) <= 1e-5);
+  CHECK(max_abs_diff(synced.dx, plain.dx) <= 1e-5);
 }

@@ -111,7 +111,8 @@ class HostTwinBackend final : public Backend {
     cpu().conv2d_backward(h(dy), h(x), h(w), h(dx), h(dw), h(db), p);
   }
   void batch_norm_forward_training(const Tensor& x, const Tensor& w, const Tensor& b, double eps, const Tensor& y,
-                                   const Tensor& mean, const Tensor& var) override {
+                                   const Tensor& mean, const Tensor& var, BatchNormReduction* reduction) override {
+    CONTRA_CHECK(reduction == nullptr, "batch_norm", "the host twin takes no BatchNormReduction");
     cpu().batch_norm_forward_training(h(x), h(w), h(b), eps, h(y), h(mean), h(var));
   }
   void batch_norm_forward_inference(const Tensor& x, const Tensor& w, const Tensor& b, const Tensor& mean,
@@ -119,7 +120,9 @@ class HostTwinBackend final : public Backend {
     cpu().batch_norm_forward_inference(h(x), h(w), h(b), h(mean), h(var), eps, h(y));
   }
   void batch_norm_backward(const Tensor& dy, const Tensor& x, const Tensor& w, const Tensor& mean, const Tensor& var,
-                           double eps, bool batch_stats, const Tensor& dx, const Tensor& dw, const Tensor& db) override {
+                           double eps, bool batch_stats, const Tensor& dx, const Tensor& dw, const Tensor& db,
+                           BatchNormReduction* reduction) override {
+    CONTRA_CHECK(reduction == nullptr, "batch_norm backward", "the host twin takes no BatchNormReduction");
     cpu().batch_norm_backward(h(dy), h(x), h(w), h(mean), h(var), eps, batch_stats, h(dx), h(dw), h(db));
   }
   Tensor max_pool2d_forward(const Tensor& x, const Tensor& y, const Pool2dParams& p) override {

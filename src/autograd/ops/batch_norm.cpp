@@ -9,6 +9,9 @@
 //   dβ = Σ dy,  dγ = Σ dy·x̂
 //   training:  dx = γ·r/M · (M·dy − dβ − x̂·dγ)   (μ and σ² depend on x)
 //   eval:      dx = γ·r · dy
+// Synchronised (a BatchNormReduction): the same with every sum over N and S taken over the
+// global batch of all processes and M the global count (inside the kernels; dγ and dβ stay
+// this process's part).
 //
 // Dimensions: N batch, C channels, S = H·W (1 for 2-D input), M = N·S.
 #include <algorithm>
@@ -40,10 +43,47 @@ void update_running(const Tensor& running, const Tensor& batch, double momentum)
   running.copy_(updated);
 }
 
+// Synchronised BN's recomputation (mark_recomputable below) must give the first forward's
+// bits without communicating again: the first forward records the totals its kernel got
+// from the processes, the recomputation's kernel is handed the same totals back.
+using SumLog = std::vector<std::vector<double>>;
+
+class RecordingReduction final : public BatchNormReduction {
+ public:
+  RecordingReduction(BatchNormReduction& inner, SumLog& log) : inner_(inner), log_(log) {}
+  void sum(double* values, std::int64_t n) override {
+    inner_.sum(values, n);
+    log_.emplace_back(values, values + n);
+  }
+  bool holds_first_sample() const override { return inner_.holds_first_sample(); }
+
+ private:
+  BatchNormReduction& inner_;
+  SumLog& log_;
+};
+
+class ReplayedReduction final : public BatchNormReduction {
+ public:
+  ReplayedReduction(const SumLog& log, bool first) : log_(log), first_(first) {}
+  void sum(double* values, std::int64_t n) override {
+    CONTRA_ASSERT(next_ < log_.size() && static_cast<std::int64_t>(log_[next_].size()) == n,
+                  "batch_norm recomputation: the kernel asked for other sums than its first forward");
+    std::copy(log_[next_].begin(), log_[next_].end(), values);
+    ++next_;
+  }
+  bool holds_first_sample() const override { return first_; }
+
+ private:
+  const SumLog& log_;
+  size_t next_ = 0;
+  bool first_;
+};
+
 }  // namespace
 
 Tensor batch_norm(const Tensor& x_in, const Tensor& weight, const Tensor& bias, const Tensor& running_mean,
-                  const Tensor& running_var, bool training, double momentum, double eps) {
+                  const Tensor& running_var, bool training, double momentum, double eps,
+                  std::shared_ptr<BatchNormReduction> reduction) {
   const char* op = "batch_norm";
   CONTRA_CHECK(x_in.defined() && (x_in.dim() == 2 || x_in.dim() == 4), op, "x must be (N, C) or (N, C, H, W), got ",
                x_in.defined() ? shape_str(x_in.shape()) : std::string("undefined"));
@@ -68,21 +108,39 @@ Tensor batch_norm(const Tensor& x_in, const Tensor& weight, const Tensor& bias, 
   const Tensor gamma = weight.defined() ? weight.contiguous() : affine ? Tensor::ones({C}, dt, x.device()) : Tensor();
   const Tensor beta = bias.defined() ? bias.contiguous() : affine ? Tensor::zeros({C}, dt, x.device()) : Tensor();
   const bool batch_stats = training || !running_mean.defined();
+  // y may be recomputed in the backward (the recipe below); with a reduction, from the
+  // totals recorded here
+  const bool will_recompute =
+      batch_stats && x.device() == Device::cpu() && autograd::any_requires_grad({x_in, weight, bias});
+  const auto sum_log = reduction && will_recompute ? std::make_shared<SumLog>() : nullptr;
   Backend& be = backend_for(x);
+  CONTRA_CHECK(!reduction || training, op, "a BatchNormReduction (synchronised BN) needs training mode");
+  CONTRA_CHECK_HINT(!reduction || be.supports_batch_norm_reduction(x), op,
+                    "use dist::sync_batch_norm, which falls back to composed ops there",
+                    "the ", x.device().str(), " ", dtype_name(dt), " batch-norm kernel cannot take a BatchNormReduction");
   Tensor y = Tensor::empty(x.shape(), dt, x.device());
   Tensor mean, var;  // (C,) the statistics y was normalised with
   if (batch_stats) {
-    CONTRA_CHECK_HINT(M > 1, op, "use a batch of more than one sample (or eval mode)",
+    CONTRA_CHECK_HINT(M > 1 || reduction, op, "use a batch of more than one sample (or eval mode)",
                       "expected more than 1 value per channel when training, got input ", shape_str(x.shape()));
     mean = Tensor::empty({C}, dt, x.device());
     var = Tensor::empty({C}, dt, x.device());
-    be.batch_norm_forward_training(x, gamma, beta, eps, y, mean, var);
+    double n = static_cast<double>(M);  // the count, over every process when synchronised
+    if (reduction && will_recompute) {
+      RecordingReduction recording(*reduction, *sum_log);
+      be.batch_norm_forward_training(x, gamma, beta, eps, y, mean, var, &recording);
+      n = recording.count;
+    } else {
+      be.batch_norm_forward_training(x, gamma, beta, eps, y, mean, var, reduction.get());
+      if (reduction) n = reduction->count;
+    }
     // A checkpoint's recomputation (autograd/checkpoint.h) sees the same batch again: the
     // running statistics were updated by its first forward and are left alone.
     if (training && running_mean.defined() && !autograd::is_recomputing()) {
+      CONTRA_CHECK(n > 1, op, "training needs more than one value per channel over the global batch, got ", n);
       update_running(running_mean, mean, momentum);
-      // σ²_unbiased = σ²·M/(M−1)
-      update_running(running_var, raw::unary(UnaryOp::affine, var, {static_cast<double>(M) / (M - 1), 0.0}), momentum);
+      // σ²_unbiased = σ²·n/(n−1)
+      update_running(running_var, raw::unary(UnaryOp::affine, var, {n / (n - 1), 0.0}), momentum);
     }
   } else {
     // Copies: the running buffers may be updated in place before this graph's backward.
@@ -97,15 +155,21 @@ Tensor batch_norm(const Tensor& x_in, const Tensor& weight, const Tensor& bias, 
   // kernel on the same input, so the same bits; the CPU kernels' reductions run in a fixed
   // order (other devices: not marked).
   std::shared_ptr<const autograd::RecomputeFn> recipe;  // kept alive by the backward below
-  if (batch_stats && x.device() == Device::cpu() && autograd::any_requires_grad({x_in, weight, bias})) {
+  if (will_recompute) {
+    const bool first = reduction && reduction->holds_first_sample();
     recipe = std::make_shared<const autograd::RecomputeFn>([xs = save(x, op), gs = save(gamma, op),
-                                                            bs = save(beta, op), eps]() {
+                                                            bs = save(beta, op), eps, sum_log, first]() {
           const Tensor xv = xs.get();
           const std::int64_t channels = xv.size(1);
           Tensor out = Tensor::empty(xv.shape(), xv.dtype(), xv.device());
           Tensor mu = Tensor::empty({channels}, xv.dtype(), xv.device());
           Tensor sigma2 = Tensor::empty({channels}, xv.dtype(), xv.device());
-          backend_for(xv).batch_norm_forward_training(xv, gs.get(), bs.get(), eps, out, mu, sigma2);
+          if (sum_log) {  // synchronised: the first forward's totals, no communication
+            ReplayedReduction replay(*sum_log, first);
+            backend_for(xv).batch_norm_forward_training(xv, gs.get(), bs.get(), eps, out, mu, sigma2, &replay);
+          } else {
+            backend_for(xv).batch_norm_forward_training(xv, gs.get(), bs.get(), eps, out, mu, sigma2);
+          }
           return out;
         });
     autograd::mark_recomputable(y, recipe);
@@ -117,7 +181,7 @@ Tensor batch_norm(const Tensor& x_in, const Tensor& weight, const Tensor& bias, 
   //          dx = γ·r/M·(M·dy − dβ − x̂·dγ) with batch statistics, γ·r·dy with fixed ones
   return record(op, {x_in, weight, bias}, y,
                 [x = save(x, op), gamma = affine ? save(gamma, op) : autograd::SavedTensor(), mean, var, eps,
-                 batch_stats, affine, need_dw, need_db, C, recipe](const Tensor& g) {
+                 batch_stats, affine, need_dw, need_db, C, recipe, reduction](const Tensor& g) {
                   (void)recipe;  // held, not used: y's mark lives as long as this node
                   const Tensor dy = g.contiguous();
                   const Tensor xv = x.get();
@@ -125,7 +189,7 @@ Tensor batch_norm(const Tensor& x_in, const Tensor& weight, const Tensor& bias, 
                   Tensor dgamma = affine ? Tensor::empty({C}, xv.dtype(), xv.device()) : Tensor();
                   Tensor dbeta = affine ? Tensor::empty({C}, xv.dtype(), xv.device()) : Tensor();
                   backend_for(dy).batch_norm_backward(dy, xv, affine ? gamma.get() : Tensor(), mean, var, eps,
-                                                      batch_stats, dx, dgamma, dbeta);
+                                                      batch_stats, dx, dgamma, dbeta, reduction.get());
                   return grads({dx, need_dw ? dgamma : Tensor(), need_db ? dbeta : Tensor()});
                 });
 }

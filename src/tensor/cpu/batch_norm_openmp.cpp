@@ -5,8 +5,10 @@
 #include <algorithm>
 #include <cmath>
 
+#include "tensor/batch_norm_reduction.h"
 #include "tensor/cpu/batch_norm_kernels.h"
 #include "tensor/cpu/cpu_backend.h"
+#include "tensor/error.h"
 
 namespace contra::cpu {
 
@@ -22,7 +24,10 @@ namespace {
 //     A = γ·r, B = 0, C0 = 0                                     (fixed statistics)
 // Partial sums are taken in float over blocks of ≤ 256 elements (vectorised) and added
 // in double. Channels are split over threads; a 2-D input (S = 1) runs along rows with
-// the channels vectorised.
+// the channels vectorised. With a BatchNormReduction (synchronised BN over K processes)
+// the same local sums are taken, then summed over the processes before the coefficients,
+// K_c and M being the global batch's (reduced_forward_training; the backward's Σdy,
+// Σdy·(x − μ)).
 
 constexpr std::int64_t kBlock = 256;
 
@@ -79,10 +84,98 @@ inline void plane_affine(const float* x, float* y, const Geometry& g, std::int64
 float gamma_at(const Tensor& w, std::int64_t c) { return w.defined() ? w.data<float>()[c] : 1.f; }
 float beta_at(const Tensor& b, std::int64_t c) { return b.defined() ? b.data<float>()[c] : 0.f; }
 
+// From the shifted sums of M values: μ = K + s₁/M, σ² = s₂/M − (s₁/M)² (clamped at 0),
+// r = 1/√(σ² + ε), and y = a·x + b with a = γ·r, b = β − μ·a. One function for the plain
+// and the reduced kernels, so both round alike. The (N, C) path has always rounded b as
+// β − (μ·γ)·r (`rows`): kept, so that single-process runs keep their bits.
+inline void channel_coefficients(double s1, double s2, double K, double M, float gamma, float beta, double eps,
+                                 bool rows, float& mean, float& var, float& a, float& b) {
+  const double m1 = s1 / M, v = std::max(s2 / M - m1 * m1, 0.0), mu = K + m1;
+  const double r = 1.0 / std::sqrt(v + eps);
+  mean = static_cast<float>(mu);
+  var = static_cast<float>(v);
+  const double ad = gamma * r;
+  a = static_cast<float>(ad);
+  b = static_cast<float>(rows ? beta - mu * gamma * r : beta - mu * ad);
+}
+
+// (N, C) rows: s₁[c] += Σ_n (x[n, c] − K[c]), s₂[c] += Σ_n (x[n, c] − K[c])² in double (K: C shifts).
+template <typename Shift>
+void rows_moments(const float* x, const Geometry& g, const Shift* K, std::vector<double>& s1, std::vector<double>& s2) {
+  for (std::int64_t n = 0; n < g.N; ++n) {
+    const float* row = x + n * g.C;
+    for (std::int64_t c = 0; c < g.C; ++c) {
+      const double d = static_cast<double>(row[c]) - K[c];
+      s1[c] += d;
+      s2[c] += d * d;
+    }
+  }
+}
+
+// (N, C) rows: y[n, c] = a[c]·x[n, c] + b[c].
+void rows_affine(const float* x, float* y, const Geometry& g, const std::vector<float>& a, const std::vector<float>& b) {
+#pragma omp parallel for schedule(static) if (g.parallel())
+  for (std::int64_t n = 0; n < g.N; ++n) {
+    const float* row = x + n * g.C;
+    float* out = y + n * g.C;
+#pragma omp simd
+    for (std::int64_t c = 0; c < g.C; ++c) out[c] = a[c] * row[c] + b[c];
+  }
+}
+
+// The training forward over K processes (batch_norm_reduction.h): the same sums as above
+// over the local rows, then two collectives: the shift K_c (the global batch's first value
+// x[0, c, 0]) with the count M = Σ_r M_r, and the 2C sums s₁, s₂.
+void reduced_forward_training(const Tensor& x_t, const Tensor& weight, const Tensor& bias, double eps,
+                              const Tensor& y_t, const Tensor& mean_t, const Tensor& var_t,
+                              BatchNormReduction& reduction) {
+  const Geometry g(x_t.shape());
+  const float* x = x_t.data<float>();
+  float* y = y_t.data<float>();
+  float* mean = mean_t.data<float>();
+  float* var = var_t.data<float>();
+  const std::int64_t C = g.C;
+  // shift[0, C): K_c, from the process holding the first sample (the others add 0); shift[C]: M
+  std::vector<double> shift(static_cast<size_t>(C + 1), 0.0);
+  const bool first = reduction.holds_first_sample();
+  CONTRA_CHECK(!first || g.N > 0, "batch_norm", "the process holding the global batch's first sample has no rows");
+  for (std::int64_t c = 0; c < C && first; ++c) shift[c] = x[c * g.S];  // x[0, c, 0]
+  shift[C] = g.M();
+  reduction.sum(shift.data(), C + 1);
+  const double M = shift[C];
+  reduction.count = M;
+  // sums[0, C): s₁, sums[C, 2C): s₂ over the local rows, then over every process
+  std::vector<double> sums(static_cast<size_t>(2 * C), 0.0);
+  if (g.S == 1) {
+    std::vector<double> s1(static_cast<size_t>(C), 0.0), s2(static_cast<size_t>(C), 0.0);
+    rows_moments(x, g, shift.data(), s1, s2);
+    std::copy(s1.begin(), s1.end(), sums.begin());
+    std::copy(s2.begin(), s2.end(), sums.begin() + C);
+  } else {
+#pragma omp parallel for schedule(static) if (g.parallel())
+    for (std::int64_t c = 0; c < C; ++c) {
+      double s1 = 0.0, s2 = 0.0;
+      for (std::int64_t n = 0; n < g.N; ++n)
+        plane_moments(x + (n * C + c) * g.S, g.S, static_cast<float>(shift[c]), s1, s2);
+      sums[c] = s1;
+      sums[C + c] = s2;
+    }
+  }
+  reduction.sum(sums.data(), 2 * C);
+  std::vector<float> a(static_cast<size_t>(C)), b(static_cast<size_t>(C));
+  for (std::int64_t c = 0; c < C; ++c)
+    channel_coefficients(sums[c], sums[C + c], static_cast<float>(shift[c]), M, gamma_at(weight, c), beta_at(bias, c),
+                         eps, /*rows=*/g.S == 1, mean[c], var[c], a[c], b[c]);
+  if (g.S == 1) return rows_affine(x, y, g, a, b);
+#pragma omp parallel for schedule(static) if (g.parallel())
+  for (std::int64_t c = 0; c < C; ++c) plane_affine(x, y, g, c, a[c], b[c]);
+}
+
 }  // namespace
 
 void openmp_batch_norm_forward_training(const Tensor& x_t, const Tensor& weight, const Tensor& bias, double eps, const Tensor& y_t,
-                          const Tensor& mean_t, const Tensor& var_t) {
+                          const Tensor& mean_t, const Tensor& var_t, BatchNormReduction* reduction) {
+  if (reduction != nullptr) return reduced_forward_training(x_t, weight, bias, eps, y_t, mean_t, var_t, *reduction);
   const Geometry g(x_t.shape());
   const float* x = x_t.data<float>();
   float* y = y_t.data<float>();
@@ -91,30 +184,12 @@ void openmp_batch_norm_forward_training(const Tensor& x_t, const Tensor& weight,
   const double M = g.M();
   if (g.S == 1) {  // (N, C): rows of C channels, vectorised over channels
     std::vector<double> s1(static_cast<size_t>(g.C), 0.0), s2(static_cast<size_t>(g.C), 0.0);
-    for (std::int64_t n = 0; n < g.N; ++n) {
-      const float* row = x + n * g.C;
-      for (std::int64_t c = 0; c < g.C; ++c) {
-        const double d = static_cast<double>(row[c]) - x[c];
-        s1[c] += d;
-        s2[c] += d * d;
-      }
-    }
+    rows_moments(x, g, x, s1, s2);
     std::vector<float> a(static_cast<size_t>(g.C)), b(static_cast<size_t>(g.C));
-    for (std::int64_t c = 0; c < g.C; ++c) {
-      const double m1 = s1[c] / M, v = std::max(s2[c] / M - m1 * m1, 0.0), mu = x[c] + m1;
-      const double r = 1.0 / std::sqrt(v + eps);
-      mean[c] = static_cast<float>(mu);
-      var[c] = static_cast<float>(v);
-      a[c] = static_cast<float>(gamma_at(weight, c) * r);
-      b[c] = static_cast<float>(beta_at(bias, c) - mu * gamma_at(weight, c) * r);
-    }
-#pragma omp parallel for schedule(static) if (g.parallel())
-    for (std::int64_t n = 0; n < g.N; ++n) {
-      const float* row = x + n * g.C;
-      float* out = y + n * g.C;
-#pragma omp simd
-      for (std::int64_t c = 0; c < g.C; ++c) out[c] = a[c] * row[c] + b[c];
-    }
+    for (std::int64_t c = 0; c < g.C; ++c)
+      channel_coefficients(s1[c], s2[c], x[c], M, gamma_at(weight, c), beta_at(bias, c), eps, /*rows=*/true, mean[c],
+                           var[c], a[c], b[c]);
+    rows_affine(x, y, g, a, b);
     return;
   }
 #pragma omp parallel for schedule(static) if (g.parallel())
@@ -122,12 +197,10 @@ void openmp_batch_norm_forward_training(const Tensor& x_t, const Tensor& weight,
     const float K = x[c * g.S];
     double s1 = 0.0, s2 = 0.0;
     for (std::int64_t n = 0; n < g.N; ++n) plane_moments(x + (n * g.C + c) * g.S, g.S, K, s1, s2);
-    const double m1 = s1 / M, v = std::max(s2 / M - m1 * m1, 0.0), mu = K + m1;
-    const double r = 1.0 / std::sqrt(v + eps);
-    mean[c] = static_cast<float>(mu);
-    var[c] = static_cast<float>(v);
-    const double a = gamma_at(weight, c) * r;
-    plane_affine(x, y, g, c, static_cast<float>(a), static_cast<float>(beta_at(bias, c) - mu * a));
+    float a, b;
+    channel_coefficients(s1, s2, K, M, gamma_at(weight, c), beta_at(bias, c), eps, /*rows=*/false, mean[c], var[c], a,
+                         b);
+    plane_affine(x, y, g, c, a, b);
   }
 }
 
@@ -164,13 +237,13 @@ void openmp_batch_norm_forward_inference(const Tensor& x_t, const Tensor& weight
 
 void openmp_batch_norm_backward(const Tensor& dy_t, const Tensor& x_t, const Tensor& weight, const Tensor& mean_t,
                   const Tensor& var_t, double eps, bool batch_stats, const Tensor& dx_t, const Tensor& dweight,
-                  const Tensor& dbias) {
+                  const Tensor& dbias, BatchNormReduction* reduction) {
   const Geometry g(x_t.shape());
   const float* x = x_t.data<float>();
   const float* dy = dy_t.data<float>();
   float* dx = dx_t.data<float>();
   const float* mean = mean_t.data<float>();
-  const double M = g.M();
+  double M = g.M();
   // Per channel: the sums, then the coefficients of dx = A·dy + B·x + C0.
   std::vector<double> sdy(static_cast<size_t>(g.C), 0.0), sdyx(static_cast<size_t>(g.C), 0.0);
   if (g.S == 1) {
@@ -188,6 +261,20 @@ void openmp_batch_norm_backward(const Tensor& dy_t, const Tensor& x_t, const Ten
         plane_grad_sums(x + off, dy + off, g.S, mean[c], sdy[c], sdyx[c]);
       }
   }
+  // Over K processes (batch_norm_reduction.h): dx needs the global sums and count (one
+  // collective of 2C + 1 values); dγ, dβ stay this process's part, as for any replicated
+  // parameter (the data-parallel gradient all-reduce adds the parts).
+  const std::vector<double> local_sdy = sdy, local_sdyx = sdyx;
+  if (reduction != nullptr && batch_stats) {
+    std::vector<double> sums(static_cast<size_t>(2 * g.C + 1));
+    std::copy(sdy.begin(), sdy.end(), sums.begin());
+    std::copy(sdyx.begin(), sdyx.end(), sums.begin() + g.C);
+    sums[2 * g.C] = M;
+    reduction->sum(sums.data(), 2 * g.C + 1);
+    std::copy(sums.begin(), sums.begin() + g.C, sdy.begin());
+    std::copy(sums.begin() + g.C, sums.begin() + 2 * g.C, sdyx.begin());
+    M = sums[2 * g.C];
+  }
   std::vector<float> A(static_cast<size_t>(g.C)), B(static_cast<size_t>(g.C)), C0(static_cast<size_t>(g.C));
   for (std::int64_t c = 0; c < g.C; ++c) {
     const double r = 1.0 / std::sqrt(static_cast<double>(var_t.data<float>()[c]) + eps);
@@ -196,8 +283,8 @@ void openmp_batch_norm_backward(const Tensor& dy_t, const Tensor& x_t, const Ten
     A[c] = static_cast<float>(gr);
     B[c] = static_cast<float>(b);
     C0[c] = static_cast<float>(batch_stats ? -gr * sdy[c] / M - b * mean[c] : 0.0);
-    if (dweight.defined()) dweight.data<float>()[c] = static_cast<float>(sdyx[c] * r);  // Σdy·x̂
-    if (dbias.defined()) dbias.data<float>()[c] = static_cast<float>(sdy[c]);
+    if (dweight.defined()) dweight.data<float>()[c] = static_cast<float>(local_sdyx[c] * r);  // Σdy·x̂
+    if (dbias.defined()) dbias.data<float>()[c] = static_cast<float>(local_sdy[c]);
   }
   if (g.S == 1) {
 #pragma omp parallel for schedule(static) if (g.parallel())

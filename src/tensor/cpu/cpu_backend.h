@@ -44,12 +44,15 @@ class CpuBackend final : public Backend {
                        const Tensor& db, const Conv2dParams& p) override;
   // batch_norm.cpp (chooses batch_norm_openmp.cpp or dnnl_batch_norm.cpp)
   void batch_norm_forward_training(const Tensor& x, const Tensor& weight, const Tensor& bias, double eps,
-                                   const Tensor& y, const Tensor& mean, const Tensor& var) override;
+                                   const Tensor& y, const Tensor& mean, const Tensor& var,
+                                   BatchNormReduction* reduction = nullptr) override;
   void batch_norm_forward_inference(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& mean,
                                     const Tensor& var, double eps, const Tensor& y) override;
   void batch_norm_backward(const Tensor& dy, const Tensor& x, const Tensor& weight, const Tensor& mean,
                            const Tensor& var, double eps, bool batch_stats, const Tensor& dx, const Tensor& dweight,
-                           const Tensor& dbias) override;
+                           const Tensor& dbias, BatchNormReduction* reduction = nullptr) override;
+  // the OpenMP and reference kernels (not oneDNN's)
+  bool supports_batch_norm_reduction(const Tensor& x) const override;
   // dnnl_pool.cpp
   Tensor max_pool2d_forward(const Tensor& x, const Tensor& y, const Pool2dParams& p) override;
   void max_pool2d_backward(const Tensor& dy, const Tensor& workspace, const Tensor& dx,

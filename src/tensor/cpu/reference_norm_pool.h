@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "tensor/backend.h"
+#include "tensor/batch_norm_reduction.h"
 
 namespace contra::cpu::reference {
 
@@ -32,34 +33,45 @@ struct NormGeometry {
   std::int64_t at(std::int64_t n, std::int64_t c, std::int64_t s) const { return (n * C + c) * S + s; }
 };
 
+// With a BatchNormReduction (batch_norm_reduction.h) the sums Σx (with the count M), then
+// Σ(x − mean)², are each summed over the processes before use: BN over the global batch.
 template <typename T>
 void batch_norm_forward_training(const Tensor& x, const Tensor& weight, const Tensor& bias, double eps,
-                                 const Tensor& y, const Tensor& mean, const Tensor& var) {
+                                 const Tensor& y, const Tensor& mean, const Tensor& var,
+                                 BatchNormReduction* reduction = nullptr) {
   const NormGeometry g(x.shape());
   const T* px = x.data<T>();
   T* py = y.data<T>();
-  const double M = static_cast<double>(g.N * g.S);
-  for (std::int64_t c = 0; c < g.C; ++c) {
-    double s = 0.0;
+  // sums[c] = Σx over channel c; sums[C] = M
+  std::vector<double> sums(static_cast<size_t>(g.C + 1), 0.0);
+  for (std::int64_t c = 0; c < g.C; ++c)
     for (std::int64_t n = 0; n < g.N; ++n)
-      for (std::int64_t k = 0; k < g.S; ++k) s += static_cast<double>(px[g.at(n, c, k)]);
-    const double mu = s / M;
-    double ss = 0.0;
+      for (std::int64_t k = 0; k < g.S; ++k) sums[c] += static_cast<double>(px[g.at(n, c, k)]);
+  sums[g.C] = static_cast<double>(g.N * g.S);
+  if (reduction != nullptr) reduction->sum(sums.data(), g.C + 1);
+  const double M = sums[g.C];
+  if (reduction != nullptr) reduction->count = M;
+  std::vector<double> mu(static_cast<size_t>(g.C)), ss(static_cast<size_t>(g.C), 0.0);
+  for (std::int64_t c = 0; c < g.C; ++c) {
+    mu[c] = sums[c] / M;
     for (std::int64_t n = 0; n < g.N; ++n)
       for (std::int64_t k = 0; k < g.S; ++k) {
-        const double d = static_cast<double>(px[g.at(n, c, k)]) - mu;
-        ss += d * d;
+        const double d = static_cast<double>(px[g.at(n, c, k)]) - mu[c];
+        ss[c] += d * d;
       }
-    const double v = ss / M;
+  }
+  if (reduction != nullptr) reduction->sum(ss.data(), g.C);
+  for (std::int64_t c = 0; c < g.C; ++c) {
+    const double v = ss[c] / M;
     const double r = 1.0 / std::sqrt(v + eps);
     const double gamma = weight.defined() ? static_cast<double>(weight.data<T>()[c]) : 1.0;
     const double beta = bias.defined() ? static_cast<double>(bias.data<T>()[c]) : 0.0;
     for (std::int64_t n = 0; n < g.N; ++n)
       for (std::int64_t k = 0; k < g.S; ++k) {
         const std::int64_t i = g.at(n, c, k);
-        py[i] = static_cast<T>((static_cast<double>(px[i]) - mu) * r * gamma + beta);
+        py[i] = static_cast<T>((static_cast<double>(px[i]) - mu[c]) * r * gamma + beta);
       }
-    mean.data<T>()[c] = static_cast<T>(mu);
+    mean.data<T>()[c] = static_cast<T>(mu[c]);
     var.data<T>()[c] = static_cast<T>(v);
   }
 }
@@ -83,40 +95,52 @@ void batch_norm_forward_inference(const Tensor& x, const Tensor& weight, const T
   }
 }
 
+// With a BatchNormReduction, dx uses Σdy, Σdy·x̂ and M summed over the processes (one
+// collective); dβ, dγ stay this process's part (replicated parameters: the gradient
+// all-reduce adds the parts).
 template <typename T>
 void batch_norm_backward(const Tensor& dy, const Tensor& x, const Tensor& weight, const Tensor& mean,
                          const Tensor& var, double eps, bool batch_stats, const Tensor& dx, const Tensor& dweight,
-                         const Tensor& dbias) {
+                         const Tensor& dbias, BatchNormReduction* reduction = nullptr) {
   const NormGeometry g(x.shape());
   const T* px = x.data<T>();
   const T* pdy = dy.data<T>();
   T* pdx = dx.data<T>();
-  const double M = static_cast<double>(g.N * g.S);
+  // sums[c] = Σdy (dβ), sums[C + c] = Σdy·x̂ (dγ), sums[2C] = M
+  std::vector<double> sums(static_cast<size_t>(2 * g.C + 1), 0.0), r(static_cast<size_t>(g.C));
   for (std::int64_t c = 0; c < g.C; ++c) {
     const double mu = static_cast<double>(mean.data<T>()[c]);
-    const double r = 1.0 / std::sqrt(static_cast<double>(var.data<T>()[c]) + eps);
-    const double gamma = weight.defined() ? static_cast<double>(weight.data<T>()[c]) : 1.0;
-    double sum_dy = 0.0, sum_dy_xhat = 0.0;  // dβ, dγ
+    r[c] = 1.0 / std::sqrt(static_cast<double>(var.data<T>()[c]) + eps);
     for (std::int64_t n = 0; n < g.N; ++n)
       for (std::int64_t k = 0; k < g.S; ++k) {
         const std::int64_t i = g.at(n, c, k);
         const double d = static_cast<double>(pdy[i]);
-        sum_dy += d;
-        sum_dy_xhat += d * (static_cast<double>(px[i]) - mu) * r;
+        sums[c] += d;
+        sums[g.C + c] += d * (static_cast<double>(px[i]) - mu) * r[c];
       }
+  }
+  sums[2 * g.C] = static_cast<double>(g.N * g.S);
+  for (std::int64_t c = 0; c < g.C; ++c) {
+    if (dweight.defined()) dweight.data<T>()[c] = static_cast<T>(sums[g.C + c]);
+    if (dbias.defined()) dbias.data<T>()[c] = static_cast<T>(sums[c]);
+  }
+  if (reduction != nullptr && batch_stats) reduction->sum(sums.data(), 2 * g.C + 1);
+  const double M = sums[2 * g.C];
+  for (std::int64_t c = 0; c < g.C; ++c) {
+    const double mu = static_cast<double>(mean.data<T>()[c]);
+    const double gamma = weight.defined() ? static_cast<double>(weight.data<T>()[c]) : 1.0;
+    const double sum_dy = sums[c], sum_dy_xhat = sums[g.C + c];  // dβ, dγ (global with a reduction)
     for (std::int64_t n = 0; n < g.N; ++n)
       for (std::int64_t k = 0; k < g.S; ++k) {
         const std::int64_t i = g.at(n, c, k);
         const double d = static_cast<double>(pdy[i]);
         if (batch_stats) {
-          const double xhat = (static_cast<double>(px[i]) - mu) * r;
-          pdx[i] = static_cast<T>(gamma * r / M * (M * d - sum_dy - xhat * sum_dy_xhat));
+          const double xhat = (static_cast<double>(px[i]) - mu) * r[c];
+          pdx[i] = static_cast<T>(gamma * r[c] / M * (M * d - sum_dy - xhat * sum_dy_xhat));
         } else {
-          pdx[i] = static_cast<T>(gamma * r * d);
+          pdx[i] = static_cast<T>(gamma * r[c] * d);
         }
       }
-    if (dweight.defined()) dweight.data<T>()[c] = static_cast<T>(sum_dy_xhat);
-    if (dbias.defined()) dbias.data<T>()[c] = static_cast<T>(sum_dy);
   }
 }
 

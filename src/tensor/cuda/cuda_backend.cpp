@@ -384,7 +384,10 @@ void* mut_or_null(const Tensor& t) { return t.defined() ? t.raw_data() : nullptr
 }  // namespace
 
 void CudaBackend::batch_norm_forward_training(const Tensor& x_in, const Tensor& weight, const Tensor& bias, double eps,
-                                              const Tensor& y, const Tensor& mean, const Tensor& var) {
+                                              const Tensor& y, const Tensor& mean, const Tensor& var,
+                                              BatchNormReduction* reduction) {
+  CONTRA_CHECK_HINT(reduction == nullptr, "batch_norm", "synchronise BN with dist::sync_batch_norm (it falls back to "
+                    "all-reduced composed ops on CUDA)", "the CUDA kernels cannot sum their statistics over processes");
   activate();
   dispatch_floating(x_in.dtype(), "batch_norm", [](auto) {});
   const Tensor x = on_device(x_in);
@@ -410,7 +413,9 @@ void CudaBackend::batch_norm_forward_inference(const Tensor& x_in, const Tensor&
 
 void CudaBackend::batch_norm_backward(const Tensor& dy_in, const Tensor& x_in, const Tensor& weight, const Tensor& mean,
                                       const Tensor& var, double eps, bool batch_stats, const Tensor& dx,
-                                      const Tensor& dweight, const Tensor& dbias) {
+                                      const Tensor& dweight, const Tensor& dbias, BatchNormReduction* reduction) {
+  CONTRA_CHECK_HINT(reduction == nullptr, "batch_norm_backward", "synchronise BN with dist::sync_batch_norm (it falls "
+                    "back to all-reduced composed ops on CUDA)", "the CUDA kernels cannot sum their statistics over processes");
   activate();
   dispatch_floating(x_in.dtype(), "batch_norm_backward", [](auto) {});
   const Tensor x = on_device(x_in), dy = on_device(dy_in);
