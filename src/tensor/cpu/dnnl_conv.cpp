@@ -38,13 +38,15 @@ using dnnl::memory;
 // 3-channel stem plain is ~1.3× faster (blocking pads 3 channels to 16). So: plain when
 // the input has fewer than 8 channels, `any` otherwise; CONTRA_DNNL_CONV_PLAIN=1 forces
 // plain everywhere (for measurements). The environment is read once.
-bool plain_activations(std::int64_t in_channels) {
+bool forced_plain() {
   static const bool forced = [] {
     const char* v = std::getenv("CONTRA_DNNL_CONV_PLAIN");
     return v != nullptr && std::strcmp(v, "1") == 0;
   }();
-  return forced || in_channels < 8;
+  return forced;
 }
+
+bool plain_activations(std::int64_t in_channels) { return forced_plain() || in_channels < 8; }
 
 struct Conv2dPlan {
   bool has_bias = false;
@@ -103,7 +105,15 @@ Conv2dPlan make_conv_plan(const Shape& xs, const Shape& ws, const Shape& ys, boo
   plan.bd_weights = ArgLayout(w_md, plan.bwd_data_pd.weights_desc(), true, false);
   plan.bd_diff_src = ArgLayout(x_md, plan.bwd_data_pd.diff_src_desc(), false, true);
 
-  dnnl::convolution_backward_weights::desc bwd(dnnl::algorithm::convolution_direct, x_f32, w_f32, b_md, y_f32,
+  // Backward weights of a plain-activation convolution (the 3-channel stem) reads x plain but
+  // lets oneDNN choose dy's layout. With dy plain too, oneDNN 2.6 picks its im2col + GEMM
+  // kernel (x64:gemm:jit), which measured 3.0 and 4.0 s per call inside the train step (stem
+  // mb256 3→64 32×32, 2 threads, Xeon family 6 model 207, machine shared) and 54–540 ms
+  // alone on the step's own x and dy; with dy blocked it picks the JIT first-layer kernel
+  // (jit:avx512_core, nchw source), 18–33 ms in the step and 20–37 ms alone. The cost is one
+  // reorder of dy into the blocked layout. CONTRA_DNNL_CONV_PLAIN=1 keeps dy plain too.
+  const memory::desc dy_bw = act == tag::nchw && !forced_plain() ? memory::desc{y_dims, dt::f32, tag::any} : y_f32;
+  dnnl::convolution_backward_weights::desc bwd(dnnl::algorithm::convolution_direct, x_f32, w_f32, b_md, dy_bw,
                                                strides, dilates, pad_l, pad_r);
   plan.bwd_w_pd = dnnl::convolution_backward_weights::primitive_desc(bwd, eng, plan.fwd_pd);
   plan.bwd_w = dnnl::convolution_backward_weights(plan.bwd_w_pd);
@@ -132,6 +142,16 @@ std::shared_ptr<Conv2dPlan> conv_plan(const Shape& xs, const Shape& ws, const Sh
 bool use_reference(const Tensor& t) { return reference_kernels() || t.dtype() != DType::f32; }
 
 }  // namespace
+
+std::string conv2d_kernel_names(const Shape& x, const Shape& w, const Shape& y, bool has_bias, const Conv2dParams& p) {
+  try {
+    const auto plan = conv_plan(x, w, y, has_bias, p);
+    return std::string("forward ") + plan->fwd_pd.impl_info_str() + ", backward data " +
+           plan->bwd_data_pd.impl_info_str() + ", backward weights " + plan->bwd_w_pd.impl_info_str();
+  } catch (const dnnl::error& e) {
+    rethrow(e, "conv2d");
+  }
+}
 
 void CpuBackend::conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& b, const Tensor& y,
                                 const Conv2dParams& p) {
