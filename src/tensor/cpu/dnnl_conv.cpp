@@ -90,7 +90,12 @@ Conv2dPlan make_conv_plan(const Shape& xs, const Shape& ws, const Shape& ys, boo
   plan.has_bias = has_bias;
   dnnl::convolution_forward::desc fd(dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_direct, x_read,
                                      w_read, b_md, y_f32, strides, dilates, pad_l, pad_r);
-  plan.fwd_pd = dnnl::convolution_forward::primitive_desc(fd, eng);
+  // Scratchpads (the backward-weights kernels' per-thread partial sums, im2col buffers) come
+  // from the CPU allocator's cache (scratchpad_mode::user, see with_scratchpad) instead of a
+  // fresh allocation inside every execute, which the kernel zero-fills page by page on first touch.
+  dnnl::primitive_attr attr;
+  attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+  plan.fwd_pd = dnnl::convolution_forward::primitive_desc(fd, attr, eng);
   plan.fwd = dnnl::convolution_forward(plan.fwd_pd);
   plan.src = ArgLayout(x_md, plan.fwd_pd.src_desc(), true, false);
   plan.weights = ArgLayout(w_md, plan.fwd_pd.weights_desc(), true, false);
@@ -99,7 +104,7 @@ Conv2dPlan make_conv_plan(const Shape& xs, const Shape& ws, const Shape& ys, boo
 
   dnnl::convolution_backward_data::desc bdd(dnnl::algorithm::convolution_direct, x_f32, w_read, dy_read, strides,
                                             dilates, pad_l, pad_r);
-  plan.bwd_data_pd = dnnl::convolution_backward_data::primitive_desc(bdd, eng, plan.fwd_pd);
+  plan.bwd_data_pd = dnnl::convolution_backward_data::primitive_desc(bdd, attr, eng, plan.fwd_pd);
   plan.bwd_data = dnnl::convolution_backward_data(plan.bwd_data_pd);
   plan.bd_diff_dst = ArgLayout(y_md, plan.bwd_data_pd.diff_dst_desc(), true, false);
   plan.bd_weights = ArgLayout(w_md, plan.bwd_data_pd.weights_desc(), true, false);
@@ -115,7 +120,7 @@ Conv2dPlan make_conv_plan(const Shape& xs, const Shape& ws, const Shape& ys, boo
   const memory::desc dy_bw = act == tag::nchw && !forced_plain() ? memory::desc{y_dims, dt::f32, tag::any} : y_f32;
   dnnl::convolution_backward_weights::desc bwd(dnnl::algorithm::convolution_direct, x_f32, w_f32, b_md, dy_bw,
                                                strides, dilates, pad_l, pad_r);
-  plan.bwd_w_pd = dnnl::convolution_backward_weights::primitive_desc(bwd, eng, plan.fwd_pd);
+  plan.bwd_w_pd = dnnl::convolution_backward_weights::primitive_desc(bwd, attr, eng, plan.fwd_pd);
   plan.bwd_w = dnnl::convolution_backward_weights(plan.bwd_w_pd);
   plan.bw_src = ArgLayout(x_md, plan.bwd_w_pd.src_desc(), true, false);
   plan.bw_diff_dst = ArgLayout(y_md, plan.bwd_w_pd.diff_dst_desc(), true, false);
@@ -137,6 +142,11 @@ std::shared_ptr<Conv2dPlan> conv_plan(const Shape& xs, const Shape& ws, const Sh
                                 p.groups, has_bias ? 1 : 0, static_cast<std::int64_t>(plain_activations(xs[1])),
                                 static_cast<std::int64_t>(bf16)};
   return conv_plans().get(key, [&] { return make_conv_plan(xs, ws, ys, has_bias, p, bf16); });
+}
+
+// Adds the primitive's scratchpad (held by `keep`, from the CPU allocator) to its arguments.
+void with_scratchpad(const dnnl::memory::desc& md, std::unordered_map<int, memory>& args, std::vector<Tensor>& keep) {
+  if (md.get_size() > 0) args.emplace(DNNL_ARG_SCRATCHPAD, scratch(md, keep));
 }
 
 bool use_reference(const Tensor& t) { return reference_kernels() || t.dtype() != DType::f32; }
@@ -167,6 +177,7 @@ void CpuBackend::conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& 
     memory dst = output(plan->dst, y, keep);
     std::unordered_map<int, memory> args{{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, wts}, {DNNL_ARG_DST, dst}};
     if (b.defined()) args.emplace(DNNL_ARG_BIAS, input(plan->bias, b, keep));
+    with_scratchpad(plan->fwd_pd.scratchpad_desc(), args, keep);
     plan->fwd.execute(stream(), args);
     finish_output(plan->dst, dst, y);
     stream().wait();
@@ -182,7 +193,9 @@ void run_backward_data(const Conv2dPlan& plan, const memory& ddst, const Tensor&
                        std::vector<Tensor>& keep) {
   memory wts = input(plan.bd_weights, w, keep);
   memory dsrc = output(plan.bd_diff_src, dx, keep);
-  plan.bwd_data.execute(stream(), {{DNNL_ARG_DIFF_DST, ddst}, {DNNL_ARG_WEIGHTS, wts}, {DNNL_ARG_DIFF_SRC, dsrc}});
+  std::unordered_map<int, memory> args{{DNNL_ARG_DIFF_DST, ddst}, {DNNL_ARG_WEIGHTS, wts}, {DNNL_ARG_DIFF_SRC, dsrc}};
+  with_scratchpad(plan.bwd_data_pd.scratchpad_desc(), args, keep);
+  plan.bwd_data.execute(stream(), args);
   finish_output(plan.bd_diff_src, dsrc, dx);
 }
 
@@ -197,6 +210,7 @@ void run_backward_weights(const Conv2dPlan& plan, const Tensor& x, const memory&
     dbias = output(plan.bw_diff_bias, db, keep);
     args.emplace(DNNL_ARG_DIFF_BIAS, dbias);
   }
+  with_scratchpad(plan.bwd_w_pd.scratchpad_desc(), args, keep);
   plan.bwd_w.execute(stream(), args);
   finish_output(plan.bw_diff_weights, dwts, dw);
   if (db.defined()) finish_output(plan.bw_diff_bias, dbias, db);
