@@ -244,8 +244,8 @@ TEST_CASE("cpu_isa: a CPU below the build level gets a message, not SIGILL (qemu
 }
 
 // The 3-channel stem's backward weights (plain nchw activations, dnnl_conv.cpp): with dy plain
-// too oneDNN 2.6 picks its im2col + GEMM kernel (x64:gemm:jit), measured 3–4 s per call inside
-// the train step against 18–33 ms for the JIT first-layer kernel it picks when dy's layout is
+// too oneDNN 2.6 picks its im2col + GEMM kernel (x64:gemm:jit), measured 0.28–4.0 s per call inside
+// the train step against 16–33 ms for the JIT first-layer kernel it picks when dy's layout is
 // left to it. The ResNet-18 CIFAR stem at batch 256 must get a JIT kernel for backward weights.
 TEST_CASE("conv kernels: the 3-channel stem's backward weights runs a JIT kernel, not im2col + GEMM") {
   if (isa_level(cpu_isa()) < 4) {

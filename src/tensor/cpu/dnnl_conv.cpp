@@ -112,10 +112,11 @@ Conv2dPlan make_conv_plan(const Shape& xs, const Shape& ws, const Shape& ys, boo
 
   // Backward weights of a plain-activation convolution (the 3-channel stem) reads x plain but
   // lets oneDNN choose dy's layout. With dy plain too, oneDNN 2.6 picks its im2col + GEMM
-  // kernel (x64:gemm:jit), which measured 3.0 and 4.0 s per call inside the train step (stem
-  // mb256 3→64 32×32, 2 threads, Xeon family 6 model 207, machine shared) and 54–540 ms
-  // alone on the step's own x and dy; with dy blocked it picks the JIT first-layer kernel
-  // (jit:avx512_core, nchw source), 18–33 ms in the step and 20–37 ms alone. The cost is one
+  // kernel (x64:gemm:jit), which measured 0.28–4.0 s per call inside the train step (stem
+  // mb256 3→64 32×32, 2 threads, Xeon family 6 model 207, machine shared; it swings with the
+  // load) and 54–540 ms alone on the step's own x and dy; with dy blocked it picks the JIT
+  // first-layer kernel (jit:avx512_core, nchw source, as PyTorch's calls get), 16–33 ms in the
+  // step and 20–37 ms alone. The cost is one
   // reorder of dy into the blocked layout. CONTRA_DNNL_CONV_PLAIN=1 keeps dy plain too.
   const memory::desc dy_bw = act == tag::nchw && !forced_plain() ? memory::desc{y_dims, dt::f32, tag::any} : y_f32;
   dnnl::convolution_backward_weights::desc bwd(dnnl::algorithm::convolution_direct, x_f32, w_f32, b_md, dy_bw,
