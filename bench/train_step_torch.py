@@ -18,6 +18,10 @@ ratio of peak RSS (contra's / PyTorch's, each process's ru_maxrss: < 1 means con
 less memory; issue 15's target is ≤ 0.8). Each side runs in its own fresh subprocess, so
 neither inherits the other's heap. --contra-args passes more options to bench_train_step
 (for example "--checkpoint-activations blocks"; the PyTorch side never checkpoints).
+
+--profile (PyTorch alone) runs the steps under torch.autograd.profiler and prints the
+self CPU time per op over the timed steps, to set beside contra's per-op account
+(bench_train_step --profile-ops).
 """
 import argparse
 import re
@@ -64,7 +68,11 @@ def torch_run(args):
     opt = torch.optim.SGD(params, lr=0.06, momentum=0.9, weight_decay=5e-4)
     views = torch.randn(2 * args.batch, 3, 32, 32)
     times, cpu, loss_value = [], [], 0.0
+    prof = None
     for it in range(args.warmup + args.steps):
+        if args.profile and it == args.warmup:
+            prof = torch.autograd.profiler.profile()
+            prof.__enter__()
         t0, c0 = time.perf_counter(), time.process_time()
         opt.zero_grad(set_to_none=True)
         loss = nt_xent(head(net(views)), 0.5)
@@ -74,6 +82,10 @@ def torch_run(args):
         if it >= args.warmup:
             times.append(time.perf_counter() - t0)
             cpu.append(time.process_time() - c0)
+    if prof is not None:
+        prof.__exit__(None, None, None)
+        print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=40))
+        print(f"(self CPU time summed over {args.steps} steps; divide by {args.steps} for one step)")
     med = statistics.median(times)
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     ips = 2 * args.batch / med
@@ -122,6 +134,7 @@ def main():
     p.add_argument("--rounds", type=int, default=1)
     p.add_argument("--contra", help="path of bench_train_step; alternate runs and print the ratio")
     p.add_argument("--contra-args", default="", help="more options for bench_train_step")
+    p.add_argument("--profile", action="store_true", help="per-op self CPU time (torch.autograd.profiler)")
     p.add_argument("--torch-child", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.torch_child or not args.contra:

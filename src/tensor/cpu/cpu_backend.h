@@ -8,6 +8,8 @@
 // `set_reference_kernels(true)` forces the reference twin.
 #pragma once
 
+#include <string>
+
 #include "tensor/backend.h"
 
 namespace contra::cpu {
@@ -82,6 +84,11 @@ class CpuBackend final : public Backend {
 };
 
 CpuBackend& cpu_backend();
+
+// The oneDNN implementations an f32 convolution of these shapes runs (forward, backward data,
+// backward weights; oneDNN's impl_info_str, e.g. "jit:avx512_core"), from the same cached plan
+// the kernels use. For tests and benchmarks.
+std::string conv2d_kernel_names(const Shape& x, const Shape& w, const Shape& y, bool has_bias, const Conv2dParams& p);
 
 // The fast (f32) batch-norm kernels: own OpenMP loops on the plain layout (the default;
 // measured faster on nchw data, see batch_norm.cpp) or oneDNN's. Both have the

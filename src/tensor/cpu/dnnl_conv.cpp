@@ -38,13 +38,15 @@ using dnnl::memory;
 // 3-channel stem plain is ~1.3× faster (blocking pads 3 channels to 16). So: plain when
 // the input has fewer than 8 channels, `any` otherwise; CONTRA_DNNL_CONV_PLAIN=1 forces
 // plain everywhere (for measurements). The environment is read once.
-bool plain_activations(std::int64_t in_channels) {
+bool forced_plain() {
   static const bool forced = [] {
     const char* v = std::getenv("CONTRA_DNNL_CONV_PLAIN");
     return v != nullptr && std::strcmp(v, "1") == 0;
   }();
-  return forced || in_channels < 8;
+  return forced;
 }
+
+bool plain_activations(std::int64_t in_channels) { return forced_plain() || in_channels < 8; }
 
 struct Conv2dPlan {
   bool has_bias = false;
@@ -88,7 +90,12 @@ Conv2dPlan make_conv_plan(const Shape& xs, const Shape& ws, const Shape& ys, boo
   plan.has_bias = has_bias;
   dnnl::convolution_forward::desc fd(dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_direct, x_read,
                                      w_read, b_md, y_f32, strides, dilates, pad_l, pad_r);
-  plan.fwd_pd = dnnl::convolution_forward::primitive_desc(fd, eng);
+  // Scratchpads (the backward-weights kernels' per-thread partial sums, im2col buffers) come
+  // from the CPU allocator's cache (scratchpad_mode::user, see with_scratchpad) instead of a
+  // fresh allocation inside every execute, which the kernel zero-fills page by page on first touch.
+  dnnl::primitive_attr attr;
+  attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+  plan.fwd_pd = dnnl::convolution_forward::primitive_desc(fd, attr, eng);
   plan.fwd = dnnl::convolution_forward(plan.fwd_pd);
   plan.src = ArgLayout(x_md, plan.fwd_pd.src_desc(), true, false);
   plan.weights = ArgLayout(w_md, plan.fwd_pd.weights_desc(), true, false);
@@ -97,15 +104,24 @@ Conv2dPlan make_conv_plan(const Shape& xs, const Shape& ws, const Shape& ys, boo
 
   dnnl::convolution_backward_data::desc bdd(dnnl::algorithm::convolution_direct, x_f32, w_read, dy_read, strides,
                                             dilates, pad_l, pad_r);
-  plan.bwd_data_pd = dnnl::convolution_backward_data::primitive_desc(bdd, eng, plan.fwd_pd);
+  plan.bwd_data_pd = dnnl::convolution_backward_data::primitive_desc(bdd, attr, eng, plan.fwd_pd);
   plan.bwd_data = dnnl::convolution_backward_data(plan.bwd_data_pd);
   plan.bd_diff_dst = ArgLayout(y_md, plan.bwd_data_pd.diff_dst_desc(), true, false);
   plan.bd_weights = ArgLayout(w_md, plan.bwd_data_pd.weights_desc(), true, false);
   plan.bd_diff_src = ArgLayout(x_md, plan.bwd_data_pd.diff_src_desc(), false, true);
 
-  dnnl::convolution_backward_weights::desc bwd(dnnl::algorithm::convolution_direct, x_f32, w_f32, b_md, y_f32,
+  // Backward weights of a plain-activation convolution (the 3-channel stem) reads x plain but
+  // lets oneDNN choose dy's layout. With dy plain too, oneDNN 2.6 picks its im2col + GEMM
+  // kernel (x64:gemm:jit), which measured 0.28–4.0 s per call inside the train step (stem
+  // mb256 3→64 32×32, 2 threads, Xeon family 6 model 207, machine shared; it swings with the
+  // load) and 54–540 ms alone on the step's own x and dy; with dy blocked it picks the JIT
+  // first-layer kernel (jit:avx512_core, nchw source, as PyTorch's calls get), 16–33 ms in the
+  // step and 20–37 ms alone. The cost is one
+  // reorder of dy into the blocked layout. CONTRA_DNNL_CONV_PLAIN=1 keeps dy plain too.
+  const memory::desc dy_bw = act == tag::nchw && !forced_plain() ? memory::desc{y_dims, dt::f32, tag::any} : y_f32;
+  dnnl::convolution_backward_weights::desc bwd(dnnl::algorithm::convolution_direct, x_f32, w_f32, b_md, dy_bw,
                                                strides, dilates, pad_l, pad_r);
-  plan.bwd_w_pd = dnnl::convolution_backward_weights::primitive_desc(bwd, eng, plan.fwd_pd);
+  plan.bwd_w_pd = dnnl::convolution_backward_weights::primitive_desc(bwd, attr, eng, plan.fwd_pd);
   plan.bwd_w = dnnl::convolution_backward_weights(plan.bwd_w_pd);
   plan.bw_src = ArgLayout(x_md, plan.bwd_w_pd.src_desc(), true, false);
   plan.bw_diff_dst = ArgLayout(y_md, plan.bwd_w_pd.diff_dst_desc(), true, false);
@@ -129,9 +145,24 @@ std::shared_ptr<Conv2dPlan> conv_plan(const Shape& xs, const Shape& ws, const Sh
   return conv_plans().get(key, [&] { return make_conv_plan(xs, ws, ys, has_bias, p, bf16); });
 }
 
+// Adds the primitive's scratchpad (held by `keep`, from the CPU allocator) to its arguments.
+void with_scratchpad(const dnnl::memory::desc& md, std::unordered_map<int, memory>& args, std::vector<Tensor>& keep) {
+  if (md.get_size() > 0) args.emplace(DNNL_ARG_SCRATCHPAD, scratch(md, keep));
+}
+
 bool use_reference(const Tensor& t) { return reference_kernels() || t.dtype() != DType::f32; }
 
 }  // namespace
+
+std::string conv2d_kernel_names(const Shape& x, const Shape& w, const Shape& y, bool has_bias, const Conv2dParams& p) {
+  try {
+    const auto plan = conv_plan(x, w, y, has_bias, p);
+    return std::string("forward ") + plan->fwd_pd.impl_info_str() + ", backward data " +
+           plan->bwd_data_pd.impl_info_str() + ", backward weights " + plan->bwd_w_pd.impl_info_str();
+  } catch (const dnnl::error& e) {
+    rethrow(e, "conv2d");
+  }
+}
 
 void CpuBackend::conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& b, const Tensor& y,
                                 const Conv2dParams& p) {
@@ -147,6 +178,7 @@ void CpuBackend::conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& 
     memory dst = output(plan->dst, y, keep);
     std::unordered_map<int, memory> args{{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, wts}, {DNNL_ARG_DST, dst}};
     if (b.defined()) args.emplace(DNNL_ARG_BIAS, input(plan->bias, b, keep));
+    with_scratchpad(plan->fwd_pd.scratchpad_desc(), args, keep);
     plan->fwd.execute(stream(), args);
     finish_output(plan->dst, dst, y);
     stream().wait();
@@ -162,7 +194,9 @@ void run_backward_data(const Conv2dPlan& plan, const memory& ddst, const Tensor&
                        std::vector<Tensor>& keep) {
   memory wts = input(plan.bd_weights, w, keep);
   memory dsrc = output(plan.bd_diff_src, dx, keep);
-  plan.bwd_data.execute(stream(), {{DNNL_ARG_DIFF_DST, ddst}, {DNNL_ARG_WEIGHTS, wts}, {DNNL_ARG_DIFF_SRC, dsrc}});
+  std::unordered_map<int, memory> args{{DNNL_ARG_DIFF_DST, ddst}, {DNNL_ARG_WEIGHTS, wts}, {DNNL_ARG_DIFF_SRC, dsrc}};
+  with_scratchpad(plan.bwd_data_pd.scratchpad_desc(), args, keep);
+  plan.bwd_data.execute(stream(), args);
   finish_output(plan.bd_diff_src, dsrc, dx);
 }
 
@@ -177,6 +211,7 @@ void run_backward_weights(const Conv2dPlan& plan, const Tensor& x, const memory&
     dbias = output(plan.bw_diff_bias, db, keep);
     args.emplace(DNNL_ARG_DIFF_BIAS, dbias);
   }
+  with_scratchpad(plan.bwd_w_pd.scratchpad_desc(), args, keep);
   plan.bwd_w.execute(stream(), args);
   finish_output(plan.bw_diff_weights, dwts, dw);
   if (db.defined()) finish_output(plan.bw_diff_bias, dbias, db);
