@@ -457,7 +457,7 @@ void start_training(TrainState& s) {
   say("training: " + std::to_string(c.epochs) + " epochs × " + std::to_string(s.steps_per_epoch) + " steps, batch " +
       std::to_string(c.batch_size) + " × " + std::to_string(c.views) + " views, " + c.loss + " loss, " + c.optimizer +
       " lr " + fixed(s.lr, 4) + ", " + std::to_string(s.threads) + " threads, device " + s.device.str());
-  s.progress.emplace("train", s.total_steps, s.opt.quiet ? 1e9 : 10.0);
+  s.progress.emplace("train", s.total_steps, s.opt.quiet ? Progress::kQuiet : 10.0);
   s.epoch_start = Clock::now();
 }
 

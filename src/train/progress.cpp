@@ -34,7 +34,10 @@ void Progress::update(std::int64_t done, std::int64_t items, const std::string& 
     last_rate_time_ = now;
   }
   const double since_draw = std::chrono::duration<double>(now - last_draw_).count();
-  if (done < total_ && since_draw < (tty_ ? 0.1 : log_every_)) return;
+  // Quiet (log_every_ = kQuiet): the last line only, also on a terminal (under mpirun a
+  // rank's stdout is a pseudo-terminal even when the job's output goes to a file).
+  const double draw_every = log_every_ >= kQuiet ? kQuiet : (tty_ ? 0.1 : log_every_);
+  if (done < total_ && since_draw < draw_every) return;
   last_draw_ = now;
   const double elapsed = std::chrono::duration<double>(now - start_).count();
   const double per_unit = (done - start_done_) > 0 ? elapsed / (done - start_done_) : 0.0;

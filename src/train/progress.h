@@ -12,6 +12,10 @@ namespace contra::train {
 
 class Progress {
  public:
+  // log_every_seconds: the interval between lines when stdout is not a terminal (on a
+  // terminal the line is redrawn in place, at most 10 times a second); kQuiet: only the
+  // line of the last unit, on a terminal too (--quiet).
+  static constexpr double kQuiet = 1e9;
   Progress(std::string label, std::int64_t total, double log_every_seconds = 10.0);
   // Reports that `done` of `total` units are finished; `items` are counted for the rate
   // (images/s). Draws when due (always on a terminal, at most 10 times a second).

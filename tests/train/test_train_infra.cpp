@@ -1,9 +1,11 @@
 // Training infrastructure: config resolution and errors, crash-safe logs, kNN, class metrics.
 #include <doctest/doctest.h>
+#include <fcntl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -28,6 +30,7 @@
 #include "train/evaluation.h"
 #include "train/knn.h"
 #include "train/metrics_log.h"
+#include "train/progress.h"
 #include "train/report.h"
 #include "train/resources.h"
 #include "train/run_setup.h"
@@ -607,4 +610,52 @@ TEST_CASE("data parallel: the K-rank checks and the bound on waiting for rank 0 
   CHECK_THROWS_AS(contra::train::check_data_parallel(c, 2), contra::train::UsageError);  // at start-up, not after training
   CHECK_NOTHROW(contra::train::check_data_parallel(c, 1));  // one process waits for nobody
   ::unsetenv("CONTRA_DIST_ROOT_TIMEOUT_S");
+}
+
+namespace {
+// What Progress draws when stdout is a terminal: runs `updates` units 120 ms apart with stdout
+// on a fresh pseudo-terminal (as under mpirun, where a rank's stdout is one even when the job's
+// output goes to a file) and returns what reached the terminal.
+std::string progress_on_a_terminal(double log_every_seconds, int updates) {
+  const int master = ::posix_openpt(O_RDWR | O_NOCTTY);
+  REQUIRE(master >= 0);
+  REQUIRE(::grantpt(master) == 0);
+  REQUIRE(::unlockpt(master) == 0);
+  const int slave = ::open(::ptsname(master), O_RDWR | O_NOCTTY);
+  REQUIRE(slave >= 0);
+  std::fflush(stdout);
+  const int saved_stdout = ::dup(STDOUT_FILENO);
+  ::dup2(slave, STDOUT_FILENO);
+  {
+    contra::train::Progress progress("train", updates, log_every_seconds);
+    for (int i = 1; i <= updates; ++i) {
+      ::usleep(120000);
+      progress.update(i, 1, "loss 1.0");
+    }
+  }
+  std::fflush(stdout);
+  ::dup2(saved_stdout, STDOUT_FILENO);
+  ::close(saved_stdout);
+  ::close(slave);
+  std::string out;
+  char buf[4096];
+  ::fcntl(master, F_SETFL, O_NONBLOCK);
+  for (ssize_t n; (n = ::read(master, buf, sizeof buf)) > 0;) out.append(buf, static_cast<size_t>(n));
+  ::close(master);
+  return out;
+}
+
+int count_of(const std::string& text, const std::string& needle) {
+  int n = 0;
+  for (size_t at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1)) ++n;
+  return n;
+}
+}  // namespace
+
+TEST_CASE("progress: --quiet draws only the last line, on a terminal too (mpirun gives ranks a pty)") {
+  const std::string drawn = progress_on_a_terminal(10.0, 4);
+  CHECK_MESSAGE(count_of(drawn, "train ") == 4, drawn);  // a terminal redraws every unit ≥ 0.1 s apart
+  const std::string quiet = progress_on_a_terminal(contra::train::Progress::kQuiet, 4);
+  CHECK_MESSAGE(count_of(quiet, "train ") == 1, quiet);
+  CHECK(quiet.find("train 4/4") != std::string::npos);
 }
