@@ -37,7 +37,8 @@
 // Output, one line per run: "contra train_step: batch B threads T width W images/s X
 // step_ms Y cpu_s_per_step C peak_rss_mb Z loss L" (medians over the timed steps; C is the
 // process CPU time, less sensitive than wall time to other load on a shared machine), and
-// the forward / backward / optimizer split on stderr.
+// the forward / backward / optimizer split on stderr. The header's "omp env:" line shows
+// OMP_WAIT_POLICY and GOMP_SPINCOUNT as this run had them (bench/omp_wait_policy.sh).
 #include <sys/resource.h>
 #include <time.h>
 
@@ -195,6 +196,12 @@ int main(int argc, char** argv) {
     return 2;
   }
   bench::print_kernels();
+  // libgomp reads these at start-up (before main), so only the environment sets them; print
+  // what this run had, next to the kernels, so a timing says which barrier wait it ran with.
+  const char* wait_policy = std::getenv("OMP_WAIT_POLICY");
+  const char* spin_count = std::getenv("GOMP_SPINCOUNT");
+  std::printf("omp env: OMP_WAIT_POLICY=%s GOMP_SPINCOUNT=%s\n", wait_policy ? wait_policy : "(unset)",
+              spin_count ? spin_count : "(unset)");
 
   Generator gen(seed);
   nn::ResNetConfig cfg;
