@@ -33,7 +33,9 @@ struct MpiCommunicator::State {
   bool heartbeats = false;  // MPI provides MPI_THREAD_SERIALIZED (rank 0's heartbeat thread)
   CommOptions options;
   // MPI_THREAD_SERIALIZED: one thread inside MPI at a time. Held around every MPI call of
-  // this file except MPI_Abort (a failing rank must not wait for a lock to end the job).
+  // this file except MPI_Abort (a failing rank must not wait for a lock to end the job) and
+  // those of the constructor and destructor (no heartbeat thread exists then: it lives inside
+  // one run_on_root call).
   mutable std::mutex serial_mutex;
   std::unique_lock<std::mutex> serial() const { return std::unique_lock<std::mutex>(serial_mutex); }
   // Rank 0's heartbeat period: several beats per timeout, at most 5 s apart.
@@ -126,9 +128,13 @@ struct MpiCommunicator::State {
 namespace {
 
 // Rank 0's side of run_on_root: a thread that sends every other rank a kBeatTag message every
-// heartbeat_interval_s while rank 0's main thread works. finish() stops it, then sends
-// kDoneTag, which arrives after every beat (MPI keeps one sender's messages on one
-// communicator in order), so no message is left over.
+// heartbeat_interval_s while rank 0's main thread works. finish() joins the thread, then sends
+// kDoneTag. No message is left over for the next run_on_root or anything else: the join puts
+// every beat's MPI_Isend before the Done's (MPI orders two threads' sends only when the program
+// does), and a waiting rank's one posted receive (source 0, MPI_ANY_TAG, State::beat) matches
+// both tags, so MPI's non-overtaking rule delivers Done after every beat; wait_for_root returns
+// on Done only, and finish() completes every send before run_on_root returns. A receive per tag,
+// or a Done sent before the join, would break this.
 class Heartbeat {
  public:
   explicit Heartbeat(const MpiCommunicator::State& s) : s_(s), thread_([this] { beat_until_stopped(); }) {}
@@ -369,6 +375,11 @@ void MpiCommunicator::run_on_root(const char* what, const std::function<void()>&
   CONTRA_CHECK(max_wait_s > 0, "run_on_root", "max_wait_s must be > 0, got ", max_wait_s);
   if (!state_->heartbeats) return Communicator::run_on_root(what, work, max_wait_s);  // MPI below SERIALIZED
   if (state_->rank != 0) return state_->wait_for_root(what, max_wait_s);
+  // MPI_THREAD_SERIALIZED: from here to finish()'s join the heartbeat thread calls MPI, the main
+  // thread only if work() does, and both hold State::serial_mutex for every call. work() must not
+  // call a collective all the same (the other ranks are in wait_for_root, not in it; it would end
+  // the job after timeout_s): pretrain's works (run directory, dataset, kNN monitor, final
+  // evaluation) make none; their forwards run in eval mode, where synchronised BN all-reduces nothing.
   Heartbeat heartbeat(*state_);
   try {
     work();
