@@ -175,6 +175,7 @@ int main(int argc, char** argv) {
   set_num_threads(threads);
   try {
     set_conv_precision(parse_conv_precision(strarg(argc, argv, "--precision", "f32")));
+    set_conv_algorithm(parse_conv_algorithm(strarg(argc, argv, "--conv-algorithm", "direct")));
   } catch (const Error& e) {
     std::fprintf(stderr, "bench_train_step: %s\n", e.what());
     return 2;
@@ -274,9 +275,9 @@ int main(int argc, char** argv) {
   std::fprintf(stderr, "phases (median ms): forward+loss %.1f backward %.1f optimizer %.1f\n", median(t_fwd) * 1e3,
                median(t_bwd) * 1e3, median(t_opt) * 1e3);
   std::printf(
-      "contra train_step: device %s precision %s batch %lld threads %d width %g images/s %.1f step_ms %.1f "
+      "contra train_step: device %s precision %s conv %s batch %lld threads %d width %g images/s %.1f step_ms %.1f "
       "cpu_s_per_step %.2f peak_rss_mb %.0f loss %.4f checkpointing %s\n",
-      device.str().c_str(), precision_name(conv_precision()), static_cast<long long>(batch), threads, width, 2.0 * static_cast<double>(batch) / med, med * 1e3, median(cpu),
+      device.str().c_str(), precision_name(conv_precision()), conv_algorithm_name(conv_algorithm()), static_cast<long long>(batch), threads, width, 2.0 * static_cast<double>(batch) / med, med * 1e3, median(cpu),
       peak_rss_mb(), loss_value, nn::checkpointing_name(backbone.checkpointing()));
   if (memory_report) {
     std::size_t param_bytes = 0, state_bytes = 0, saved_bytes = 0;

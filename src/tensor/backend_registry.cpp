@@ -39,6 +39,7 @@ namespace {
 std::atomic<bool> g_reference{false};
 std::atomic<int> g_threads{0};
 std::atomic<ConvPrecision> g_conv_precision{ConvPrecision::f32};
+std::atomic<ConvAlgorithm> g_conv_algorithm{ConvAlgorithm::direct};
 }  // namespace
 
 bool bf16_supported() {
@@ -64,6 +65,20 @@ ConvPrecision parse_conv_precision(const std::string& name) {
   if (name == "f32" || name == "fp32" || name == "float32") return ConvPrecision::f32;
   if (name == "bf16" || name == "bfloat16") return ConvPrecision::bf16;
   throw Error("precision", "unknown precision '" + name + "': choose f32 or bf16");
+}
+
+void set_conv_algorithm(ConvAlgorithm algorithm) { g_conv_algorithm = algorithm; }
+
+ConvAlgorithm conv_algorithm() { return g_conv_algorithm; }
+
+const char* conv_algorithm_name(ConvAlgorithm algorithm) {
+  return algorithm == ConvAlgorithm::winograd ? "winograd" : "direct";
+}
+
+ConvAlgorithm parse_conv_algorithm(const std::string& name) {
+  if (name == "direct") return ConvAlgorithm::direct;
+  if (name == "winograd") return ConvAlgorithm::winograd;
+  throw Error("conv algorithm", "unknown convolution algorithm '" + name + "': choose direct or winograd");
 }
 
 void set_reference_kernels(bool on) { g_reference = on; }

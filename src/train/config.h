@@ -52,6 +52,7 @@ struct PretrainConfig {
   std::int64_t head_layers = 2;         // linear layers in the projection head
   std::string checkpoint_activations = "none";  // none | stages | blocks (nn/resnet.h; issue 15)
   std::string precision = "f32";        // f32 | bf16: convolution precision (tensor/backend.h)
+  std::string conv_algorithm = "direct";  // direct | winograd: 3×3 stride-1 CPU convolutions (tensor/backend.h)
 
   // [loss]
   std::string loss = "nt_xent";         // nt_xent | balanced | derived | supervised | supcon

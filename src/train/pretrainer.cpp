@@ -237,9 +237,12 @@ int configure_kernels(const PretrainConfig& c) {
     if (!warning.empty()) say("warning: " + warning);
   }
   set_conv_precision(parse_conv_precision(c.precision));  // bf16 on a CPU without it: a clear error
+  set_conv_algorithm(parse_conv_algorithm(c.conv_algorithm));
   say("kernels: " + kernel_report() + (c.device == "cpu" ? "" : ", device " + c.device));
   if (conv_precision() == ConvPrecision::bf16)
     say("precision: bf16 convolutions (forward and backward data; f32 accumulation, weights, BN and loss)");
+  if (conv_algorithm() == ConvAlgorithm::winograd)
+    say("convolutions: winograd F(4x4,3x3) for float32 3x3 stride-1 layers where oneDNN implements it, direct elsewhere");
   return num_threads();
 }
 

@@ -35,6 +35,7 @@
 #include "tensor/backend.h"
 #include "tensor/cpu/caching_allocator.h"
 #include "tensor/cpu/cpu_backend.h"
+#include "tensor/cpu/cpu_isa.h"
 #include "tensor/generator.h"
 
 using namespace contra;
@@ -946,4 +947,73 @@ TEST_CASE("parity: conv2d in bf16 precision: y and dx equal f32 on bf16-rounded 
   std::printf("parity conv2d bf16: y, dx worst error vs bf16-rounded reference %.3e (tolerance 2e-5), "
               "least vs unrounded %.3e (must exceed 1e-4); dw, db worst vs f32 reference %.3e\n",
               worst_rounded, least_unrounded, worst_f32);
+}
+
+namespace {
+Tensor as_f64(const Tensor& t) {
+  Tensor r = Tensor::empty(t.shape(), DType::f64);
+  const std::vector<double> v = t.to_vector<double>();
+  std::copy(v.begin(), v.end(), r.data<double>());
+  return r;
+}
+}  // namespace
+
+TEST_CASE("parity: conv2d winograd F(4x4,3x3) equals the float64 reference within float32 rounding; others stay direct") {
+  struct WinoCase {
+    ConvCase c;
+    bool candidate;  // 3×3, stride 1, dilation 1, ungrouped, ≥ 8 channels: winograd is tried
+  };
+  const std::vector<WinoCase> cases = {
+      {{{2, 64, 8, 8}, {64, 64, 3, 3}, {1, 1, 1, 1}, false}, true},     // a ResNet-18 stage-1 layer
+      {{{2, 128, 4, 4}, {128, 128, 3, 3}, {1, 1, 1, 1}, false}, true},  // stage 2 at a small size
+      {{{1, 512, 4, 4}, {512, 512, 3, 3}, {1, 1, 1, 1}, false}, true},  // stage 4: the longest sums
+      {{{3, 16, 9, 7}, {32, 16, 3, 3}, {1, 1, 1, 1}, true}, true},      // partial 4×4 tiles, bias
+      {{{2, 64, 9, 9}, {128, 64, 3, 3}, {2, 2, 1, 1}, false}, false},   // stride 2: direct
+      {{{2, 64, 8, 8}, {128, 64, 1, 1}, {1, 1, 0, 0}, false}, false},   // 1×1 shortcut: direct
+      {{{2, 3, 11, 13}, {16, 3, 3, 3}, {1, 1, 1, 1}, true}, false},     // 3-channel stem (plain layout): direct
+  };
+  double worst = 0, worst_direct = 0;
+  for (const auto& wc : cases) {
+    const ConvCase& c = wc.c;
+    const Tensor x = rnd_f32(c.x), w = rnd_f32(c.w, 0.3), b = c.bias ? rnd_f32({c.w[0]}) : Tensor();
+    const Tensor dy = rnd_f32(conv_out(c));
+    const auto run = [&](const Tensor& xv, const Tensor& wv, const Tensor& bv, const Tensor& dyv) {
+      Backend& be = backend_for(Device::cpu());
+      const DType t = xv.dtype();
+      Tensor y = Tensor::empty(conv_out(c), t), dx = Tensor::empty(c.x, t), dw = Tensor::empty(c.w, t);
+      Tensor db = c.bias ? Tensor::empty({c.w[0]}, t) : Tensor();
+      be.conv2d_forward(xv, wv, bv, y, c.p);
+      be.conv2d_backward(dyv, xv, wv, dx, dw, db, c.p);
+      return std::vector<Tensor>{y, dx, dw, db};
+    };
+    // float64 on the same float32 values: the reference kernels, exact to ~1e-16
+    const std::vector<Tensor> exact = run(as_f64(x), as_f64(w), c.bias ? as_f64(b) : Tensor(), as_f64(dy));
+    const std::vector<Tensor> direct = run(x, w, b, dy);
+    std::vector<Tensor> wino;
+    std::string names;
+    {
+      ConvAlgorithmGuard g(ConvAlgorithm::winograd);
+      wino = run(x, w, b, dy);
+      names = cpu::conv2d_kernel_names(c.x, c.w, conv_out(c), c.bias, c.p);
+    }
+    INFO("conv2d x ", shape_str(c.x), " w ", shape_str(c.w), " kernels with winograd on: ", names);
+    const bool avx512 = cpu::cpu_isa().os_avx512 && cpu::cpu_isa().avx512f;
+    CHECK((names.find("wino") != std::string::npos) == (wc.candidate && avx512));
+    for (size_t i = 0; i < wino.size(); ++i) {  // y, dx, dw, db
+      if (!wino[i].defined()) continue;
+      if (!wc.candidate) {  // not a winograd shape: the very same direct kernels
+        CHECK(wino[i].to_vector<float>() == direct[i].to_vector<float>());
+        continue;
+      }
+      const double e_wino = error_of(exact[i], wino[i], 1.0), e_direct = error_of(exact[i], direct[i], 1.0);
+      INFO("output ", i, ": winograd error ", e_wino, ", direct error ", e_direct);
+      CHECK(e_wino <= 1e-5);
+      worst = std::max(worst, e_wino);
+      worst_direct = std::max(worst_direct, e_direct);
+    }
+  }
+  CHECK(conv_algorithm() == ConvAlgorithm::direct);  // the guard restored it
+  CHECK_THROWS_WITH_AS(parse_conv_algorithm("fft"), doctest::Contains("choose direct or winograd"), Error);
+  std::printf("parity conv2d winograd: worst error of y, dx, dw, db vs the float64 reference %.3e (tolerance 1e-5; "
+              "direct %.3e)\n", worst, worst_direct);
 }

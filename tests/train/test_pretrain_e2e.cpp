@@ -25,6 +25,7 @@
 
 #include "nn/checkpoint.h"
 #include "tensor/backend.h"
+#include "tensor/cpu/cpu_isa.h"
 #include "train/metrics_log.h"
 #include "tool_test_util.h"
 
@@ -211,6 +212,31 @@ TEST_CASE("--precision bf16: bf16 convolutions train close to f32 where the CPU 
     return t / static_cast<double>(v.size() - from);
   };
   CHECK(mean(bf16, bf16.size() / 2) == doctest::Approx(mean(f32, f32.size() / 2)).epsilon(0.05));
+}
+
+TEST_CASE("--conv-algorithm winograd: Winograd convolutions train close to direct where oneDNN has them") {
+  const Result r = run(common_flags() + " --name wino --final-eval false --conv-algorithm winograd");
+  INFO(r.output);
+  REQUIRE(r.code == 0);
+  CHECK(r.output.find("winograd F(4x4,3x3)") != std::string::npos);
+  std::ifstream man(base_dir() + "/wino/manifest.json");
+  CHECK(nlohmann::json::parse(man)["config"]["model"]["conv_algorithm"] == "winograd");
+  const auto wino = losses(base_dir() + "/wino"), direct = losses(reference_run());
+  REQUIRE(wino.size() == direct.size());
+  if (!contra::cpu::cpu_isa().os_avx512) {  // oneDNN has no Winograd kernel: every layer stays direct
+    MESSAGE("SKIPPED the Winograd comparison: this CPU has no AVX-512, so oneDNN keeps the direct kernels");
+    CHECK(wino == direct);
+    return;
+  }
+  CHECK(wino != direct);  // the 3×3 layers with ≥ 16 channels (stages 3 and 4 at width 1/16) ran Winograd
+  CHECK(wino[0] == doctest::Approx(direct[0]).epsilon(1e-4));  // step 1: only the rounding differs
+  const auto mean = [](const std::vector<double>& v, size_t from) {
+    double t = 0;
+    for (size_t i = from; i < v.size(); ++i) t += v[i];
+    return t / static_cast<double>(v.size() - from);
+  };
+  CHECK(mean(wino, wino.size() / 2) == doctest::Approx(mean(direct, direct.size() / 2)).epsilon(0.05));
+  CHECK(run(common_flags() + " --name wino_bad --conv-algorithm fft").output.find("direct") != std::string::npos);
 }
 
 TEST_CASE("stop mid-epoch (max_steps), resume: same losses and weights as uninterrupted") {

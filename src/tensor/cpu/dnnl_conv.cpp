@@ -1,7 +1,7 @@
 // dnnl_conv.cpp — 2-D convolution on the CPU: oneDNN for f32, the reference twin otherwise.
 //
 // Forward, backward-data and backward-weights share one `Conv2dPlan` per (shapes, params,
-// bias, precision) created once and cached: the three primitive descriptors (the backward ones hinted
+// bias, precision, algorithm) created once and cached: the three primitive descriptors (the backward ones hinted
 // by the forward one, as oneDNN's cnn_training_f32 example), their primitives, and for each
 // argument the reorder between our plain layout (nchw / oihw / goihw) and the layout the
 // primitive prefers (format_tag::any); arguments whose layouts agree are not copied.
@@ -71,7 +71,7 @@ struct Conv2dPlan {
 // than the f32 one on the ResNet-18 train step (ONEDNN_VERBOSE, batch 32, 2 threads, Xeon
 // family 6 model 207), while bf16 forward (brgconv) is 2.8× and backward data 1.7× faster.
 Conv2dPlan make_conv_plan(const Shape& xs, const Shape& ws, const Shape& ys, bool has_bias, const Conv2dParams& p,
-                          bool bf16) {
+                          bool bf16, dnnl::algorithm algorithm) {
   const std::int64_t G = p.groups;
   const memory::dims x_dims = dims_of(xs), y_dims = dims_of(ys);
   const memory::dims w_dims = G == 1 ? dims_of(ws) : memory::dims{G, ws[0] / G, ws[1], ws[2], ws[3]};
@@ -88,7 +88,7 @@ Conv2dPlan make_conv_plan(const Shape& xs, const Shape& ws, const Shape& ys, boo
 
   Conv2dPlan plan;
   plan.has_bias = has_bias;
-  dnnl::convolution_forward::desc fd(dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_direct, x_read,
+  dnnl::convolution_forward::desc fd(dnnl::prop_kind::forward_training, algorithm, x_read,
                                      w_read, b_md, y_f32, strides, dilates, pad_l, pad_r);
   // Scratchpads (the backward-weights kernels' per-thread partial sums, im2col buffers) come
   // from the CPU allocator's cache (scratchpad_mode::user, see with_scratchpad) instead of a
@@ -102,7 +102,7 @@ Conv2dPlan make_conv_plan(const Shape& xs, const Shape& ws, const Shape& ys, boo
   if (has_bias) plan.bias = ArgLayout(b_md, plan.fwd_pd.bias_desc(), true, false);
   plan.dst = ArgLayout(y_md, plan.fwd_pd.dst_desc(), false, true);
 
-  dnnl::convolution_backward_data::desc bdd(dnnl::algorithm::convolution_direct, x_f32, w_read, dy_read, strides,
+  dnnl::convolution_backward_data::desc bdd(algorithm, x_f32, w_read, dy_read, strides,
                                             dilates, pad_l, pad_r);
   plan.bwd_data_pd = dnnl::convolution_backward_data::primitive_desc(bdd, attr, eng, plan.fwd_pd);
   plan.bwd_data = dnnl::convolution_backward_data(plan.bwd_data_pd);
@@ -119,7 +119,7 @@ Conv2dPlan make_conv_plan(const Shape& xs, const Shape& ws, const Shape& ys, boo
   // step and 20–37 ms alone. The cost is one
   // reorder of dy into the blocked layout. CONTRA_DNNL_CONV_PLAIN=1 keeps dy plain too.
   const memory::desc dy_bw = act == tag::nchw && !forced_plain() ? memory::desc{y_dims, dt::f32, tag::any} : y_f32;
-  dnnl::convolution_backward_weights::desc bwd(dnnl::algorithm::convolution_direct, x_f32, w_f32, b_md, dy_bw,
+  dnnl::convolution_backward_weights::desc bwd(algorithm, x_f32, w_f32, b_md, dy_bw,
                                                strides, dilates, pad_l, pad_r);
   plan.bwd_w_pd = dnnl::convolution_backward_weights::primitive_desc(bwd, attr, eng, plan.fwd_pd);
   plan.bwd_w = dnnl::convolution_backward_weights(plan.bwd_w_pd);
@@ -135,14 +135,34 @@ PlanCache<Conv2dPlan>& conv_plans() {
   return cache;
 }
 
+// Winograd F(4×4, 3×3) (backend.h: set_conv_algorithm) is tried for float32 3×3, stride 1,
+// dilation 1, ungrouped convolutions on blocked activations; oneDNN 2.6 implements it on
+// AVX-512 (jit_wino_4x3) for forward, backward data and backward weights. Where it has no
+// implementation for a shape or ISA (primitive creation reports `unimplemented`), the plan
+// is the direct one, so the setting is a preference, never an error.
+bool winograd_candidate(const Shape& xs, const Shape& ws, const Conv2dParams& p, bool bf16) {
+  return conv_algorithm() == ConvAlgorithm::winograd && !bf16 && !plain_activations(xs[1]) && ws[2] == 3 &&
+         ws[3] == 3 && p.stride_h == 1 && p.stride_w == 1 && p.dilation_h == 1 && p.dilation_w == 1 && p.groups == 1;
+}
+
 std::shared_ptr<Conv2dPlan> conv_plan(const Shape& xs, const Shape& ws, const Shape& ys, bool has_bias,
                                       const Conv2dParams& p) {
   const bool bf16 = conv_precision() == ConvPrecision::bf16;
+  const bool winograd = winograd_candidate(xs, ws, p, bf16);
   std::vector<std::int64_t> key{xs[0], xs[1], xs[2], xs[3], ws[0], ws[1], ws[2], ws[3], ys[2], ys[3],
                                 p.stride_h, p.stride_w, p.pad_h, p.pad_w, p.dilation_h, p.dilation_w,
                                 p.groups, has_bias ? 1 : 0, static_cast<std::int64_t>(plain_activations(xs[1])),
-                                static_cast<std::int64_t>(bf16)};
-  return conv_plans().get(key, [&] { return make_conv_plan(xs, ws, ys, has_bias, p, bf16); });
+                                static_cast<std::int64_t>(bf16), static_cast<std::int64_t>(winograd)};
+  return conv_plans().get(key, [&] {
+    if (winograd) {
+      try {
+        return make_conv_plan(xs, ws, ys, has_bias, p, bf16, dnnl::algorithm::convolution_winograd);
+      } catch (const dnnl::error& e) {
+        if (e.status != dnnl_unimplemented) throw;
+      }
+    }
+    return make_conv_plan(xs, ws, ys, has_bias, p, bf16, dnnl::algorithm::convolution_direct);
+  });
 }
 
 // Adds the primitive's scratchpad (held by `keep`, from the CPU allocator) to its arguments.
