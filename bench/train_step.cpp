@@ -7,7 +7,11 @@
 //   bench_train_step [--batch 128] [--threads 2] [--steps 5] [--warmup 1] [--width 1]
 //                    [--seed 0] [--memory-report] [--dump-steps]
 //                    [--checkpoint-activations none|stages|blocks] [--precision f32|bf16]
-//                    [--device cpu|cuda|cuda:N]
+//                    [--conv-algorithm direct|winograd] [--device cpu|cuda|cuda:N]
+//
+// The command line is CLI11's (like tools/): --help prints the options, their defaults, ranges
+// (batch ≥ 2, steps ≥ 1, threads ≥ 1, warmup ≥ 0, width > 0) and choices and exits 0 without
+// running; an unknown option or a bad value prints CLI11's message naming it and exits 2.
 //
 // --device runs the step on that device: model, optimizer state and the batch live there
 // (drawn on the host, copied once). The step time ends with loss.item(), a synchronisation
@@ -17,6 +21,8 @@
 //
 // --precision bf16 runs the convolutions in bf16 (backend.h: set_conv_precision; float32
 // weights, BN, head and loss); bench/precision_ratio.sh alternates f32 and bf16 runs.
+// --conv-algorithm winograd runs the float32 3×3 stride-1 convolutions as Winograd F(4×4, 3×3)
+// (backend.h: set_conv_algorithm); the others stay direct.
 //
 // --memory-report prints, for the last step, where the bytes are (issue 15): at the end of
 // the forward (the peak of saved activations), the saved tensors by the op that saved them
@@ -44,11 +50,14 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
+#include <sstream>
 #include <string>
 #include <vector>
+
+#include <CLI/CLI.hpp>
 
 #include "bench_timing.h"
 #include "autograd/engine.h"
@@ -66,18 +75,6 @@ using contra::bench::median;
 using Clock = std::chrono::steady_clock;
 
 namespace {
-
-std::int64_t arg(int argc, char** argv, const char* name, std::int64_t dflt) {
-  for (int i = 1; i + 1 < argc; ++i)
-    if (std::strcmp(argv[i], name) == 0) return std::atoll(argv[i + 1]);
-  return dflt;
-}
-
-double argf(int argc, char** argv, const char* name, double dflt) {
-  for (int i = 1; i + 1 < argc; ++i)
-    if (std::strcmp(argv[i], name) == 0) return std::atof(argv[i + 1]);
-  return dflt;
-}
 
 // NT-Xent over M = 2B embeddings z (M, D): rows i and i ± B are positives.
 Tensor nt_xent(const Tensor& z, double tau) {
@@ -102,18 +99,6 @@ double peak_rss_mb() {
   rusage u{};
   getrusage(RUSAGE_SELF, &u);
   return static_cast<double>(u.ru_maxrss) / 1024.0;  // ru_maxrss is in KiB on Linux
-}
-
-const char* strarg(int argc, char** argv, const char* name, const char* dflt) {
-  for (int i = 1; i + 1 < argc; ++i)
-    if (std::strcmp(argv[i], name) == 0) return argv[i + 1];
-  return dflt;
-}
-
-bool flag(int argc, char** argv, const char* name) {
-  for (int i = 1; i < argc; ++i)
-    if (std::strcmp(argv[i], name) == 0) return true;
-  return false;
 }
 
 // "cpu", "cuda" (= cuda:0) or "cuda:N"; false for anything else.
@@ -150,6 +135,102 @@ std::uint64_t weights_hash(const nn::NamedTensors& params) {
   return h;
 }
 
+// The command line. Defaults are the benchmark's standard run (README: Benchmarks).
+struct Options {
+  std::int64_t batch = 128;   // B images per view; the step sees 2B
+  int threads = 2;
+  std::int64_t steps = 5;     // timed steps (medians over these)
+  std::int64_t warmup = 1;    // untimed steps before them
+  double width = 1.0;         // ResNet width multiplier (64·width channels in the stem)
+  std::uint64_t seed = 0;
+  std::string device = "cpu";
+  std::string precision = "f32";
+  std::string conv_algorithm = "direct";
+  std::string checkpoint_activations = "none";
+  bool memory_report = false;
+  bool dump_steps = false;
+};
+
+// An integer option's lower bound (--help shows it as the option's type, "INT >= 2"); the
+// error reads "--batch: must be >= 2, got 1".
+CLI::Validator at_least(std::int64_t lo) {
+  return CLI::Validator(
+      [lo](std::string& text) -> std::string {
+        std::int64_t v = 0;
+        if (!CLI::detail::lexical_cast(text, v)) return "'" + text + "' is not an integer";
+        return v >= lo ? std::string() : "must be >= " + std::to_string(lo) + ", got " + text;
+      },
+      "");
+}
+
+// A finite number > 0.
+CLI::Validator positive() {
+  return CLI::Validator(
+      [](std::string& text) -> std::string {
+        double v = 0;
+        if (!CLI::detail::lexical_cast(text, v)) return "'" + text + "' is not a number";
+        return v > 0 && std::isfinite(v) ? std::string() : "must be a finite number > 0, got " + text;
+      },
+      "");
+}
+
+// --device's text: cpu, cuda or cuda:N (parse_device).
+CLI::Validator device_name() {
+  return CLI::Validator(
+      [](std::string& text) -> std::string {
+        Device d;
+        return parse_device(text, &d) ? std::string() : "'" + text + "' is not a device (valid: cpu, cuda, cuda:N)";
+      },
+      "");
+}
+
+// " (default v)" after an option's help.
+template <class T>
+std::string default_text(const T& v) {
+  std::ostringstream s;
+  s << " (default " << v << ")";
+  return s.str();
+}
+
+// Parses argv into *o. Returns -1 to run; otherwise the exit code: 0 after --help, 2 after a
+// usage error (CLI11 has printed the message naming the option).
+int parse_options(int argc, char** argv, Options* o) {
+  CLI::App app{"One SimCLR training step (ResNet-18 CIFAR stem + projection head, NT-Xent, SGD): images/s, "
+               "step time, CPU time and peak RSS, medians over the timed steps",
+               "bench_train_step"};
+  app.add_option("--batch", o->batch, "images per view; the step runs 2·batch" + default_text(o->batch))
+      ->check(at_least(2))->type_name("INT >= 2");
+  app.add_option("--threads", o->threads, "CPU threads" + default_text(o->threads))
+      ->check(at_least(1))->type_name("INT >= 1");
+  app.add_option("--steps", o->steps, "timed steps" + default_text(o->steps))->check(at_least(1))->type_name("INT >= 1");
+  app.add_option("--warmup", o->warmup, "untimed steps before the timed ones" + default_text(o->warmup))
+      ->check(at_least(0))->type_name("INT >= 0");
+  app.add_option("--width", o->width, "ResNet width multiplier" + default_text(o->width))
+      ->check(positive())->type_name("NUMBER > 0");
+  app.add_option("--seed", o->seed, "seed of the weights and the random batch" + default_text(o->seed));
+  app.add_option("--device", o->device, "device the step runs on" + default_text(o->device))
+      ->check(device_name())->type_name("cpu|cuda|cuda:N");
+  app.add_option("--precision", o->precision,
+                 "precision of the convolutions" + default_text(o->precision))
+      ->check(CLI::IsMember({"f32", "bf16"}));
+  app.add_option("--conv-algorithm", o->conv_algorithm,
+                 "algorithm of the float32 3x3 stride-1 CPU convolutions" +
+                     default_text(o->conv_algorithm))
+      ->check(CLI::IsMember({"direct", "winograd"}));
+  app.add_option("--checkpoint-activations", o->checkpoint_activations,
+                 "recompute the ResNet's stem and stages, or residual blocks, in the backward" +
+                     default_text(o->checkpoint_activations))
+      ->check(CLI::IsMember({"none", "stages", "blocks"}));
+  app.add_flag("--memory-report", o->memory_report, "where the bytes are in the last step (CPU only)");
+  app.add_flag("--dump-steps", o->dump_steps, "every step's loss (hex float) and an FNV-1a hash of the weights");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? 0 : 2;  // --help: 0; anything else: a usage error
+  }
+  return -1;
+}
+
 // What the caching allocator and the graph hold at the end of the forward.
 struct ForwardSnapshot {
   std::vector<autograd::SavedBytes> saved;
@@ -160,33 +241,22 @@ struct ForwardSnapshot {
 }  // namespace
 
 int main(int argc, char** argv) {
-  const std::int64_t batch = arg(argc, argv, "--batch", 128);
-  const int threads = static_cast<int>(arg(argc, argv, "--threads", 2));
-  const std::int64_t steps = arg(argc, argv, "--steps", 5);
-  const std::int64_t warmup = arg(argc, argv, "--warmup", 1);
-  const double width = argf(argc, argv, "--width", 1.0);
-  const std::uint64_t seed = static_cast<std::uint64_t>(arg(argc, argv, "--seed", 0));
-  const bool memory_report = flag(argc, argv, "--memory-report");
-  const bool dump_steps = flag(argc, argv, "--dump-steps");
-  if (batch < 2 || steps < 1 || threads < 1 || width <= 0) {
-    std::fprintf(stderr, "usage: bench_train_step [--batch N>=2] [--threads T>=1] [--steps S>=1] [--warmup W] [--width w]\n");
-    return 2;
-  }
+  Options args;
+  if (const int code = parse_options(argc, argv, &args); code >= 0) return code;
+  const std::int64_t batch = args.batch;
+  const int threads = args.threads;
+  const std::int64_t steps = args.steps;
+  const std::int64_t warmup = args.warmup;
+  const double width = args.width;
+  const std::uint64_t seed = args.seed;
+  const bool memory_report = args.memory_report;
+  const bool dump_steps = args.dump_steps;
   set_num_threads(threads);
-  try {
-    set_conv_precision(parse_conv_precision(strarg(argc, argv, "--precision", "f32")));
-    set_conv_algorithm(parse_conv_algorithm(strarg(argc, argv, "--conv-algorithm", "direct")));
-  } catch (const Error& e) {
-    std::fprintf(stderr, "bench_train_step: %s\n", e.what());
-    return 2;
-  }
   Device device;
-  if (!parse_device(strarg(argc, argv, "--device", "cpu"), &device)) {
-    std::fprintf(stderr, "bench_train_step: --device %s is not a device (valid: cpu, cuda, cuda:N)\n",
-                 strarg(argc, argv, "--device", "cpu"));
-    return 2;
-  }
+  parse_device(args.device, &device);  // checked by device_name()
   try {
+    set_conv_precision(parse_conv_precision(args.precision));  // bf16 on a CPU without it: the backend's message
+    set_conv_algorithm(parse_conv_algorithm(args.conv_algorithm));
     backend_for(device);  // a CPU-only build, or no GPU here: the backend's message
   } catch (const Error& e) {
     std::fprintf(stderr, "bench_train_step: %s\n", e.what());
@@ -210,7 +280,7 @@ int main(int argc, char** argv) {
   cfg.stem = nn::Stem::cifar;
   cfg.width = width;
   nn::ResNet backbone(cfg, gen);
-  backbone.set_checkpointing(nn::checkpointing_from_name(strarg(argc, argv, "--checkpoint-activations", "none")));
+  backbone.set_checkpointing(nn::checkpointing_from_name(args.checkpoint_activations));
   nn::ProjectionHead head({backbone.feature_dim(), backbone.feature_dim(), 128, 2, true, false}, gen);
   backbone.to(device);  // initialised on the host (the same draws on every device), then moved
   head.to(device);
