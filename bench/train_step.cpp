@@ -135,7 +135,7 @@ std::uint64_t weights_hash(const nn::NamedTensors& params) {
   return h;
 }
 
-// The command line. Defaults are the benchmark's standard run (README: Benchmarks).
+// The command line. Defaults are the standard run (README: Train-step benchmark).
 struct Options {
   std::int64_t batch = 128;   // B images per view; the step sees 2B
   int threads = 2;
@@ -202,7 +202,8 @@ int parse_options(int argc, char** argv, Options* o) {
       ->check(at_least(2))->type_name("INT >= 2");
   app.add_option("--threads", o->threads, "CPU threads" + default_text(o->threads))
       ->check(at_least(1))->type_name("INT >= 1");
-  app.add_option("--steps", o->steps, "timed steps" + default_text(o->steps))->check(at_least(1))->type_name("INT >= 1");
+  app.add_option("--steps", o->steps, "timed steps" + default_text(o->steps))
+      ->check(at_least(1))->type_name("INT >= 1");
   app.add_option("--warmup", o->warmup, "untimed steps before the timed ones" + default_text(o->warmup))
       ->check(at_least(0))->type_name("INT >= 0");
   app.add_option("--width", o->width, "ResNet width multiplier" + default_text(o->width))
