@@ -20,8 +20,8 @@ neither inherits the other's heap. --contra-args passes more options to bench_tr
 (for example "--checkpoint-activations blocks"; the PyTorch side never checkpoints).
 
 --profile (PyTorch alone) runs the steps under torch.autograd.profiler and prints the
-self CPU time per op over the timed steps, to set beside contra's per-op account
-(bench_train_step --profile-ops).
+self CPU time per op over the timed steps, to set beside contra's (README, "Where the step's time goes":
+ONEDNN_VERBOSE=1 and perf record of bench_train_step).
 """
 import argparse
 import re

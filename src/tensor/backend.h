@@ -368,8 +368,9 @@ class ConvPrecisionGuard {
 //             Y = Aᵀ [(G g Gᵀ) ⊙ (Bᵀ d B)] A, which forms 36 products per 16 outputs instead of
 //             144. Same result up to float32 rounding of the transforms (tests bound it at 1e-5
 //             of the output's scale), 2–2.7× faster per layer on AVX-512 (README). oneDNN
-//             implements it for 3×3, stride 1, dilation 1, ungrouped convolutions with at least
-//             16 channels in float32; other convolutions stay direct.
+//             implements it for 3×3, stride 1, dilation 1, ungrouped convolutions in float32;
+//             contra uses it where input and output have at least 32 channels (below that
+//             the transforms cost more than they save); other convolutions stay direct.
 // Process-wide, read at each convolution call; float64, bf16 precision, the reference kernels
 // and the CUDA backend (cuDNN chooses its own algorithms) ignore it.
 enum class ConvAlgorithm { direct, winograd };

@@ -961,13 +961,14 @@ Tensor as_f64(const Tensor& t) {
 TEST_CASE("parity: conv2d winograd F(4x4,3x3) equals the float64 reference within float32 rounding; others stay direct") {
   struct WinoCase {
     ConvCase c;
-    bool candidate;  // 3×3, stride 1, dilation 1, ungrouped, ≥ 8 channels: winograd is tried
+    bool candidate;  // 3×3, stride 1, dilation 1, ungrouped, ≥ 32 channels in and out: winograd is tried
   };
   const std::vector<WinoCase> cases = {
       {{{2, 64, 8, 8}, {64, 64, 3, 3}, {1, 1, 1, 1}, false}, true},     // a ResNet-18 stage-1 layer
       {{{2, 128, 4, 4}, {128, 128, 3, 3}, {1, 1, 1, 1}, false}, true},  // stage 2 at a small size
       {{{1, 512, 4, 4}, {512, 512, 3, 3}, {1, 1, 1, 1}, false}, true},  // stage 4: the longest sums
-      {{{3, 16, 9, 7}, {32, 16, 3, 3}, {1, 1, 1, 1}, true}, true},      // partial 4×4 tiles, bias
+      {{{3, 32, 9, 7}, {48, 32, 3, 3}, {1, 1, 1, 1}, true}, true},      // partial 4×4 tiles, bias
+      {{{2, 16, 8, 8}, {32, 16, 3, 3}, {1, 1, 1, 1}, false}, false},    // 16 input channels: direct (faster there)
       {{{2, 64, 9, 9}, {128, 64, 3, 3}, {2, 2, 1, 1}, false}, false},   // stride 2: direct
       {{{2, 64, 8, 8}, {128, 64, 1, 1}, {1, 1, 0, 0}, false}, false},   // 1×1 shortcut: direct
       {{{2, 3, 11, 13}, {16, 3, 3, 3}, {1, 1, 1, 1}, true}, false},     // 3-channel stem (plain layout): direct

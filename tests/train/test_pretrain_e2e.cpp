@@ -228,7 +228,7 @@ TEST_CASE("--conv-algorithm winograd: Winograd convolutions train close to direc
     CHECK(wino == direct);
     return;
   }
-  CHECK(wino != direct);  // the 3×3 layers with ≥ 16 channels (stages 3 and 4 at width 1/16) ran Winograd
+  CHECK(wino != direct);  // the 3×3 layers with ≥ 32 channels (stage 4 at width 1/16) ran Winograd
   CHECK(wino[0] == doctest::Approx(direct[0]).epsilon(1e-4));  // step 1: only the rounding differs
   const auto mean = [](const std::vector<double>& v, size_t from) {
     double t = 0;
