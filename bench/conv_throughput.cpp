@@ -12,13 +12,19 @@
 // convolutions entering each stage; the 3-channel stem).
 // FLOPs per iteration = 3 · 2·N·O·H'·W'·(C/G)·kH·kW (forward, backward data, backward weights).
 //
-//   bench_conv_throughput [--threads T] [--reps P] [--batch N] [--only NAME-SUBSTRING]
+//   bench_conv_throughput [--threads T] [--reps P] [--batch N] [--only NAME-SUBSTRING] [--winograd]
+//
+// --winograd instead alternates oneDNN's direct and Winograd F(4×4, 3×3) programs (both as
+// above, all built once) on the 3×3 stride-1 shapes of ResNet-18 at widths 1, 1/2 and 1/8
+// (16 to 512 channels) and prints Winograd's speed-up per shape: the measurement behind
+// the engine's choice (dnnl_conv.cpp: Winograd from 32 channels, --conv-algorithm winograd).
 #include <oneapi/dnnl/dnnl.hpp>
 
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -45,7 +51,8 @@ struct ConvShape {
 // Buffers hold fixed pseudo-random values (the values do not change the timing).
 class DirectConv {
  public:
-  DirectConv(dnnl::engine& eng, std::int64_t N, const ConvShape& s, std::int64_t Ho)
+  DirectConv(dnnl::engine& eng, std::int64_t N, const ConvShape& s, std::int64_t Ho,
+             dnnl::algorithm alg = dnnl::algorithm::convolution_direct)
       : eng_(eng), strm_(eng) {
     const memory::dims x_dims{N, s.C, s.H, s.H}, w_dims{s.O, s.C, s.k, s.k}, y_dims{N, s.O, Ho, Ho};
     const memory::dims strides{s.stride, s.stride}, dil{0, 0}, pad{s.pad, s.pad};
@@ -63,7 +70,6 @@ class DirectConv {
     fill(w_user_, 2);
     fill(dy_user_, 3);
 
-    const auto alg = dnnl::algorithm::convolution_direct;
     dnnl::convolution_forward::desc fd(dnnl::prop_kind::forward_training, alg, x_any, w_any, y_any, strides, dil,
                                        pad, pad);
     fwd_pd_ = dnnl::convolution_forward::primitive_desc(fd, eng);
@@ -99,6 +105,8 @@ class DirectConv {
     for (auto& r : post_bw_) r.first.execute(strm_, r.second);
     strm_.wait();
   }
+
+  std::string kernels() const { return fwd_pd_.impl_info_str(); }
 
   std::string layouts() const {
     auto name = [](const memory::desc& md) {
@@ -146,18 +154,66 @@ class DirectConv {
 
 }  // namespace
 
+// Direct against Winograd, both plain oneDNN programs: time direct / time Winograd per shape.
+int compare_algorithms(dnnl::engine& eng, std::int64_t N, int reps, const std::string& only) {
+  const std::vector<ConvShape> shapes = {
+      {"16→16 3x3 32²", 16, 32, 16, 3, 1, 1},  {"16→16 3x3 16²", 16, 16, 16, 3, 1, 1},
+      {"32→32 3x3 32²", 32, 32, 32, 3, 1, 1},  {"32→32 3x3 8²", 32, 8, 32, 3, 1, 1},
+      {"64→64 3x3 32²", 64, 32, 64, 3, 1, 1},  {"64→64 3x3 16²", 64, 16, 64, 3, 1, 1},
+      {"64→64 3x3 4²", 64, 4, 64, 3, 1, 1},    {"128→128 3x3 16²", 128, 16, 128, 3, 1, 1},
+      {"256→256 3x3 8²", 256, 8, 256, 3, 1, 1}, {"512→512 3x3 4²", 512, 4, 512, 3, 1, 1},
+  };
+  std::printf("conv2d forward+backward in oneDNN, direct against Winograd F(4x4,3x3), batch %lld, %d alternating "
+              "pairs per shape\n", static_cast<long long>(N), reps);
+  std::printf("%-18s %-28s %12s %12s %9s\n", "shape", "winograd kernel", "direct GF/s", "wino GF/s", "speed-up");
+  for (const auto& s : shapes) {
+    if (!only.empty() && std::string(s.name).find(only) == std::string::npos) continue;
+    const double flops = 3.0 * 2.0 * N * s.O * s.H * s.H * s.C * s.k * s.k;  // direct's count, for both
+    DirectConv direct(eng, N, s, s.H);
+    std::unique_ptr<DirectConv> wino;
+    try {
+      wino = std::make_unique<DirectConv>(eng, N, s, s.H, dnnl::algorithm::convolution_winograd);
+    } catch (const dnnl::error&) {
+      std::printf("%-18s %-28s (oneDNN has no Winograd kernel for this shape on this CPU)\n", s.name, "-");
+      continue;
+    }
+    direct.run();
+    wino->run();
+    std::vector<double> ratios, gd, gw;
+    for (int r = 0; r < reps; ++r) {
+      auto t0 = Clock::now();
+      direct.run();
+      const double td = seconds_since(t0);
+      t0 = Clock::now();
+      wino->run();
+      const double tw = seconds_since(t0);
+      ratios.push_back(td / tw);
+      gd.push_back(flops / td * 1e-9);
+      gw.push_back(flops / tw * 1e-9);
+    }
+    std::printf("%-18s %-28s %12.1f %12.1f %9.2f\n", s.name, wino->kernels().c_str(), median(gd), median(gw),
+                median(ratios));
+    std::fflush(stdout);
+  }
+  std::printf("speed-up = direct time / Winograd time (median of A/B pairs); GF/s count direct's multiply-adds\n");
+  return 0;
+}
+
 int main(int argc, char** argv) {
   int threads = 2, reps = 5;
   std::int64_t N = 128;
   std::string only;
+  bool winograd = false;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--threads" && i + 1 < argc) threads = std::atoi(argv[++i]);
     else if (a == "--reps" && i + 1 < argc) reps = std::atoi(argv[++i]);
     else if (a == "--batch" && i + 1 < argc) N = std::atoll(argv[++i]);
     else if (a == "--only" && i + 1 < argc) only = argv[++i];
+    else if (a == "--winograd") winograd = true;
     else {
-      std::fprintf(stderr, "usage: %s [--threads T] [--reps P] [--batch N] [--only NAME-SUBSTRING]\n", argv[0]);
+      std::fprintf(stderr, "usage: %s [--threads T] [--reps P] [--batch N] [--only NAME-SUBSTRING] [--winograd]\n",
+                   argv[0]);
       return 2;
     }
   }
@@ -177,6 +233,7 @@ int main(int argc, char** argv) {
       {"l4 512→512 3x3 4²", 512, 4, 512, 3, 1, 1},
   };
   dnnl::engine eng(dnnl::engine::kind::cpu, 0);
+  if (winograd) return compare_algorithms(eng, N, reps, only);
   Generator gen(7);
   std::printf("conv2d forward+backward, batch %lld, threads %d, %d alternating pairs per shape\n",
               static_cast<long long>(N), threads, reps);
