@@ -138,9 +138,9 @@ PlanCache<Conv2dPlan>& conv_plans() {
 // Winograd F(4×4, 3×3) (backend.h: set_conv_algorithm) is tried for float32 3×3, stride 1,
 // dilation 1, ungrouped convolutions with at least 32 input and output channels; oneDNN 2.6
 // implements it on AVX-512 (jit_wino_4x3) for forward, backward data and backward weights.
-// The channel floor is measured (micro-benchmark of the three passes on ResNet-18 shapes, mb 512,
-// 1 thread, Xeon family 6 model 207): at 16 channels Winograd is up to 2.4× slower than direct
-// (the transforms dominate), at 32 about equal to 1.9× faster, from 64 on 1.6–2.7× faster. Where it has no
+// The channel floor is measured (bench_conv_throughput --winograd: the three passes with their
+// reorders, batch 256, 2 threads, idle Xeon family 6 model 207): direct time / Winograd time
+// 0.76–0.82 at 16 channels (the transforms dominate), 1.07–1.48 at 32, 1.39–2.25 from 64 on. Where it has no
 // implementation for a shape or ISA (primitive creation reports `unimplemented`), the plan
 // is the direct one, so the setting is a preference, never an error.
 bool winograd_candidate(const Shape& xs, const Shape& ws, const Conv2dParams& p, bool bf16) {
