@@ -8,15 +8,9 @@
 #
 #   bench/precision_ratio.sh [BUILD_DIR] [ROUNDS] [BATCH]      defaults: build 3 128
 set -euo pipefail
-build=${1:-build}
-rounds=${2:-3}
-batch=${3:-128}
-bin="$build/bench/bench_train_step"
-[ -x "$bin" ] || { echo "precision_ratio: $bin not built (meson compile -C $build)"; exit 1; }
+source "$(dirname "$0")/lib.sh"  # median, field, train_step_args
+train_step_args precision_ratio "$@"
 lscpu | grep -m1 'Model name' || true
-
-median() { sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
-field() { grep -oE "$1 [0-9.]+" | awk '{print $2}'; }
 
 wall_ratios="" cpu_ratios=""
 for ((r = 1; r <= rounds; r++)); do

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""The bench/train_step.cpp step in PyTorch 1.13 (Debian's python3-torch), same threads.
+"""The bench/train_step.cpp step in PyTorch 1.13 (Debian's python3-torch and python3-torchvision), same threads.
 
 ResNet-18 (torchvision layout, CIFAR stem: conv1 3×3/1, no max-pool, fc = Identity) +
 projection head Linear(512, 512, bias=False) → BN1d → ReLU → Linear(512, 128), two views

@@ -321,18 +321,25 @@ class Backend {
 Backend& backend_for(Device device);
 inline Backend& backend_for(const Tensor& t) { return backend_for(t.device()); }
 
+// A process-wide setting (the three below) changed for a scope: the constructor sets
+// `value`, the destructor restores what was set before.
+//   { ConvAlgorithmGuard wino(ConvAlgorithm::winograd); … }  // direct again after the brace
+template <typename T, T (*get)(), void (*set)(T)>
+class ScopedSetting {
+ public:
+  explicit ScopedSetting(T value) : prev_(get()) { set(value); }
+  ~ScopedSetting() { set(prev_); }
+  ScopedSetting(const ScopedSetting&) = delete;
+  ScopedSetting& operator=(const ScopedSetting&) = delete;
+
+ private:
+  T prev_;
+};
+
 // Forces the naive reference kernels everywhere (for parity checks and debugging).
 void set_reference_kernels(bool on);
 bool reference_kernels();
-
-// RAII switch for the reference kernels.
-class ReferenceKernelsGuard {
- public:
-  explicit ReferenceKernelsGuard(bool on) : prev_(reference_kernels()) { set_reference_kernels(on); }
-  ~ReferenceKernelsGuard() { set_reference_kernels(prev_); }
- private:
-  bool prev_;
-};
+using ReferenceKernelsGuard = ScopedSetting<bool, reference_kernels, set_reference_kernels>;
 
 // The precision float32 convolutions compute in (like PyTorch's CPU autocast for conv):
 //   f32   float32 throughout (the default).
@@ -352,13 +359,7 @@ ConvPrecision parse_conv_precision(const std::string& name);
 bool bf16_supported();
 
 // RAII switch for the convolution precision.
-class ConvPrecisionGuard {
- public:
-  explicit ConvPrecisionGuard(ConvPrecision p) : prev_(conv_precision()) { set_conv_precision(p); }
-  ~ConvPrecisionGuard() { set_conv_precision(prev_); }
- private:
-  ConvPrecision prev_;
-};
+using ConvPrecisionGuard = ScopedSetting<ConvPrecision, conv_precision, set_conv_precision>;
 
 // The algorithm float32 3×3 convolutions use on the CPU:
 //   direct    y[n,o,i,j] = Σ_{c,u,v} w[o,c,u,v] · x[n,c,i+u,j+v]: every product formed (the
@@ -381,13 +382,7 @@ const char* conv_algorithm_name(ConvAlgorithm algorithm);  // "direct", "winogra
 ConvAlgorithm parse_conv_algorithm(const std::string& name);
 
 // RAII switch for the convolution algorithm.
-class ConvAlgorithmGuard {
- public:
-  explicit ConvAlgorithmGuard(ConvAlgorithm a) : prev_(conv_algorithm()) { set_conv_algorithm(a); }
-  ~ConvAlgorithmGuard() { set_conv_algorithm(prev_); }
- private:
-  ConvAlgorithm prev_;
-};
+using ConvAlgorithmGuard = ScopedSetting<ConvAlgorithm, conv_algorithm, set_conv_algorithm>;
 
 // Threads used by the CPU kernels (OpenMP, OpenBLAS, oneDNN). 0 = library default.
 void set_num_threads(int n);

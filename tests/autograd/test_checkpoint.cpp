@@ -67,6 +67,30 @@ TEST_CASE("checkpoint saves only its input during the forward") {
   CHECK(autograd::saved_activation_bytes() == before);
 }
 
+TEST_CASE("backward formulas save nothing: the activation peak is what the graph holds") {
+  // relu's backward computes g · 1[y > 0] under no-grad; its operands must not be counted
+  // (or kept) as saved activations, or the memory report's peak over a step overstates
+  // what the graph holds (it did: by two layer-sized tensors in every checkpointed block).
+  Generator gen(10);
+  const Tensor x = leaf_randn({64, 32}, gen), w = leaf_randn({32, 32}, gen);
+  const Tensor h = matmul(x, w);  // saves x and w: leaves, not counted
+  const Tensor y = relu(h);       // saves y (64·32 doubles)
+  const Tensor z = sum(y * y);    // saves y again: the same storage, counted once
+  const std::size_t held = autograd::saved_activation_bytes();
+  CHECK(held >= 64 * 32 * sizeof(double));
+  autograd::reset_peak_saved_activation_bytes();
+  backward(z);
+  CHECK(autograd::peak_saved_activation_bytes() == held);
+  {
+    autograd::NoGradGuard no_grad;
+    const Tensor t = leaf_randn({64, 32}, gen);
+    autograd::reset_peak_saved_activation_bytes();
+    const std::size_t before = autograd::saved_activation_bytes();
+    const Tensor u = relu(t) * t;  // no node is made, so nothing may be saved, even for a moment
+    CHECK(autograd::peak_saved_activation_bytes() == before);
+  }
+}
+
 TEST_CASE("checkpoint: the output needs a gradient when only the parameters do") {
   Generator gen(9);
   const Tensor x = Tensor::randn({3, 4}, gen, DType::f64);  // no gradient

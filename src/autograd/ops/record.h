@@ -37,7 +37,13 @@ inline bool any_requires_grad(const std::vector<Tensor>& inputs) {
 // Attaches `backward` to `out` as its grad_fn (when needed) and returns `out`.
 Tensor record(const char* name, const std::vector<Tensor>& inputs, Tensor out, FunctionNode::Backward backward);
 
-inline SavedTensor save(const Tensor& t, const char* op) { return SavedTensor(t, op); }
+// Under no-grad (inference, and every backward formula, which the engine runs so) record()
+// makes no node, so the backward closure that would hold this value is dropped at once:
+// nothing is kept, and nothing is counted as a saved activation (the memory report's peak
+// would otherwise include the operands of backward formulas such as ReLU's g · 1[y > 0]).
+inline SavedTensor save(const Tensor& t, const char* op) {
+  return GradMode::is_enabled() ? SavedTensor(t, op) : SavedTensor();
+}
 
 inline std::vector<Tensor> grads(std::initializer_list<Tensor> g) { return std::vector<Tensor>(g); }
 
