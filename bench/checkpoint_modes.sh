@@ -10,7 +10,7 @@
 #
 #   bench/checkpoint_modes.sh [BUILD_DIR] [ROUNDS] [BATCH]      defaults: build 3 128
 set -euo pipefail
-source "$(dirname "$0")/lib.sh"  # median, field, train_step_args
+source "$(dirname "$0")/lib.sh"  # median_of, ratio, field, train_step_args
 train_step_args checkpoint_modes "$@"
 modes=(none stages blocks)
 
@@ -34,15 +34,14 @@ for ((r = 1; r <= rounds; r++)); do
       "${wall[$m]}" "${cpu[$m]}" "$hash"
   done
   for m in "${modes[@]}"; do
-    ratios_act[$m]+="$(awk -v a="${act[$m]}" -v b="${act[none]}" 'BEGIN {print a / b}') "
-    ratios_rss[$m]+="$(awk -v a="${rss[$m]}" -v b="${rss[none]}" 'BEGIN {print a / b}') "
-    ratios_wall[$m]+="$(awk -v a="${wall[$m]}" -v b="${wall[none]}" 'BEGIN {print a / b}') "
-    ratios_cpu[$m]+="$(awk -v a="${cpu[$m]}" -v b="${cpu[none]}" 'BEGIN {print a / b}') "
+    ratios_act[$m]+="$(ratio "${act[$m]}" "${act[none]}") "
+    ratios_rss[$m]+="$(ratio "${rss[$m]}" "${rss[none]}") "
+    ratios_wall[$m]+="$(ratio "${wall[$m]}" "${wall[none]}") "
+    ratios_cpu[$m]+="$(ratio "${cpu[$m]}" "${cpu[none]}") "
   done
 done
 for m in stages blocks; do
-  med() { echo $1 | tr ' ' '\n' | median; }
   echo "batch $batch, $rounds rounds, $m against none (medians of the per-round ratios):" \
-    "saved activations $(med "${ratios_act[$m]}"), peak RSS $(med "${ratios_rss[$m]}")," \
-    "step time $(med "${ratios_wall[$m]}") (pairwise ${ratios_wall[$m]}), CPU time $(med "${ratios_cpu[$m]}")"
+    "saved activations $(median_of "${ratios_act[$m]}"), peak RSS $(median_of "${ratios_rss[$m]}")," \
+    "step time $(median_of "${ratios_wall[$m]}") (pairwise ${ratios_wall[$m]}), CPU time $(median_of "${ratios_cpu[$m]}")"
 done

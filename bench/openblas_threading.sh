@@ -19,7 +19,7 @@ done
 # The environment is left as users have it (OMP_WAIT_POLICY unset = GNU OpenMP spins a while
 # after each parallel region); set OMP_WAIT_POLICY=PASSIVE to compare without spinning.
 
-median() { sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
+source "$(dirname "$0")/lib.sh"  # median_of, ratio, field
 
 "$build/bench/bench_contrastive_loss" --threads 2 --pairs 1 --sizes 256 | grep '^kernels'
 declare -A loss_ratios step_ratios
@@ -30,17 +30,17 @@ for ((r = 1; r <= rounds; r++)); do
     # columns: M, fused ms, ...
     fused[$v]=$(echo "$out" | awk '$1 ~ /^[0-9]+$/ {printf "%s:%s ", $1, $2}')
     step[$v]=$(LD_LIBRARY_PATH=$lib/openblas-$v "$build/bench/bench_train_step" --batch 64 --threads 2 --steps 3 --warmup 1 2>/dev/null |
-      grep -oE 'step_ms [0-9.]+' | awk '{print $2}')
+      field step_ms)
     echo "round $r $v: fused loss ms (M:ms) ${fused[$v]}| train step ${step[$v]} ms"
   done
   for m in 256 1024 4096; do
     p=$(echo "${fused[pthread]}" | tr ' ' '\n' | awk -F: -v m=$m '$1 == m {print $2}')
     o=$(echo "${fused[openmp]}" | tr ' ' '\n' | awk -F: -v m=$m '$1 == m {print $2}')
-    loss_ratios[$m]+="$(awk -v p="$p" -v o="$o" 'BEGIN {print p / o}') "
+    loss_ratios[$m]+="$(ratio "$p" "$o") "
   done
-  step_ratios[all]+="$(awk -v p="${step[pthread]}" -v o="${step[openmp]}" 'BEGIN {print p / o}') "
+  step_ratios[all]+="$(ratio "${step[pthread]}" "${step[openmp]}") "
 done
 for m in 256 1024 4096; do
-  echo "fused loss M=$m: median pthread/openmp time ratio $(echo ${loss_ratios[$m]} | tr ' ' '\n' | median)"
+  echo "fused loss M=$m: median pthread/openmp time ratio $(median_of "${loss_ratios[$m]}")"
 done
-echo "train step (ResNet-18, batch 64): median pthread/openmp time ratio $(echo ${step_ratios[all]} | tr ' ' '\n' | median)"
+echo "train step (ResNet-18, batch 64): median pthread/openmp time ratio $(median_of "${step_ratios[all]}")"

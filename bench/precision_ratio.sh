@@ -8,7 +8,7 @@
 #
 #   bench/precision_ratio.sh [BUILD_DIR] [ROUNDS] [BATCH]      defaults: build 3 128
 set -euo pipefail
-source "$(dirname "$0")/lib.sh"  # median, field, train_step_args
+source "$(dirname "$0")/lib.sh"  # median_of, ratio, field, train_step_args
 train_step_args precision_ratio "$@"
 lscpu | grep -m1 'Model name' || true
 
@@ -24,8 +24,8 @@ for ((r = 1; r <= rounds; r++)); do
     wall[$p]=$(echo "$line" | field step_ms)
     cpu[$p]=$(echo "$line" | field cpu_s_per_step)
   done
-  wall_ratios+="$(awk -v a="${wall[f32]}" -v b="${wall[bf16]}" 'BEGIN {print a / b}') "
-  cpu_ratios+="$(awk -v a="${cpu[f32]}" -v b="${cpu[bf16]}" 'BEGIN {print a / b}') "
+  wall_ratios+="$(ratio "${wall[f32]}" "${wall[bf16]}") "
+  cpu_ratios+="$(ratio "${cpu[f32]}" "${cpu[bf16]}") "
 done
-echo "batch $batch, $rounds rounds: median f32/bf16 step-time ratio: wall $(echo $wall_ratios | tr ' ' '\n' | median)," \
-  "cpu $(echo $cpu_ratios | tr ' ' '\n' | median) (pairwise: wall $wall_ratios| cpu $cpu_ratios)"
+echo "batch $batch, $rounds rounds: median f32/bf16 step-time ratio: wall $(median_of "$wall_ratios")," \
+  "cpu $(median_of "$cpu_ratios") (pairwise: wall $wall_ratios| cpu $cpu_ratios)"

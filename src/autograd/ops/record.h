@@ -41,6 +41,8 @@ Tensor record(const char* name, const std::vector<Tensor>& inputs, Tensor out, F
 // makes no node, so the backward closure that would hold this value is dropped at once:
 // nothing is kept, and nothing is counted as a saved activation (the memory report's peak
 // would otherwise include the operands of backward formulas such as ReLU's g · 1[y > 0]).
+// With grad mode on but no input needing a gradient the closure is dropped too; its values
+// are then counted only until record() returns (no memory is kept either way).
 inline SavedTensor save(const Tensor& t, const char* op) {
   return GradMode::is_enabled() ? SavedTensor(t, op) : SavedTensor();
 }
